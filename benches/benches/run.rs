@@ -1,0 +1,101 @@
+//! Whole-run benchmarks (fixed seeds): jobs simulated per second.
+//!
+//! - `engine/seed_single_server_*`: the core and the event engine alone, on a seed-like
+//!   workload held in memory (one docker host, `concurrent = 5`, Poisson arrivals at
+//!   ρ ≈ 0.8, log-normal durations), with the real polling model (fast path on) and with the
+//!   tick-by-tick model for comparison.
+//! - `sim_run/seed_single_server`: `sim run` end to end on the committed seed scenario:
+//!   scenario and config parsing, the trace CSV streamed in, jobs.csv and timeline.csv
+//!   written.
+//!
+//! Results and setup: `benches/README.md`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use fleetsim::engine::{Engine, ListSource, Observer};
+use fleetsim::run::{RunOptions, run_file};
+use fleetsim::seeds::SeedTree;
+use fleetsim_core::spec::{FleetSpec, Pickup};
+use fleetsim_core::{Command, Fleet, JobId, JobSpec, ProjectId, SimTime, TagSetId};
+use rand_distr::{Distribution, Exp, LogNormal};
+
+const JOBS: u64 = 200_000;
+
+/// Seed-like load: 5 slots, mean job 240 s, arrivals for ρ ≈ 0.8, 4 projects.
+fn workload(seed: u64) -> Vec<(u64, JobSpec)> {
+    let seeds = SeedTree::new(seed);
+    let (mut a, mut d) = (seeds.stream("arrivals"), seeds.stream("durations"));
+    let durations = LogNormal::new((180.0f64).ln(), 0.75).expect("valid"); // mean ≈ 238 s
+    let inter = Exp::new(0.8 * 5.0 / 238.0).expect("valid");
+    let mut t = 0.0;
+    (1..=JOBS)
+        .map(|id| {
+            t += inter.sample(&mut a);
+            let spec = JobSpec {
+                id: JobId(id),
+                project: ProjectId(id % 4),
+                tags: TagSetId::UNTAGGED,
+                duration_ms: (durations.sample(&mut d) * 1000.0) as u64,
+            };
+            ((t * 1000.0) as u64, spec)
+        })
+        .collect()
+}
+
+/// Counts finished jobs, so the work cannot be optimized away.
+#[derive(Default)]
+struct Count(u64);
+
+impl Observer for Count {
+    fn after_input(&mut self, _: SimTime, _: &Fleet, _: bool, commands: &[Command]) {
+        self.0 += commands.iter().filter(|c| matches!(c, Command::JobFinished(_))).count() as u64;
+    }
+}
+
+fn engine(c: &mut Criterion) {
+    let jobs = workload(42);
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(JOBS));
+    group.sample_size(10);
+    for (name, skip) in
+        [("seed_single_server_fast_path", true), ("seed_single_server_tick_by_tick", false)]
+    {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || jobs.clone(),
+                |jobs| {
+                    let mut spec = FleetSpec::single_docker(5, Pickup::Polling);
+                    spec.skip_idle_offers = skip;
+                    let mut fleet = Fleet::new(spec);
+                    let mut count = Count::default();
+                    Engine::new()
+                        .run(&mut fleet, &mut ListSource::new(jobs), &mut count)
+                        .expect("run");
+                    black_box(count.0)
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+fn sim_run(c: &mut Criterion) {
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/seed-single-server.toml");
+    let out = std::env::temp_dir().join("fleetsim-bench-sim-run");
+    let opts = RunOptions { out: Some(out), ..RunOptions::default() };
+    let jobs = run_file(&scenario, &opts).expect("seed scenario runs").summary.jobs.total;
+    let mut group = c.benchmark_group("sim_run");
+    group.throughput(Throughput::Elements(jobs));
+    group.sample_size(20);
+    group.bench_function("seed_single_server", |b| {
+        b.iter(|| black_box(run_file(&scenario, &opts).expect("run")))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine, sim_run);
+criterion_main!(benches);

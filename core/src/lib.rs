@@ -1,0 +1,41 @@
+//! # fleetsim-core — the model of a GitLab CI runner fleet, without I/O
+//!
+//! The core does no I/O and reads no clock: time is an argument ([`SimTime`], integer
+//! milliseconds), and every effect is a [`Command`] returned to a driver, whose results come
+//! back later as an [`Input`]. The simulator (`fleetsim`) and the live driver run the very
+//! same [`Fleet`].
+//!
+//! ```text
+//!   driver ──Input (JobCreated, StepDone, Wakeup)──► Fleet::handle(now, input, &mut out)
+//!     ▲                                                   │
+//!     └──────── Command (StartStep, JobFinished) ◄────────┘
+//!   driver asks Fleet::next_wakeup() for the next instant the core must act by itself
+//! ```
+//!
+//! Modules:
+//! - [`time`], [`ids`] — `SimTime` and newtype ids.
+//! - [`spec`] — the validated fleet description (processes, `[[runners]]`, GitLab side).
+//! - [`job`] — job specs, inputs, commands and finished-job records.
+//! - [`tags`] — interned tag sets.
+//! - [`queue`] — GitLab's pending queue: tag matching, fair-usage and FIFO order.
+//! - [`runner_process`] — one runner process: feeder and `concurrent` workers.
+//! - [`adaptive`] — adaptive request concurrency (AIMD).
+//! - [`fleet`] — [`Fleet`]: all of the above behind `handle` and `next_wakeup`.
+//!
+//! References to §n are to `reference/gitlab-runner-semantics.md`, which the model follows.
+
+pub mod adaptive;
+pub mod fleet;
+pub mod ids;
+pub mod job;
+pub mod queue;
+pub mod runner_process;
+pub mod spec;
+pub mod tags;
+pub mod time;
+
+pub use fleet::{Fleet, Unservable};
+pub use ids::{HostId, JobId, JobKey, ProjectId, RunnerId, TagSetId};
+pub use job::{Command, Input, JobRecord, JobSpec, Step};
+pub use spec::{ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec};
+pub use time::SimTime;

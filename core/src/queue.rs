@@ -1,0 +1,309 @@
+//! GitLab's side: the pending-job queue and which pending job a runner gets (§1.7).
+//!
+//! Jobs are grouped into *classes* of equal project and tag set. A class knows, once, which
+//! runners may take its jobs (tags ⊆ runner tags, `run_untagged`, project scope), so a job
+//! request scans only the few classes that have pending jobs:
+//!
+//! ```text
+//!  JobCreated ─► class(project, tags) ─► jobs ordered by id ─┐
+//!                                                           ├─► pick(runner): min key over
+//!  runner request ──────────────────────────────────────────┘   eligible non-empty classes
+//!      instance runner key = (running jobs of the project on instance runners, job id)
+//!      group/project runner key = job id
+//! ```
+
+use std::collections::VecDeque;
+
+use indexmap::IndexMap;
+
+use crate::ids::{JobId, JobKey, ProjectId, RunnerId, TagSetId};
+use crate::spec::RunnerScope;
+use crate::tags::TagInterner;
+
+/// A set of runners as a bit mask (at most [`crate::spec::MAX_RUNNERS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunnerMask(pub u64);
+
+impl RunnerMask {
+    /// Whether `r` is in the set.
+    pub fn contains(self, r: RunnerId) -> bool {
+        self.0 & (1u64 << r.0) != 0
+    }
+
+    /// The runners in the set, lowest id first.
+    pub fn iter(self) -> impl Iterator<Item = RunnerId> {
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let r = bits.trailing_zeros();
+            bits &= bits - 1;
+            Some(RunnerId(r as u16))
+        })
+    }
+}
+
+/// What GitLab knows about one runner when it picks a job for it.
+#[derive(Debug, Clone)]
+pub struct RunnerFilter {
+    /// Instance, group or project runner.
+    pub scope: RunnerScope,
+    /// Projects served (`None` = all).
+    pub projects: Option<Vec<ProjectId>>,
+    /// The runner's tags, interned.
+    pub tags: TagSetId,
+    /// Whether it takes untagged jobs.
+    pub run_untagged: bool,
+}
+
+#[derive(Debug)]
+struct Class {
+    project: u32,
+    eligible: RunnerMask,
+    /// Pending jobs ordered by job id (usually appended at the back).
+    jobs: VecDeque<(JobId, JobKey)>,
+    /// Position in `Queue::active` while the class has pending jobs.
+    active_pos: Option<usize>,
+}
+
+#[derive(Debug, Default)]
+struct Project {
+    /// Jobs of this project running on instance runners (the fair-usage count).
+    running_on_instance: u32,
+}
+
+/// The pending jobs of the GitLab instance.
+#[derive(Debug)]
+pub struct Queue {
+    runners: Vec<RunnerFilter>,
+    classes: Vec<Class>,
+    class_index: IndexMap<(u32, TagSetId), u32>,
+    projects: Vec<Project>,
+    project_index: IndexMap<ProjectId, u32>,
+    /// Classes that have pending jobs, in no particular order (picking takes a minimum).
+    active: Vec<u32>,
+    /// Per runner: how many pending jobs it may take.
+    pending_for_runner: Vec<u32>,
+    pending: u32,
+}
+
+/// Where a new job was filed; the job keeps it to release its project slot later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filed {
+    /// The job's class.
+    pub class: u32,
+    /// The job's interned project.
+    pub project: u32,
+}
+
+impl Queue {
+    /// A queue for these runners (indexed by `RunnerId`).
+    pub fn new(runners: Vec<RunnerFilter>) -> Queue {
+        let n = runners.len();
+        Queue {
+            runners,
+            classes: Vec::new(),
+            class_index: IndexMap::new(),
+            projects: Vec::new(),
+            project_index: IndexMap::new(),
+            active: Vec::new(),
+            pending_for_runner: vec![0; n],
+            pending: 0,
+        }
+    }
+
+    /// The runners that may ever take a job of this project and tag set.
+    pub fn eligible(
+        &self,
+        tags: &TagInterner,
+        project: ProjectId,
+        job_tags: TagSetId,
+    ) -> RunnerMask {
+        let mut mask = 0u64;
+        for (i, r) in self.runners.iter().enumerate() {
+            let scope_ok = r.projects.as_ref().is_none_or(|ps| ps.contains(&project));
+            let tags_ok = if job_tags == TagSetId::UNTAGGED {
+                r.run_untagged
+            } else {
+                tags.is_subset(job_tags, r.tags)
+            };
+            if scope_ok && tags_ok {
+                mask |= 1u64 << i;
+            }
+        }
+        RunnerMask(mask)
+    }
+
+    /// Files a job as pending. Returns where it went.
+    pub fn push(
+        &mut self,
+        tags: &TagInterner,
+        id: JobId,
+        key: JobKey,
+        project: ProjectId,
+        job_tags: TagSetId,
+    ) -> Filed {
+        let next_project = self.projects.len() as u32;
+        let project_ix = *self.project_index.entry(project).or_insert(next_project);
+        if project_ix == next_project {
+            self.projects.push(Project::default());
+        }
+        let class_ix = match self.class_index.get(&(project_ix, job_tags)) {
+            Some(&c) => c,
+            None => {
+                let c = self.classes.len() as u32;
+                let eligible = self.eligible(tags, project, job_tags);
+                self.classes.push(Class {
+                    project: project_ix,
+                    eligible,
+                    jobs: VecDeque::new(),
+                    active_pos: None,
+                });
+                self.class_index.insert((project_ix, job_tags), c);
+                c
+            }
+        };
+        let class = &mut self.classes[class_ix as usize];
+        match class.jobs.back() {
+            Some(&(last, _)) if last > id => {
+                let at = class.jobs.partition_point(|&(j, _)| j < id);
+                class.jobs.insert(at, (id, key));
+            }
+            _ => class.jobs.push_back((id, key)),
+        }
+        if class.active_pos.is_none() {
+            class.active_pos = Some(self.active.len());
+            self.active.push(class_ix);
+        }
+        for r in class.eligible.iter() {
+            self.pending_for_runner[r.0 as usize] += 1;
+        }
+        self.pending += 1;
+        Filed { class: class_ix, project: project_ix }
+    }
+
+    /// Whether runner `r` could get a job if it asked now.
+    pub fn has_job_for(&self, r: RunnerId) -> bool {
+        self.pending_for_runner[r.0 as usize] > 0
+    }
+
+    /// Number of pending jobs.
+    pub fn pending(&self) -> u32 {
+        self.pending
+    }
+
+    /// The runners that may take jobs of a class.
+    pub fn class_runners(&self, class: u32) -> RunnerMask {
+        self.classes[class as usize].eligible
+    }
+
+    /// GitLab's answer to a job request of runner `r`: the pending job it gets, removed from
+    /// the queue, or `None` (HTTP 204). Instance runners use fair-usage order, others FIFO.
+    pub fn pick(&mut self, r: RunnerId) -> Option<(JobId, JobKey)> {
+        if !self.has_job_for(r) {
+            return None;
+        }
+        let fair = self.runners[r.0 as usize].scope == RunnerScope::Instance;
+        let mut best: Option<(u32, JobId, u32)> = None;
+        for &c in &self.active {
+            let class = &self.classes[c as usize];
+            if !class.eligible.contains(r) {
+                continue;
+            }
+            let (head, _) = class.jobs[0];
+            let running =
+                if fair { self.projects[class.project as usize].running_on_instance } else { 0 };
+            if best.is_none_or(|(br, bj, _)| (running, head) < (br, bj)) {
+                best = Some((running, head, c));
+            }
+        }
+        let (_, _, c) = best.expect("pending_for_runner says a job exists");
+        let class = &mut self.classes[c as usize];
+        let job = class.jobs.pop_front().expect("active class has jobs");
+        let (project, eligible) = (class.project, class.eligible);
+        let emptied = if class.jobs.is_empty() { class.active_pos.take() } else { None };
+        for runner in eligible.iter() {
+            self.pending_for_runner[runner.0 as usize] -= 1;
+        }
+        if let Some(pos) = emptied {
+            self.active.swap_remove(pos);
+            if let Some(&moved) = self.active.get(pos) {
+                self.classes[moved as usize].active_pos = Some(pos);
+            }
+        }
+        self.pending -= 1;
+        if fair {
+            self.projects[project as usize].running_on_instance += 1;
+        }
+        Some(job)
+    }
+
+    /// A job picked by runner `r` ended: release its fair-usage count.
+    pub fn job_ended(&mut self, r: RunnerId, filed: Filed) {
+        if self.runners[r.0 as usize].scope == RunnerScope::Instance {
+            let p = &mut self.projects[filed.project as usize];
+            p.running_on_instance =
+                p.running_on_instance.checked_sub(1).expect("fair-usage count underflow");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(scope: RunnerScope, tags: TagSetId) -> RunnerFilter {
+        RunnerFilter { scope, projects: None, tags, run_untagged: true }
+    }
+
+    #[test]
+    fn project_runner_is_fifo_by_job_id() {
+        let t = TagInterner::default();
+        let mut q = Queue::new(vec![filter(RunnerScope::Project, TagSetId::UNTAGGED)]);
+        q.push(&t, JobId(5), JobKey(0), ProjectId(1), TagSetId::UNTAGGED);
+        q.push(&t, JobId(3), JobKey(1), ProjectId(2), TagSetId::UNTAGGED);
+        q.push(&t, JobId(4), JobKey(2), ProjectId(1), TagSetId::UNTAGGED);
+        let order: Vec<u64> =
+            std::iter::from_fn(|| q.pick(RunnerId(0))).map(|(j, _)| j.0).collect();
+        assert_eq!(order, vec![3, 4, 5]);
+        assert_eq!(q.pending(), 0);
+    }
+
+    #[test]
+    fn instance_runner_prefers_projects_with_fewer_running_jobs() {
+        // The worked example of GitLab's docs: project 1 has jobs 1, 2, 3 and project 2 has
+        // jobs 4, 5, 6 pending. Fair usage hands out 1, 4, 2, 5, 3, 6 while nothing finishes.
+        let t = TagInterner::default();
+        let mut q = Queue::new(vec![filter(RunnerScope::Instance, TagSetId::UNTAGGED)]);
+        for (id, p) in [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)] {
+            q.push(&t, JobId(id), JobKey(id as u32), ProjectId(p), TagSetId::UNTAGGED);
+        }
+        let order: Vec<u64> =
+            std::iter::from_fn(|| q.pick(RunnerId(0))).map(|(j, _)| j.0).collect();
+        assert_eq!(order, vec![1, 4, 2, 5, 3, 6]);
+    }
+
+    #[test]
+    fn tags_must_be_a_subset_and_untagged_needs_run_untagged() {
+        let mut t = TagInterner::default();
+        let docker = t.intern(&["docker"]);
+        let gpu = t.intern(&["gpu"]);
+        let mut r1 = filter(RunnerScope::Project, docker);
+        r1.run_untagged = false;
+        let q = Queue::new(vec![r1, filter(RunnerScope::Project, TagSetId::UNTAGGED)]);
+        assert_eq!(q.eligible(&t, ProjectId(1), docker), RunnerMask(0b01));
+        assert_eq!(q.eligible(&t, ProjectId(1), TagSetId::UNTAGGED), RunnerMask(0b10));
+        assert_eq!(q.eligible(&t, ProjectId(1), gpu), RunnerMask(0));
+    }
+
+    #[test]
+    fn project_scope_limits_eligibility() {
+        let t = TagInterner::default();
+        let mut r = filter(RunnerScope::Project, TagSetId::UNTAGGED);
+        r.projects = Some(vec![ProjectId(7)]);
+        let q = Queue::new(vec![r]);
+        assert_eq!(q.eligible(&t, ProjectId(7), TagSetId::UNTAGGED), RunnerMask(1));
+        assert_eq!(q.eligible(&t, ProjectId(8), TagSetId::UNTAGGED), RunnerMask(0));
+    }
+}

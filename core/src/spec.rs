@@ -1,0 +1,176 @@
+//! What the core is told about the fleet: runner processes, their `[[runners]]` entries, and
+//! the GitLab-side facts about each runner (scope, tags) that `config.toml` does not hold.
+//!
+//! These are validated domain values; reading files and applying defaults happens in the
+//! `fleetsim` crate. Defaults quoted here are GitLab Runner's, from
+//! `reference/gitlab-runner-semantics.md` §1.1.
+
+use crate::ids::ProjectId;
+
+/// GitLab Runner's default `check_interval`: 3 s (`common.CheckInterval`).
+pub const DEFAULT_CHECK_INTERVAL_MS: u64 = 3_000;
+
+/// Workhorse's long-polling duration when it is turned on (`apiCiLongPollingDuration`).
+pub const DEFAULT_LONG_POLL_MS: u64 = 50_000;
+
+/// How runners pick jobs up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pickup {
+    /// GitLab Runner's real loop: a feeder offers each `[[runners]]` entry to an idle worker
+    /// once per `check_interval`, staggered by `check_interval / N` (§1.2–1.3).
+    Polling,
+    /// No polling delay: a pending job starts the instant an eligible runner has a free
+    /// worker and `limit` slot. Not how GitLab behaves; it exists to validate the queueing
+    /// core against queueing theory and to show what polling costs.
+    Immediate,
+}
+
+/// The whole fleet as the core sees it.
+#[derive(Debug, Clone)]
+pub struct FleetSpec {
+    /// One entry per GitLab Runner process (one host each, for the docker executor).
+    pub processes: Vec<ProcessSpec>,
+    /// Polling (real) or immediate pick-up.
+    pub pickup: Pickup,
+    /// Workhorse long polling: how long an empty job request is held, in ms; 0 = off (the
+    /// default on self-managed GitLab, §1.5).
+    pub long_poll_ms: u64,
+    /// Skip feeder offers that provably change nothing (no worker blocked, no job a runner
+    /// could take). Gives exactly the same job timings as offering every `check_interval / N`
+    /// (tested); `false` exists for that test and for benchmarks.
+    pub skip_idle_offers: bool,
+}
+
+/// One GitLab Runner process: the global section of its `config.toml`.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// A name for reports (e.g. `host-0`).
+    pub name: String,
+    /// `concurrent`: the size of the worker pool (≥ 1).
+    pub concurrent: u32,
+    /// `check_interval` in ms (already defaulted: values ≤ 0 mean 3 s).
+    pub check_interval_ms: u64,
+    /// The instant of the feeder's first offer. The runner process started long before the
+    /// trace, so its polling phase is unknown; the simulator draws it from the seed.
+    pub first_offer_ms: u64,
+    /// The `[[runners]]` entries in file order.
+    pub runners: Vec<RunnerSpec>,
+}
+
+/// Which jobs a runner may take, and in what order GitLab hands them out (§1.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerScope {
+    /// Instance (shared) runner: fair-usage order — fewest running jobs of the project on
+    /// instance runners first, then lowest job id.
+    Instance,
+    /// Group runner: FIFO by job id.
+    Group,
+    /// Project runner: FIFO by job id.
+    Project,
+}
+
+/// The executor of a `[[runners]]` entry that the core can simulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// `executor = "docker"`: jobs run on the runner's own host; no capacity check in
+    /// `Acquire`.
+    Docker,
+}
+
+/// One `[[runners]]` entry with its GitLab-side registration facts.
+#[derive(Debug, Clone)]
+pub struct RunnerSpec {
+    /// `name` from `config.toml`.
+    pub name: String,
+    /// The executor.
+    pub executor: ExecutorKind,
+    /// `limit`: maximum concurrent jobs (and in-flight requests) of this entry; 0 = unlimited.
+    pub limit: u32,
+    /// `request_concurrency` (≥ 1): the ceiling on simultaneous job requests.
+    pub request_concurrency: u32,
+    /// `FF_USE_ADAPTIVE_REQUEST_CONCURRENCY` (default true in 19.4): adapt the request cap
+    /// with AIMD below `request_concurrency` (§1.4).
+    pub adaptive_request_concurrency: bool,
+    /// `strict_check_interval`: no greedy re-poll after a job is received.
+    pub strict_check_interval: bool,
+    /// Instance, group or project runner (GitLab side; not in `config.toml`).
+    pub scope: RunnerScope,
+    /// The projects a group or project runner serves; `None` = every project.
+    pub projects: Option<Vec<ProjectId>>,
+    /// The runner's tags (GitLab side).
+    pub tags: Vec<String>,
+    /// Whether the runner takes untagged jobs (GitLab side; GitLab's default is true for
+    /// runners registered without tags).
+    pub run_untagged: bool,
+}
+
+impl RunnerSpec {
+    /// An untagged instance runner with GitLab Runner's defaults for everything else.
+    pub fn docker(name: impl Into<String>) -> RunnerSpec {
+        RunnerSpec {
+            name: name.into(),
+            executor: ExecutorKind::Docker,
+            limit: 0,
+            request_concurrency: 1,
+            adaptive_request_concurrency: true,
+            strict_check_interval: false,
+            scope: RunnerScope::Instance,
+            projects: None,
+            tags: Vec::new(),
+            run_untagged: true,
+        }
+    }
+}
+
+impl FleetSpec {
+    /// One process with one untagged docker runner: the seed's single server.
+    pub fn single_docker(concurrent: u32, pickup: Pickup) -> FleetSpec {
+        FleetSpec {
+            processes: vec![ProcessSpec {
+                name: "host-0".into(),
+                concurrent,
+                check_interval_ms: DEFAULT_CHECK_INTERVAL_MS,
+                first_offer_ms: 0,
+                runners: vec![RunnerSpec::docker("runner-0")],
+            }],
+            pickup,
+            long_poll_ms: 0,
+            skip_idle_offers: true,
+        }
+    }
+
+    /// Checks what the types cannot: at least one process, `concurrent ≥ 1`, at least one
+    /// runner, at most [`MAX_RUNNERS`] runner entries in all. Returns what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.processes.is_empty() {
+            return Err("the fleet has no runner process".into());
+        }
+        let mut total = 0usize;
+        for p in &self.processes {
+            if p.concurrent == 0 {
+                return Err(format!("{}: concurrent must be at least 1", p.name));
+            }
+            if p.runners.is_empty() {
+                return Err(format!("{}: no [[runners]] entries", p.name));
+            }
+            if p.check_interval_ms == 0 {
+                return Err(format!("{}: check_interval must be positive", p.name));
+            }
+            for r in &p.runners {
+                if r.request_concurrency == 0 {
+                    return Err(format!("{}: request_concurrency must be at least 1", r.name));
+                }
+            }
+            total += p.runners.len();
+        }
+        if total > MAX_RUNNERS {
+            return Err(format!(
+                "the fleet has {total} [[runners]] entries; fleetsim supports at most {MAX_RUNNERS}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The most `[[runners]]` entries a fleet may have in all (runner sets are 64-bit masks).
+pub const MAX_RUNNERS: usize = 64;

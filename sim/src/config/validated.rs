@@ -1,0 +1,1365 @@
+//! Validated domain types: what the rest of fleetsim sees of a `config.toml`.
+//!
+//! Every default is applied here, once, with the reference section it comes from
+//! (`/work/shared/reference/gitlab-runner-semantics.md`, "reference §N" below). Values are in
+//! the units their names say (`_ms`, `_s`). Secrets stay [`Secret`].
+
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::raw::{
+    GoDuration, OpaqueTable, RawAutoscaler, RawAutoscalerPolicy, RawCache, RawConfig,
+    RawConnectorConfig, RawDocker, RawMachine, RawMachineAutoscaling, RawRunner, TomlNumber,
+};
+use super::secret::Secret;
+use crate::input_error::InputError;
+
+/// `check_interval` when it is absent or ≤ 0: 3 s (`CheckInterval` in `common/consts.go`,
+/// reference §1.1 and §6.1).
+pub const DEFAULT_CHECK_INTERVAL_MS: u64 = 3_000;
+/// `shutdown_timeout` when it is absent or ≤ 0: 30 s (`DefaultShutdownTimeout`).
+pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
+/// `MaxRemovalAttempts` when 0: 30 (reference §6.1).
+pub const DEFAULT_MAX_REMOVAL_ATTEMPTS: u32 = 30;
+/// `instance_acquire_timeout` when absent or ≤ 0: 15 min (reference §3.1, §6.1).
+pub const DEFAULT_INSTANCE_ACQUIRE_TIMEOUT_MS: u64 = 15 * 60 * 1_000;
+/// `update_interval` when absent or 0: 1 min (reference §3.1, §6.1).
+pub const DEFAULT_UPDATE_INTERVAL_MS: u64 = 60 * 1_000;
+/// `update_interval_when_expecting` when absent or 0: 2 s (reference §3.1, §6.1).
+pub const DEFAULT_UPDATE_INTERVAL_WHEN_EXPECTING_MS: u64 = 2_000;
+/// `failure_threshold` when absent or 0: 3 (reference §3.1).
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+/// `scale_throttle.limit` when absent or 0: 100 instances per second (reference §3.1).
+pub const DEFAULT_SCALE_THROTTLE_PER_S: u32 = 100;
+/// The cron expression of a `[[runners.autoscaler.policy]]` without `periods`: always
+/// (reference §3.1).
+pub const DEFAULT_POLICY_PERIOD: &str = "* * * * *";
+
+/// The global settings and the `[[runners]]` entries of one `config.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunnerConfig {
+    /// `concurrent`: size of the worker pool, the maximum number of jobs and in-flight job
+    /// requests across all runners (reference §1.1). Always ≥ 1.
+    pub concurrent: u32,
+    /// `check_interval` in milliseconds; [`DEFAULT_CHECK_INTERVAL_MS`] when absent or ≤ 0
+    /// (reference §1.1).
+    pub check_interval_ms: u64,
+    /// `log_level`, as written.
+    pub log_level: Option<String>,
+    /// `log_format`, as written.
+    pub log_format: Option<String>,
+    /// `listen_address`, as written.
+    pub listen_address: Option<String>,
+    /// `shutdown_timeout` in milliseconds; [`DEFAULT_SHUTDOWN_TIMEOUT_MS`] when absent or ≤ 0.
+    pub shutdown_timeout_ms: u64,
+    /// `connection_max_age` in milliseconds, when set.
+    pub connection_max_age_ms: Option<u64>,
+    /// The `[[runners]]` entries in file order (the order GitLab Runner's feeder walks them,
+    /// reference §1.2). Never empty.
+    pub runners: Vec<RunnerEntry>,
+}
+
+/// One `[[runners]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunnerEntry {
+    /// `name`; empty when absent.
+    pub name: String,
+    /// `url`; empty when absent.
+    pub url: String,
+    /// `token`; empty when absent (GitLab Runner then never polls for this entry, reference
+    /// §1.2). Use [`Secret::short_token`] for cache object paths.
+    pub token: Secret,
+    /// `executor`.
+    pub executor: Executor,
+    /// `limit`: maximum concurrent jobs of this entry, 0 = unlimited (reference §1.1). For
+    /// docker+machine it also caps the machines in every state (reference §2.9).
+    pub limit: u32,
+    /// `request_concurrency`; values < 1 and absence give 1 (reference §1.1).
+    pub request_concurrency: u32,
+    /// `strict_check_interval`; false when absent (reference §1.1).
+    pub strict_check_interval: bool,
+    /// `builds_dir`, when set.
+    pub builds_dir: Option<String>,
+    /// `cache_dir` (the local cache directory), when set.
+    pub cache_dir: Option<String>,
+    /// `[runners.docker]`; defaults when the section is absent.
+    pub docker: DockerSettings,
+    /// `[runners.cache]`; [`CacheType::None`] when absent or empty.
+    pub cache: CacheSettings,
+    /// `[runners.machine]`, when present (docker+machine).
+    pub machine: Option<MachineSettings>,
+    /// `[runners.autoscaler]`, when present (docker-autoscaler, instance).
+    pub autoscaler: Option<AutoscalerSettings>,
+}
+
+/// `executor`. Executors fleetsim does not simulate are kept, not refused, at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Executor {
+    /// `docker`: jobs in containers on one Docker engine.
+    Docker,
+    /// `docker+machine`: one job per autoscaled Docker Machine VM (reference §2).
+    DockerMachine,
+    /// `docker-autoscaler`: fleeting/taskscaler instances running Docker (reference §3).
+    DockerAutoscaler,
+    /// `shell`.
+    Shell,
+    /// `kubernetes`.
+    Kubernetes,
+    /// `instance`: fleeting/taskscaler instances, jobs run on the instance (reference §3).
+    Instance,
+    /// Anything else, as written (`ssh`, `custom`, `virtualbox`, `docker-windows`, or empty
+    /// when the key is missing).
+    Other(String),
+}
+
+impl Executor {
+    /// Maps GitLab Runner's executor name.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "docker" => Executor::Docker,
+            "docker+machine" => Executor::DockerMachine,
+            "docker-autoscaler" => Executor::DockerAutoscaler,
+            "shell" => Executor::Shell,
+            "kubernetes" => Executor::Kubernetes,
+            "instance" => Executor::Instance,
+            other => Executor::Other(other.to_owned()),
+        }
+    }
+
+    /// GitLab Runner's name for the executor.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Executor::Docker => "docker",
+            Executor::DockerMachine => "docker+machine",
+            Executor::DockerAutoscaler => "docker-autoscaler",
+            Executor::Shell => "shell",
+            Executor::Kubernetes => "kubernetes",
+            Executor::Instance => "instance",
+            Executor::Other(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The parts of `[runners.docker]` a simulation uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerSettings {
+    /// `image`: the job image when the job names none.
+    pub image: Option<String>,
+    /// `privileged`; false when absent.
+    pub privileged: bool,
+    /// `disable_cache`; false when absent.
+    pub disable_cache: bool,
+    /// `volumes`, as written.
+    pub volumes: Vec<String>,
+    /// `pull_policy`; `[always]` when absent or empty (`GetPullPolicies` in
+    /// `common/config.go`).
+    pub pull_policy: Vec<PullPolicy>,
+    /// `helper_image`, when set.
+    pub helper_image: Option<String>,
+}
+
+impl Default for DockerSettings {
+    fn default() -> Self {
+        DockerSettings {
+            image: None,
+            privileged: false,
+            disable_cache: false,
+            volumes: Vec::new(),
+            pull_policy: vec![PullPolicy::Always],
+            helper_image: None,
+        }
+    }
+}
+
+/// One `pull_policy` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// `always`: pull every time (GitLab Runner's default).
+    Always,
+    /// `if-not-present`: pull only when the engine lacks the image.
+    IfNotPresent,
+    /// `never`: never pull.
+    Never,
+}
+
+impl PullPolicy {
+    /// Parses GitLab Runner's spelling; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "always" => Some(PullPolicy::Always),
+            "if-not-present" => Some(PullPolicy::IfNotPresent),
+            "never" => Some(PullPolicy::Never),
+            _ => None,
+        }
+    }
+}
+
+/// `[runners.cache]` (reference §4.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// `Type`; [`CacheType::None`] when absent, empty or unknown.
+    pub cache_type: CacheType,
+    /// `Path`: prefix of object names; empty when absent.
+    pub path: String,
+    /// `Shared`: false when absent; true drops the `runner/<short-token>` segment.
+    pub shared: bool,
+    /// `MaxUploadedArchiveSize` in bytes; 0 = unlimited.
+    pub max_uploaded_archive_size: u64,
+    /// S3 settings: `[runners.cache.s3]` merged with the legacy flat keys (the section wins
+    /// key by key). `None` when neither is present.
+    pub s3: Option<S3Settings>,
+    /// `[runners.cache.gcs]`, when present.
+    pub gcs: Option<GcsSettings>,
+    /// `[runners.cache.azure]`, when present.
+    pub azure: Option<AzureSettings>,
+}
+
+/// The distributed cache backend (`Type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CacheType {
+    /// No distributed cache: only the local cache on the machine running the job.
+    #[default]
+    None,
+    /// `s3` or `s3v2` (also MinIO and other S3-compatible servers).
+    S3,
+    /// `gcs` or `gcsv2`.
+    Gcs,
+    /// `azure`.
+    Azure,
+}
+
+/// S3 settings of the distributed cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Settings {
+    /// `ServerAddress` (`host:port`); `None` means AWS's own endpoint.
+    pub server_address: Option<String>,
+    /// `AccessKey`.
+    pub access_key: Option<Secret>,
+    /// `SecretKey`.
+    pub secret_key: Option<Secret>,
+    /// `SessionToken`.
+    pub session_token: Option<Secret>,
+    /// `BucketName`; empty when absent.
+    pub bucket_name: String,
+    /// `BucketLocation` (region), when set.
+    pub bucket_location: Option<String>,
+    /// `Insecure`: plain HTTP; false when absent.
+    pub insecure: bool,
+    /// `AuthenticationType` (`iam`, `access-key`), when set.
+    pub authentication_type: Option<String>,
+    /// `RoleARN`, when set.
+    pub role_arn: Option<String>,
+    /// `UploadRoleARN`, when set.
+    pub upload_role_arn: Option<String>,
+    /// `PathStyle`, when set.
+    pub path_style: Option<bool>,
+    /// `DualStack`, when set (GitLab Runner's default is true).
+    pub dual_stack: Option<bool>,
+    /// `Accelerate`; false when absent.
+    pub accelerate: bool,
+    /// `ServerSideEncryption`, when set.
+    pub server_side_encryption: Option<String>,
+}
+
+/// `[runners.cache.gcs]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcsSettings {
+    /// `AccessID`, when set.
+    pub access_id: Option<String>,
+    /// `PrivateKey`, when set.
+    pub private_key: Option<Secret>,
+    /// `CredentialsFile`, when set.
+    pub credentials_file: Option<String>,
+    /// `BucketName`; empty when absent.
+    pub bucket_name: String,
+    /// `UniverseDomain`, when set.
+    pub universe_domain: Option<String>,
+}
+
+/// `[runners.cache.azure]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AzureSettings {
+    /// `AccountName`, when set.
+    pub account_name: Option<String>,
+    /// `AccountKey`, when set.
+    pub account_key: Option<Secret>,
+    /// `ContainerName`; empty when absent.
+    pub container_name: String,
+    /// `StorageDomain`, when set.
+    pub storage_domain: Option<String>,
+}
+
+/// `[runners.machine]`: the docker+machine autoscaler (reference §2). Values are as
+/// configured: GitLab Runner's zero defaults (reference §6.1) are the zeros here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineSettings {
+    /// `IdleCount`: idle machines to keep; 0 = create on demand (reference §2.4, §2.9).
+    pub idle_count: u32,
+    /// `IdleCountMin`: the floor when `IdleScaleFactor` is in use; GitLab Runner treats 0 as 1
+    /// when the factor is > 0 (reference §6.1). Stored as configured.
+    pub idle_count_min: u32,
+    /// `IdleScaleFactor`: idle machines as a factor of machines in use; 0.0 = use `IdleCount`
+    /// as a fixed number (reference §2.4).
+    pub idle_scale_factor: f64,
+    /// `IdleTime` in seconds: how long a machine may stay idle; 0 when absent (reference §6.1).
+    pub idle_time_s: u64,
+    /// `MaxGrowthRate`: machines being created at once; 0 = unlimited.
+    pub max_growth_rate: u32,
+    /// `MaxBuilds`: jobs per machine before it is removed; 0 = unlimited.
+    pub max_builds: u32,
+    /// `MachineDriver` (`amazonec2`, `google`, …); empty when absent.
+    pub machine_driver: String,
+    /// `MachineName` template (contains `%s`); empty when absent.
+    pub machine_name: String,
+    /// `MachineOptions`, parsed.
+    pub machine_options: MachineOptions,
+    /// `MaxRemovalAttempts`; [`DEFAULT_MAX_REMOVAL_ATTEMPTS`] when absent or 0.
+    pub max_removal_attempts: u32,
+    /// `[[runners.machine.autoscaling]]` in file order; the last matching one wins, and it
+    /// supplies all four idle values, missing ones as 0 (reference §2.8).
+    pub autoscaling: Vec<MachineAutoscaling>,
+}
+
+/// One `[[runners.machine.autoscaling]]` section (reference §2.8).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineAutoscaling {
+    /// `Periods`: 7-field `gorhill/cronexpr` expressions (`sec min hour dom month dow year`),
+    /// as written.
+    pub periods: Vec<String>,
+    /// `Timezone`; `None` means the runner host's local zone.
+    pub timezone: Option<String>,
+    /// `IdleCount`; 0 when absent (not inherited from `[runners.machine]`).
+    pub idle_count: u32,
+    /// `IdleCountMin`; 0 when absent.
+    pub idle_count_min: u32,
+    /// `IdleScaleFactor`; 0.0 when absent.
+    pub idle_scale_factor: f64,
+    /// `IdleTime` in seconds; 0 when absent.
+    pub idle_time_s: u64,
+}
+
+/// `MachineOptions`: Docker Machine driver flags in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineOptions(Vec<MachineOption>);
+
+/// One `MachineOptions` entry: `key=value`, or a bare `key` (a boolean flag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineOption {
+    /// The flag name, such as `amazonec2-instance-type`.
+    pub key: String,
+    /// Its value.
+    pub value: MachineOptionValue,
+}
+
+/// The value of a [`MachineOption`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MachineOptionValue {
+    /// A bare flag without `=`.
+    Flag,
+    /// A value that is not a credential.
+    Plain(String),
+    /// A credential (see [`is_secret_option`]).
+    Secret(Secret),
+}
+
+/// True for option keys whose values are credentials: `amazonec2-access-key`,
+/// `amazonec2-secret-key`, and any key containing `secret`, `password` or `token`.
+pub fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "amazonec2-access-key"
+        || key == "amazonec2-secret-key"
+        || ["secret", "password", "token"].iter().any(|word| key.contains(word))
+}
+
+impl MachineOptions {
+    /// Parses `key=value` strings (split at the first `=`).
+    pub fn parse<'a>(options: impl IntoIterator<Item = &'a str>) -> Self {
+        let parsed = options
+            .into_iter()
+            .map(|option| match option.split_once('=') {
+                None => MachineOption { key: option.to_owned(), value: MachineOptionValue::Flag },
+                Some((key, value)) if is_secret_option(key) => MachineOption {
+                    key: key.to_owned(),
+                    value: MachineOptionValue::Secret(Secret::new(value)),
+                },
+                Some((key, value)) => MachineOption {
+                    key: key.to_owned(),
+                    value: MachineOptionValue::Plain(value.to_owned()),
+                },
+            })
+            .collect();
+        MachineOptions(parsed)
+    }
+
+    /// The options in file order.
+    pub fn iter(&self) -> std::slice::Iter<'_, MachineOption> {
+        self.0.iter()
+    }
+
+    /// Number of options.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of `key`; the last occurrence wins, as with repeated command-line flags.
+    pub fn get(&self, key: &str) -> Option<&MachineOptionValue> {
+        self.0.iter().rev().find(|o| o.key == key).map(|o| &o.value)
+    }
+
+    /// The value of a non-secret `key=value` option.
+    pub fn plain(&self, key: &str) -> Option<&str> {
+        match self.get(key) {
+            Some(MachineOptionValue::Plain(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// `amazonec2-instance-type`, when set (the EC2 type priced by the simulated cloud).
+    pub fn instance_type(&self) -> Option<&str> {
+        self.plain("amazonec2-instance-type")
+    }
+
+    /// `amazonec2-region`, when set.
+    pub fn region(&self) -> Option<&str> {
+        self.plain("amazonec2-region")
+    }
+}
+
+impl<'a> IntoIterator for &'a MachineOptions {
+    type Item = &'a MachineOption;
+    type IntoIter = std::slice::Iter<'a, MachineOption>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// `[runners.autoscaler]`: fleeting/taskscaler settings (reference §3.1). Durations are in
+/// milliseconds with the defaults of reference §3.1 applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoscalerSettings {
+    /// `plugin`; empty when absent.
+    pub plugin: String,
+    /// `capacity_per_instance`: concurrent jobs per instance. 0 or absent gives 1, the
+    /// presumed taskscaler default (reference §3.1, marked `[recon]` there).
+    pub capacity_per_instance: u32,
+    /// `max_use_count`: jobs per instance before removal; 0 = unlimited.
+    pub max_use_count: u32,
+    /// `max_instances`: instances in any state; 0 = unlimited.
+    pub max_instances: u32,
+    /// `instance_acquire_timeout`; [`DEFAULT_INSTANCE_ACQUIRE_TIMEOUT_MS`] when absent or 0.
+    pub instance_acquire_timeout_ms: u64,
+    /// `update_interval`; [`DEFAULT_UPDATE_INTERVAL_MS`] when absent or 0.
+    pub update_interval_ms: u64,
+    /// `update_interval_when_expecting`; [`DEFAULT_UPDATE_INTERVAL_WHEN_EXPECTING_MS`] when
+    /// absent or 0.
+    pub update_interval_when_expecting_ms: u64,
+    /// `failure_threshold`; [`DEFAULT_FAILURE_THRESHOLD`] when absent or 0.
+    pub failure_threshold: u32,
+    /// `delete_instances_on_shutdown`; false when absent.
+    pub delete_instances_on_shutdown: bool,
+    /// `reservation_throttling`; true unless set to false (reference §3.1).
+    pub reservation_throttling: bool,
+    /// `state_storage.enabled`; false when absent, and then instances that exist at startup
+    /// are deleted (reference §3.1).
+    pub state_storage_enabled: bool,
+    /// `[runners.autoscaler.scale_throttle]`.
+    pub scale_throttle: ScaleThrottle,
+    /// `[[runners.autoscaler.policy]]` in file order; the last matching one wins.
+    pub policies: Vec<AutoscalerPolicy>,
+    /// `[runners.autoscaler.plugin_config]`, opaque (it belongs to the plugin).
+    pub plugin_config: OpaqueTable,
+    /// `[runners.autoscaler.connector_config]`.
+    pub connector: ConnectorSettings,
+}
+
+/// `[runners.autoscaler.scale_throttle]`: a token bucket on instance creation (reference §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScaleThrottle {
+    /// Instances per second: `limit`, [`DEFAULT_SCALE_THROTTLE_PER_S`] when absent or 0,
+    /// `None` (unlimited) when negative (`-1` in the docs).
+    pub limit_per_s: Option<u32>,
+    /// `burst`, when set (> 0). When unset taskscaler uses `max_instances`, or the limit when
+    /// `max_instances` is unset (reference §3.1).
+    pub burst: Option<u32>,
+}
+
+impl Default for ScaleThrottle {
+    fn default() -> Self {
+        ScaleThrottle { limit_per_s: Some(DEFAULT_SCALE_THROTTLE_PER_S), burst: None }
+    }
+}
+
+/// One `[[runners.autoscaler.policy]]` (reference §3.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoscalerPolicy {
+    /// `periods`: 5-field unix cron expressions, as written; `["* * * * *"]` when absent or
+    /// empty.
+    pub periods: Vec<String>,
+    /// `timezone`; `None` means the runner host's local zone.
+    pub timezone: Option<String>,
+    /// `idle_count`: idle job slots (not instances); 0 when absent.
+    pub idle_count: u32,
+    /// `idle_time` in milliseconds; 0 when absent.
+    pub idle_time_ms: u64,
+    /// `scale_factor`; 0.0 when absent.
+    pub scale_factor: f64,
+    /// `scale_factor_limit`; 0 when absent.
+    pub scale_factor_limit: u32,
+    /// `preemptive_mode`; when absent, `idle_count > 0` (`PreemptiveModeEnabled`, reference
+    /// §3.1).
+    pub preemptive_mode: bool,
+}
+
+/// `[runners.autoscaler.connector_config]`: how the runner reaches an instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectorSettings {
+    /// `os`.
+    pub os: Option<String>,
+    /// `arch`.
+    pub arch: Option<String>,
+    /// `protocol` (`ssh`, `winrm`).
+    pub protocol: Option<String>,
+    /// `protocol_port`.
+    pub protocol_port: Option<u32>,
+    /// `username`.
+    pub username: Option<String>,
+    /// `password`.
+    pub password: Option<Secret>,
+    /// `key_path`.
+    pub key_path: Option<String>,
+    /// `use_static_credentials`; false when absent.
+    pub use_static_credentials: bool,
+    /// `keepalive` in milliseconds, when set.
+    pub keepalive_ms: Option<u64>,
+    /// `timeout` in milliseconds, when set.
+    pub timeout_ms: Option<u64>,
+    /// `use_external_addr`; false when absent.
+    pub use_external_addr: bool,
+}
+
+/// Parses a Go duration string exactly as Go's `time.ParseDuration` does and returns
+/// nanoseconds: an optional sign, then one or more `<number><unit>` parts where the number may
+/// have a fraction and the unit is `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m` or `h`
+/// (`"1m30s"`, `"1.5h"`, `"-2s"`); `"0"` is the only value allowed without a unit.
+///
+/// # Errors
+/// A message saying what is wrong, in the words of Go's errors.
+pub fn parse_go_duration_nanos(text: &str) -> Result<i64, String> {
+    const MAX: u128 = 1 << 63;
+    let invalid = || {
+        format!(
+            "invalid duration \"{text}\": expected a Go duration such as \"15m\", \"1m30s\", \"2h\" or \"500ms\""
+        )
+    };
+    let (negative, mut rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let bytes = rest.as_bytes();
+        if !(bytes[0] == b'.' || bytes[0].is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let int_len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+        let mut whole: u128 = 0;
+        for &b in &bytes[..int_len] {
+            whole = whole * 10 + u128::from(b - b'0');
+            if whole > MAX {
+                return Err(invalid());
+            }
+        }
+        rest = &rest[int_len..];
+        let (mut frac, mut scale, mut frac_len) = (0u128, 1u128, 0usize);
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
+            for b in after_dot.bytes().take(frac_len) {
+                // Like Go, stop accumulating digits that can no longer matter.
+                if scale < 1_000_000_000_000_000_000_000 {
+                    frac = frac * 10 + u128::from(b - b'0');
+                    scale *= 10;
+                }
+            }
+            rest = &after_dot[frac_len..];
+        }
+        if int_len == 0 && frac_len == 0 {
+            return Err(invalid());
+        }
+        let unit_len = rest.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(rest.len());
+        if unit_len == 0 {
+            return Err(format!(
+                "invalid duration \"{text}\": missing unit (use ns, us, ms, s, m or h)"
+            ));
+        }
+        let unit: u128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            other => {
+                return Err(format!(
+                    "invalid duration \"{text}\": unknown unit \"{other}\" (use ns, us, ms, s, m or h)"
+                ));
+            }
+        };
+        rest = &rest[unit_len..];
+        total += whole * unit + frac * unit / scale;
+        if total > MAX {
+            return Err(invalid());
+        }
+    }
+    if negative {
+        // total ≤ 2^63 here, so the negation fits.
+        Ok(i64::try_from(-(total as i128)).map_err(|_| invalid())?)
+    } else {
+        i64::try_from(total).map_err(|_| invalid())
+    }
+}
+
+/// Parses a Go duration string (see [`parse_go_duration_nanos`]) into whole milliseconds,
+/// truncating (`"500us"` → 0, `"1m30s"` → 90 000).
+///
+/// # Errors
+/// A message when the text is not a Go duration, or when it is negative.
+pub fn parse_go_duration_ms(text: &str) -> Result<u64, String> {
+    let nanos = parse_go_duration_nanos(text)?;
+    u64::try_from(nanos)
+        .map(|ns| ns / 1_000_000)
+        .map_err(|_| format!("invalid duration \"{text}\": must not be negative"))
+}
+
+/// State shared by the validation functions: the text (for line numbers), the file name and
+/// the warnings collected so far.
+pub(super) struct Ctx<'a> {
+    pub(super) text: &'a str,
+    pub(super) file: &'a Path,
+    pub(super) notes: Vec<InputError>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn new(text: &'a str, file: &'a Path) -> Self {
+        Ctx { text, file, notes: Vec::new() }
+    }
+
+    fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> InputError {
+        InputError::file(self.file, message).at_offset(self.text, span.start).key(key)
+    }
+
+    fn note(&mut self, span: Option<Range<usize>>, key: &str, message: impl Into<String>) {
+        let mut warning = InputError::file(self.file, message).key(key);
+        if let Some(span) = span {
+            warning = warning.at_offset(self.text, span.start);
+        }
+        self.notes.push(warning);
+    }
+
+    /// An integer in `min..=u32::MAX`.
+    fn u32_at_least(
+        &self,
+        v: &Spanned<i64>,
+        key: &str,
+        min: i64,
+        why: &str,
+    ) -> Result<u32, InputError> {
+        let n = *v.get_ref();
+        if n < min {
+            return Err(self.error(v.span(), key, format!("must be ≥ {min}{why}, got {n}")));
+        }
+        u32::try_from(n)
+            .map_err(|_| self.error(v.span(), key, format!("must be ≤ {}, got {n}", u32::MAX)))
+    }
+
+    /// A non-negative count; 0 when absent.
+    fn count(&self, v: Option<&Spanned<i64>>, key: &str) -> Result<u32, InputError> {
+        v.map_or(Ok(0), |v| self.u32_at_least(v, key, 0, ""))
+    }
+
+    /// A non-negative float. An integer is accepted as GitLab Runner 19.4 accepts it, with a
+    /// warning (see `float_from_integer_note`).
+    fn non_negative_float(
+        &mut self,
+        v: &Spanned<TomlNumber>,
+        key: &str,
+    ) -> Result<f64, InputError> {
+        let x = v.get_ref().as_f64();
+        if !x.is_finite() || x < 0.0 {
+            return Err(self.error(v.span(), key, format!("must be a number ≥ 0.0, got {x}")));
+        }
+        if let TomlNumber::Int(i) = *v.get_ref() {
+            self.note(Some(v.span()), key, float_from_integer_note(i));
+        }
+        Ok(x)
+    }
+
+    /// A non-negative Go duration in milliseconds (truncated).
+    fn duration_ms(&mut self, v: &Spanned<GoDuration>, key: &str) -> Result<u64, InputError> {
+        let nanos = match v.get_ref() {
+            GoDuration::Text(text) => {
+                parse_go_duration_nanos(text).map_err(|m| self.error(v.span(), key, m))?
+            }
+            GoDuration::Nanos(n) => {
+                if *n > 0 {
+                    self.note(
+                        Some(v.span()),
+                        key,
+                        format!(
+                            "an integer duration is read by GitLab Runner as nanoseconds \
+                             ({n} ns); write \"{n}s\" if seconds were meant"
+                        ),
+                    );
+                }
+                *n
+            }
+        };
+        u64::try_from(nanos)
+            .map(|ns| ns / 1_000_000)
+            .map_err(|_| self.error(v.span(), key, "must not be negative"))
+    }
+
+    fn opt_duration_ms(
+        &mut self,
+        v: Option<&Spanned<GoDuration>>,
+        key: &str,
+    ) -> Result<Option<u64>, InputError> {
+        v.map(|v| self.duration_ms(v, key)).transpose()
+    }
+}
+
+/// Why an integer `IdleScaleFactor = 1` is a warning and not an error.
+fn float_from_integer_note(i: i64) -> String {
+    format!(
+        "written as an integer: GitLab Runner 19.4 (BurntSushi/toml 1.6, which converts \
+         integers to floats) reads it as {i}.0, but its docs ask for a float and runners \
+         built on BurntSushi/toml < 1.0 refused integers here; write {i}.0"
+    )
+}
+
+/// Phase two: checks the raw file and builds the domain types.
+pub(super) fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Result<RunnerConfig, InputError> {
+    let concurrent = match &raw.concurrent {
+        None => {
+            return Err(InputError::file(
+                ctx.file,
+                "missing: GitLab Runner needs `concurrent`, an integer ≥ 1 (the number of jobs \
+                 it runs at once)",
+            )
+            .key("concurrent"));
+        }
+        Some(v) if *v.get_ref() < 1 => {
+            return Err(ctx.error(
+                v.span(),
+                "concurrent",
+                format!(
+                    "must be ≥ 1, got {}: GitLab Runner refuses to start with concurrent < 1 \
+                     (it is the size of its worker pool, reference §1.1)",
+                    v.get_ref()
+                ),
+            ));
+        }
+        Some(v) => ctx.u32_at_least(v, "concurrent", 1, "")?,
+    };
+    let check_interval_ms = match raw.check_interval.as_ref().map(|v| *v.get_ref()) {
+        Some(s) if s > 0 => u64::try_from(s).unwrap_or(u64::MAX).saturating_mul(1_000),
+        _ => DEFAULT_CHECK_INTERVAL_MS,
+    };
+    let shutdown_timeout_ms = match raw.shutdown_timeout.as_ref().map(|v| *v.get_ref()) {
+        Some(s) if s > 0 => u64::try_from(s).unwrap_or(u64::MAX).saturating_mul(1_000),
+        _ => DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    };
+    let connection_max_age_ms =
+        ctx.opt_duration_ms(raw.connection_max_age.as_ref(), "connection_max_age")?;
+    if raw.runners.is_empty() {
+        return Err(InputError::file(
+            ctx.file,
+            "no [[runners]] entries: GitLab Runner would have no runner to ask for jobs",
+        )
+        .key("runners"));
+    }
+    let mut runners = Vec::with_capacity(raw.runners.len());
+    for (index, runner) in raw.runners.iter().enumerate() {
+        runners.push(runner_entry(ctx, index, runner)?);
+    }
+    Ok(RunnerConfig {
+        concurrent,
+        check_interval_ms,
+        log_level: raw.log_level.clone(),
+        log_format: raw.log_format.clone(),
+        listen_address: raw.listen_address.clone(),
+        shutdown_timeout_ms,
+        connection_max_age_ms,
+        runners,
+    })
+}
+
+fn runner_entry(ctx: &mut Ctx<'_>, index: usize, r: &RawRunner) -> Result<RunnerEntry, InputError> {
+    let base = format!("runners[{index}]");
+    let k = |name: &str| format!("{base}.{name}");
+    let executor = match r.executor.as_deref() {
+        Some(name) => Executor::from_name(name),
+        None => {
+            ctx.note(
+                None,
+                &k("executor"),
+                "missing: GitLab Runner cannot run jobs for this runner",
+            );
+            Executor::Other(String::new())
+        }
+    };
+    let token = r.token.clone().unwrap_or_default();
+    if token.is_empty() {
+        ctx.note(
+            None,
+            &k("token"),
+            "missing or empty: GitLab Runner never asks for jobs for a runner without a token \
+             (reference §1.2)",
+        );
+    }
+    if r.url.as_deref().unwrap_or("").is_empty() {
+        ctx.note(None, &k("url"), "missing or empty: this runner cannot reach GitLab");
+    }
+    let limit = match &r.limit {
+        Some(v) => ctx.u32_at_least(v, &k("limit"), 0, " (0 means unlimited)")?,
+        None => 0,
+    };
+    let request_concurrency = match &r.request_concurrency {
+        Some(v) if *v.get_ref() < 1 => 1,
+        Some(v) => ctx.u32_at_least(v, &k("request_concurrency"), 1, "")?,
+        None => 1,
+    };
+    ctx.count(r.output_limit.as_ref(), &k("output_limit"))?;
+    ctx.opt_duration_ms(r.unhealthy_interval.as_ref(), &k("unhealthy_interval"))?;
+    ctx.opt_duration_ms(r.prepare_timeout.as_ref(), &k("prepare_timeout"))?;
+    ctx.opt_duration_ms(r.get_sources_timeout.as_ref(), &k("get_sources_timeout"))?;
+
+    let docker = match &r.docker {
+        Some(d) => docker_settings(ctx, &k("docker"), d)?,
+        None => DockerSettings::default(),
+    };
+    let cache = match &r.cache {
+        Some(c) => cache_settings(ctx, &k("cache"), c)?,
+        None => CacheSettings::default(),
+    };
+    let machine =
+        r.machine.as_ref().map(|m| machine_settings(ctx, &k("machine"), m)).transpose()?;
+    let autoscaler =
+        r.autoscaler.as_ref().map(|a| autoscaler_settings(ctx, &k("autoscaler"), a)).transpose()?;
+
+    match executor {
+        Executor::DockerMachine if machine.is_none() => ctx.note(
+            None,
+            &k("machine"),
+            "executor is docker+machine but there is no [runners.machine] section: GitLab \
+             Runner cannot create machines",
+        ),
+        Executor::DockerAutoscaler | Executor::Instance if autoscaler.is_none() => ctx.note(
+            None,
+            &k("autoscaler"),
+            format!(
+                "executor is {executor} but there is no [runners.autoscaler] section: GitLab \
+                 Runner cannot create instances"
+            ),
+        ),
+        _ => {}
+    }
+
+    Ok(RunnerEntry {
+        name: r.name.clone().unwrap_or_default(),
+        url: r.url.clone().unwrap_or_default(),
+        token,
+        executor,
+        limit,
+        request_concurrency,
+        strict_check_interval: r.strict_check_interval.unwrap_or(false),
+        builds_dir: r.builds_dir.clone(),
+        cache_dir: r.cache_dir.clone(),
+        docker,
+        cache,
+        machine,
+        autoscaler,
+    })
+}
+
+fn docker_settings(
+    ctx: &mut Ctx<'_>,
+    base: &str,
+    d: &RawDocker,
+) -> Result<DockerSettings, InputError> {
+    let mut pull_policy = Vec::new();
+    if let Some(policies) = &d.pull_policy {
+        for name in &policies.get_ref().0 {
+            let policy = PullPolicy::from_name(name).ok_or_else(|| {
+                ctx.error(
+                    policies.span(),
+                    &format!("{base}.pull_policy"),
+                    format!(
+                        "unsupported pull_policy \"{name}\": GitLab Runner accepts always, \
+                         if-not-present and never (with anything else every job fails)"
+                    ),
+                )
+            })?;
+            pull_policy.push(policy);
+        }
+    }
+    if pull_policy.is_empty() {
+        pull_policy.push(PullPolicy::Always);
+    }
+    Ok(DockerSettings {
+        image: d.image.clone(),
+        privileged: d.privileged.unwrap_or(false),
+        disable_cache: d.disable_cache.unwrap_or(false),
+        volumes: d.volumes.clone().unwrap_or_default(),
+        pull_policy,
+        helper_image: d.helper_image.clone(),
+    })
+}
+
+fn cache_settings(
+    ctx: &mut Ctx<'_>,
+    base: &str,
+    c: &RawCache,
+) -> Result<CacheSettings, InputError> {
+    let k = |name: &str| format!("{base}.{name}");
+    let cache_type = match &c.cache_type {
+        None => CacheType::None,
+        Some(t) => match t.get_ref().as_str() {
+            "" => CacheType::None,
+            "s3" | "s3v2" => CacheType::S3,
+            "gcs" | "gcsv2" => CacheType::Gcs,
+            "azure" => CacheType::Azure,
+            other => {
+                ctx.note(
+                    Some(t.span()),
+                    &k("Type"),
+                    format!(
+                        "unknown cache Type \"{other}\": GitLab Runner knows s3, s3v2, gcs, \
+                         gcsv2 and azure, and uses no distributed cache otherwise"
+                    ),
+                );
+                CacheType::None
+            }
+        },
+    };
+    let max_uploaded_archive_size =
+        ctx.count(c.max_uploaded_archive_size.as_ref(), &k("MaxUploadedArchiveSize"))?;
+    if c.has_legacy_s3_keys() {
+        ctx.note(
+            None,
+            base,
+            "S3 settings directly in [runners.cache] (ServerAddress, AccessKey, …) are the form \
+             GitLab Runner dropped in 12.0; newer runners ignore them and use no S3 cache. \
+             fleetsim reads them as [runners.cache.s3]; move them there for a current runner",
+        );
+    }
+    let s3 = if c.s3.is_some() || c.has_legacy_s3_keys() {
+        let section = c.s3.as_ref();
+        let pick = |from_section: Option<&String>, flat: &Option<String>| {
+            from_section.or(flat.as_ref()).cloned()
+        };
+        Some(S3Settings {
+            server_address: pick(
+                section.and_then(|s| s.server_address.as_ref()),
+                &c.server_address,
+            ),
+            access_key: section.and_then(|s| s.access_key.clone()).or_else(|| c.access_key.clone()),
+            secret_key: section.and_then(|s| s.secret_key.clone()).or_else(|| c.secret_key.clone()),
+            session_token: section.and_then(|s| s.session_token.clone()),
+            bucket_name: pick(section.and_then(|s| s.bucket_name.as_ref()), &c.bucket_name)
+                .unwrap_or_default(),
+            bucket_location: pick(
+                section.and_then(|s| s.bucket_location.as_ref()),
+                &c.bucket_location,
+            ),
+            insecure: section.and_then(|s| s.insecure).or(c.insecure).unwrap_or(false),
+            authentication_type: section.and_then(|s| s.authentication_type.clone()),
+            role_arn: section.and_then(|s| s.role_arn.clone()),
+            upload_role_arn: section.and_then(|s| s.upload_role_arn.clone()),
+            path_style: section.and_then(|s| s.path_style),
+            dual_stack: section.and_then(|s| s.dual_stack),
+            accelerate: section.and_then(|s| s.accelerate).unwrap_or(false),
+            server_side_encryption: section.and_then(|s| s.server_side_encryption.clone()),
+        })
+    } else {
+        None
+    };
+    let gcs = c.gcs.as_ref().map(|g| GcsSettings {
+        access_id: g.access_id.clone(),
+        private_key: g.private_key.clone(),
+        credentials_file: g.credentials_file.clone(),
+        bucket_name: g.bucket_name.clone().unwrap_or_default(),
+        universe_domain: g.universe_domain.clone(),
+    });
+    let azure = c.azure.as_ref().map(|a| AzureSettings {
+        account_name: a.account_name.clone(),
+        account_key: a.account_key.clone(),
+        container_name: a.container_name.clone().unwrap_or_default(),
+        storage_domain: a.storage_domain.clone(),
+    });
+    let missing = match cache_type {
+        CacheType::S3 if s3.is_none() => Some("[runners.cache.s3]"),
+        CacheType::Gcs if gcs.is_none() => Some("[runners.cache.gcs]"),
+        CacheType::Azure if azure.is_none() => Some("[runners.cache.azure]"),
+        _ => None,
+    };
+    if let (Some(section), Some(t)) = (missing, &c.cache_type) {
+        ctx.note(
+            Some(t.span()),
+            &k("Type"),
+            format!("there is no {section} section: GitLab Runner cannot use this cache"),
+        );
+    }
+    Ok(CacheSettings {
+        cache_type,
+        path: c.path.clone().unwrap_or_default(),
+        shared: c.shared.unwrap_or(false),
+        max_uploaded_archive_size: u64::from(max_uploaded_archive_size),
+        s3,
+        gcs,
+        azure,
+    })
+}
+
+fn machine_settings(
+    ctx: &mut Ctx<'_>,
+    base: &str,
+    m: &RawMachine,
+) -> Result<MachineSettings, InputError> {
+    let k = |name: &str| format!("{base}.{name}");
+    if m.has_off_peak() {
+        ctx.note(
+            None,
+            base,
+            "OffPeak* settings were removed in GitLab Runner 14.0; it only logs a warning and \
+             ignores them (use [[runners.machine.autoscaling]], reference §2.8)",
+        );
+    }
+    let idle_scale_factor = match &m.idle_scale_factor {
+        Some(v) => ctx.non_negative_float(v, &k("IdleScaleFactor"))?,
+        None => 0.0,
+    };
+    let idle_time_s = u64::from(ctx.count(m.idle_time.as_ref(), &k("IdleTime"))?);
+    let max_removal_attempts =
+        match ctx.count(m.max_removal_attempts.as_ref(), &k("MaxRemovalAttempts"))? {
+            0 => DEFAULT_MAX_REMOVAL_ATTEMPTS,
+            n => n,
+        };
+    let mut autoscaling = Vec::new();
+    for (i, a) in m.autoscaling.iter().flatten().enumerate() {
+        autoscaling.push(machine_autoscaling(ctx, &format!("{base}.autoscaling[{i}]"), a)?);
+    }
+    let options = m.machine_options.as_deref().unwrap_or_default();
+    Ok(MachineSettings {
+        idle_count: ctx.count(m.idle_count.as_ref(), &k("IdleCount"))?,
+        idle_count_min: ctx.count(m.idle_count_min.as_ref(), &k("IdleCountMin"))?,
+        idle_scale_factor,
+        idle_time_s,
+        max_growth_rate: ctx.count(m.max_growth_rate.as_ref(), &k("MaxGrowthRate"))?,
+        max_builds: ctx.count(m.max_builds.as_ref(), &k("MaxBuilds"))?,
+        machine_driver: m.machine_driver.clone().unwrap_or_default(),
+        machine_name: m.machine_name.clone().unwrap_or_default(),
+        machine_options: MachineOptions::parse(options.iter().map(Secret::expose)),
+        max_removal_attempts,
+        autoscaling,
+    })
+}
+
+fn machine_autoscaling(
+    ctx: &mut Ctx<'_>,
+    base: &str,
+    a: &RawMachineAutoscaling,
+) -> Result<MachineAutoscaling, InputError> {
+    let k = |name: &str| format!("{base}.{name}");
+    let idle_scale_factor = match &a.idle_scale_factor {
+        Some(v) => ctx.non_negative_float(v, &k("IdleScaleFactor"))?,
+        None => 0.0,
+    };
+    Ok(MachineAutoscaling {
+        periods: a.periods.clone().unwrap_or_default(),
+        timezone: a.timezone.clone().filter(|tz| !tz.is_empty()),
+        idle_count: ctx.count(a.idle_count.as_ref(), &k("IdleCount"))?,
+        idle_count_min: ctx.count(a.idle_count_min.as_ref(), &k("IdleCountMin"))?,
+        idle_scale_factor,
+        idle_time_s: u64::from(ctx.count(a.idle_time.as_ref(), &k("IdleTime"))?),
+    })
+}
+
+fn autoscaler_settings(
+    ctx: &mut Ctx<'_>,
+    base: &str,
+    a: &RawAutoscaler,
+) -> Result<AutoscalerSettings, InputError> {
+    let k = |name: &str| format!("{base}.{name}");
+    let nonzero_or = |v: Option<u64>, default: u64| match v {
+        Some(ms) if ms > 0 => ms,
+        _ => default,
+    };
+    let instance_acquire_timeout_ms = nonzero_or(
+        ctx.opt_duration_ms(a.instance_acquire_timeout.as_ref(), &k("instance_acquire_timeout"))?,
+        DEFAULT_INSTANCE_ACQUIRE_TIMEOUT_MS,
+    );
+    let update_interval_ms = nonzero_or(
+        ctx.opt_duration_ms(a.update_interval.as_ref(), &k("update_interval"))?,
+        DEFAULT_UPDATE_INTERVAL_MS,
+    );
+    let update_interval_when_expecting_ms = nonzero_or(
+        ctx.opt_duration_ms(
+            a.update_interval_when_expecting.as_ref(),
+            &k("update_interval_when_expecting"),
+        )?,
+        DEFAULT_UPDATE_INTERVAL_WHEN_EXPECTING_MS,
+    );
+    ctx.opt_duration_ms(a.deletion_retry_interval.as_ref(), &k("deletion_retry_interval"))?;
+    ctx.opt_duration_ms(a.shutdown_deletion_interval.as_ref(), &k("shutdown_deletion_interval"))?;
+    ctx.count(a.shutdown_deletion_retries.as_ref(), &k("shutdown_deletion_retries"))?;
+    let failure_threshold =
+        match ctx.count(a.failure_threshold.as_ref(), &k("failure_threshold"))? {
+            0 => DEFAULT_FAILURE_THRESHOLD,
+            n => n,
+        };
+    let scale_throttle = match &a.scale_throttle {
+        None => ScaleThrottle::default(),
+        Some(t) => {
+            let limit_per_s = match &t.limit {
+                None => Some(DEFAULT_SCALE_THROTTLE_PER_S),
+                Some(v) if *v.get_ref() < 0 => None,
+                Some(v) if *v.get_ref() == 0 => Some(DEFAULT_SCALE_THROTTLE_PER_S),
+                Some(v) => Some(ctx.u32_at_least(v, &k("scale_throttle.limit"), 0, "")?),
+            };
+            let burst = match ctx.count(t.burst.as_ref(), &k("scale_throttle.burst"))? {
+                0 => None,
+                n => Some(n),
+            };
+            ScaleThrottle { limit_per_s, burst }
+        }
+    };
+    let mut policies = Vec::new();
+    for (i, p) in a.policy.iter().flatten().enumerate() {
+        policies.push(autoscaler_policy(ctx, &format!("{base}.policy[{i}]"), p)?);
+    }
+    let connector = match &a.connector_config {
+        Some(c) => connector_settings(ctx, &k("connector_config"), c)?,
+        None => ConnectorSettings::default(),
+    };
+    Ok(AutoscalerSettings {
+        plugin: a.plugin.clone().unwrap_or_default(),
+        capacity_per_instance: match ctx
+            .count(a.capacity_per_instance.as_ref(), &k("capacity_per_instance"))?
+        {
+            0 => 1,
+            n => n,
+        },
+        max_use_count: ctx.count(a.max_use_count.as_ref(), &k("max_use_count"))?,
+        max_instances: ctx.count(a.max_instances.as_ref(), &k("max_instances"))?,
+        instance_acquire_timeout_ms,
+        update_interval_ms,
+        update_interval_when_expecting_ms,
+        failure_threshold,
+        delete_instances_on_shutdown: a.delete_instances_on_shutdown.unwrap_or(false),
+        reservation_throttling: a.reservation_throttling.unwrap_or(true),
+        state_storage_enabled: a.state_storage.as_ref().and_then(|s| s.enabled).unwrap_or(false),
+        scale_throttle,
+        policies,
+        plugin_config: a.plugin_config.clone().unwrap_or_default(),
+        connector,
+    })
+}
+
+fn autoscaler_policy(
+    ctx: &mut Ctx<'_>,
+    base: &str,
+    p: &RawAutoscalerPolicy,
+) -> Result<AutoscalerPolicy, InputError> {
+    let k = |name: &str| format!("{base}.{name}");
+    let idle_count = ctx.count(p.idle_count.as_ref(), &k("idle_count"))?;
+    let scale_factor = match &p.scale_factor {
+        Some(v) => {
+            let x = v.get_ref().as_f64();
+            if !x.is_finite() || x < 0.0 {
+                return Err(ctx.error(
+                    v.span(),
+                    &k("scale_factor"),
+                    format!("must be a number ≥ 0.0, got {x}"),
+                ));
+            }
+            x
+        }
+        None => 0.0,
+    };
+    let periods = match &p.periods {
+        Some(periods) if !periods.is_empty() => periods.clone(),
+        _ => vec![DEFAULT_POLICY_PERIOD.to_owned()],
+    };
+    Ok(AutoscalerPolicy {
+        periods,
+        timezone: p.timezone.clone().filter(|tz| !tz.is_empty()),
+        idle_count,
+        idle_time_ms: ctx.opt_duration_ms(p.idle_time.as_ref(), &k("idle_time"))?.unwrap_or(0),
+        scale_factor,
+        scale_factor_limit: ctx.count(p.scale_factor_limit.as_ref(), &k("scale_factor_limit"))?,
+        preemptive_mode: p.preemptive_mode.unwrap_or(idle_count > 0),
+    })
+}
+
+fn connector_settings(
+    ctx: &mut Ctx<'_>,
+    base: &str,
+    c: &RawConnectorConfig,
+) -> Result<ConnectorSettings, InputError> {
+    let k = |name: &str| format!("{base}.{name}");
+    let protocol_port = match c.protocol_port {
+        Some(port) => Some(u32::try_from(port).map_err(|_| {
+            InputError::file(ctx.file, format!("must be ≥ 0, got {port}")).key(k("protocol_port"))
+        })?),
+        None => None,
+    };
+    Ok(ConnectorSettings {
+        os: c.os.clone(),
+        arch: c.arch.clone(),
+        protocol: c.protocol.clone(),
+        protocol_port,
+        username: c.username.clone(),
+        password: c.password.clone(),
+        key_path: c.key_path.clone(),
+        use_static_credentials: c.use_static_credentials.unwrap_or(false),
+        keepalive_ms: ctx.opt_duration_ms(c.keepalive.as_ref(), &k("keepalive"))?,
+        timeout_ms: ctx.opt_duration_ms(c.timeout.as_ref(), &k("timeout"))?,
+        use_external_addr: c.use_external_addr.unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse_like_go() {
+        let ok = [
+            ("0", 0),
+            ("-0", 0),
+            ("+0", 0),
+            ("0s", 0),
+            ("500ms", 500_000_000),
+            ("1m30s", 90_000_000_000),
+            ("15m", 900_000_000_000),
+            ("2h", 7_200_000_000_000),
+            ("1.5h", 5_400_000_000_000),
+            (".5s", 500_000_000),
+            ("1.s", 1_000_000_000),
+            ("-2s", -2_000_000_000),
+            ("1h2m3s4ms5us6ns", 3_723_004_005_006),
+            ("3\u{b5}s", 3_000),
+            ("3\u{3bc}s", 3_000),
+            ("10us", 10_000),
+            ("1.000000001s", 1_000_000_001),
+            ("9223372036854775807ns", i64::MAX),
+            ("-9223372036854775808ns", i64::MIN),
+        ];
+        for (text, want) in ok {
+            assert_eq!(parse_go_duration_nanos(text), Ok(want), "{text}");
+        }
+        let bad = [
+            "",
+            "-",
+            "s",
+            "1",
+            "15",
+            "00",
+            "1x",
+            "1 m",
+            ".s",
+            "1hh",
+            "1.2.3s",
+            "m1",
+            " 1s",
+            "9223372036854775808ns",
+            "3000000h",
+        ];
+        for text in bad {
+            assert!(parse_go_duration_nanos(text).is_err(), "{text} should be refused");
+        }
+        let err = parse_go_duration_nanos("1d").unwrap_err();
+        assert_eq!(err, "invalid duration \"1d\": unknown unit \"d\" (use ns, us, ms, s, m or h)");
+        assert!(parse_go_duration_nanos("15").unwrap_err().contains("missing unit"));
+    }
+
+    #[test]
+    fn go_durations_in_milliseconds() {
+        assert_eq!(parse_go_duration_ms("0"), Ok(0));
+        assert_eq!(parse_go_duration_ms("1m30s"), Ok(90_000));
+        assert_eq!(parse_go_duration_ms("15m"), Ok(900_000));
+        assert_eq!(parse_go_duration_ms("2h"), Ok(7_200_000));
+        assert_eq!(parse_go_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_go_duration_ms("1500us"), Ok(1));
+        assert!(parse_go_duration_ms("-1s").unwrap_err().contains("negative"));
+        assert!(parse_go_duration_ms("15").is_err());
+    }
+
+    #[test]
+    fn machine_options_split_and_hide_secrets() {
+        let opts = MachineOptions::parse([
+            "amazonec2-access-key=AKIAXYZ",
+            "amazonec2-secret-key=sekrit",
+            "amazonec2-region=ap-northeast-2",
+            "amazonec2-instance-type=t2.medium",
+            "amazonec2-use-private-address",
+            "digitalocean-access-token=do-tok-123",
+            "google-password=pw-456",
+            "engine-opt=a=b",
+        ]);
+        assert_eq!(opts.len(), 8);
+        assert_eq!(opts.region(), Some("ap-northeast-2"));
+        assert_eq!(opts.instance_type(), Some("t2.medium"));
+        assert_eq!(opts.get("amazonec2-use-private-address"), Some(&MachineOptionValue::Flag));
+        assert_eq!(opts.plain("engine-opt"), Some("a=b"));
+        for key in [
+            "amazonec2-access-key",
+            "amazonec2-secret-key",
+            "digitalocean-access-token",
+            "google-password",
+        ] {
+            assert!(matches!(opts.get(key), Some(MachineOptionValue::Secret(_))), "{key}");
+            assert_eq!(opts.plain(key), None);
+        }
+        let shown = format!("{opts:?}");
+        for secret in ["AKIAXYZ", "sekrit", "do-tok-123", "pw-456"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+    }
+
+    #[test]
+    fn executor_names_round_trip() {
+        for name in [
+            "docker",
+            "docker+machine",
+            "docker-autoscaler",
+            "shell",
+            "kubernetes",
+            "instance",
+            "ssh",
+        ] {
+            assert_eq!(Executor::from_name(name).as_str(), name);
+        }
+        assert_eq!(Executor::from_name("custom"), Executor::Other("custom".into()));
+    }
+}

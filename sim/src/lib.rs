@@ -1,0 +1,33 @@
+//! # fleetsim — capacity planning for GitLab CI runner fleets
+//!
+//! This crate holds everything around the sans-I/O model in `fleetsim-core`: the event
+//! engine, the file formats, the simulated cloud, the reports and the `sim` binary.
+//!
+//! ```text
+//!  scenario.toml ─► scenario ─┐                ┌─► report::jobs_csv     (jobs.csv)
+//!  config.toml ───► config ───┼─► run ─► engine ┼─► report::timeline     (timeline.csv)
+//!  trace.csv ─────► trace ────┘     (Fleet)     └─► report::summary      (summary.json)
+//! ```
+//!
+//! Modules:
+//! - [`config`] — GitLab Runner's `config.toml`, read as GitLab Runner reads it.
+//! - [`scenario`] — the scenario file and `--set` overrides, validated into a fleet spec.
+//! - [`trace`] — the job trace CSV, streamed.
+//! - [`engine`] — the `(time, seq)` event loop around `fleetsim_core::Fleet`.
+//! - [`seeds`] — named random streams derived from one root seed.
+//! - [`cloud`] — simulated cloud: the EC2 price table.
+//! - [`report`] — summary, jobs and timeline outputs.
+//! - [`run`] — `sim run` end to end.
+//! - [`queueing`] — Erlang C and M/M/c formulas the tests validate against.
+//! - [`input_error`] — the error type naming file, line and key.
+
+pub mod cloud;
+pub mod config;
+pub mod engine;
+pub mod input_error;
+pub mod queueing;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod seeds;
+pub mod trace;

@@ -1,0 +1,8 @@
+//! Reports of a run: `summary.json` (and its table on stdout), `jobs.csv`, `timeline.csv`.
+//! Everything is written in a fixed order with fixed formatting, so the same scenario and
+//! seed give byte-identical files.
+
+pub mod jobs_csv;
+pub mod pending;
+pub mod summary;
+pub mod timeline;

@@ -1,0 +1,198 @@
+//! `summary.json` and the table printed on stdout.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// The whole summary of a run. Field order is the file's order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// `"sim"` for `sim run`.
+    pub mode: &'static str,
+    /// fleetsim's version.
+    pub version: &'static str,
+    /// Root seed of the run.
+    pub seed: u64,
+    /// SHA-256 of the scenario, its config and the `--set` overrides.
+    pub scenario_sha256: String,
+    /// SHA-256 of the trace file.
+    pub trace_sha256: String,
+    /// The command that reproduces this run.
+    pub replay: String,
+    /// Simulated time from the start of the run to its last event, in seconds.
+    pub simulated_s: f64,
+    /// Job counts.
+    pub jobs: JobsSummary,
+    /// Pending time (queued → picked up by a runner).
+    pub pending: PendingSummary,
+    /// Use of the fleet.
+    pub utilization: Utilization,
+    /// The fleet that was simulated.
+    pub fleet: FleetSummary,
+    /// Money.
+    pub cost: CostSummary,
+}
+
+/// Job counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobsSummary {
+    /// Jobs in the trace.
+    pub total: u64,
+    /// Jobs that finished.
+    pub finished: u64,
+}
+
+/// Pending-time statistics in seconds. Percentiles come from an HDR histogram (3
+/// significant digits); mean and max are exact.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingSummary {
+    /// Mean.
+    pub mean_s: f64,
+    /// Median.
+    pub p50_s: f64,
+    /// 90th percentile.
+    pub p90_s: f64,
+    /// 95th percentile.
+    pub p95_s: f64,
+    /// 99th percentile.
+    pub p99_s: f64,
+    /// Maximum.
+    pub max_s: f64,
+    /// Share of jobs that waited at all.
+    pub share_waited: f64,
+    /// Mean time spent with no free worker or `limit` slot.
+    pub wait_capacity_mean_s: f64,
+    /// Mean time spent waiting for the runner to poll while capacity was free.
+    pub wait_poll_mean_s: f64,
+}
+
+/// How busy the fleet was.
+#[derive(Debug, Clone, Serialize)]
+pub struct Utilization {
+    /// Time-averaged number of running jobs.
+    pub mean_running: f64,
+    /// Time-averaged number of pending jobs (equals the pending-time sum over the simulated
+    /// time: Little's law on the sample path).
+    pub mean_pending: f64,
+    /// Job slots in all (`concurrent` × hosts).
+    pub slots: u32,
+    /// `mean_running / slots`.
+    pub busy_share: f64,
+    /// Mean time from pick-up to finish, in seconds.
+    pub mean_run_s: f64,
+}
+
+/// What was simulated.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetSummary {
+    /// Runner hosts (processes).
+    pub hosts: u32,
+    /// `concurrent` of each.
+    pub concurrent: u32,
+    /// `[[runners]]` entries of each.
+    pub runners: usize,
+    /// `check_interval` in seconds.
+    pub check_interval_s: f64,
+    /// `"polling"` or `"immediate"`.
+    pub pickup: &'static str,
+    /// Long polling in seconds (0 = off).
+    pub long_polling_s: f64,
+}
+
+/// Cost in USD.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostSummary {
+    /// Everything over the simulated time.
+    pub total_usd: f64,
+    /// Runner hosts over the simulated time.
+    pub hosts_usd: f64,
+    /// The hosts for a 730-hour month.
+    pub hosts_per_month_usd: f64,
+    /// Hourly price of one host (0 when none was given).
+    pub host_price_per_hour: f64,
+    /// Where that price came from.
+    pub host_price_source: String,
+}
+
+/// Rounds to 6 decimals so floats print the same everywhere and stay readable.
+pub fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+impl Summary {
+    /// The summary as a small table for the terminal.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let p = &self.pending;
+        let _ = writeln!(
+            s,
+            "scenario   {} (seed {}, {} simulated)",
+            self.scenario,
+            self.seed,
+            human(self.simulated_s)
+        );
+        let _ = writeln!(
+            s,
+            "fleet      {} host(s) × concurrent {} , {} runner entr{} each, check_interval {} s, pickup {}{}",
+            self.fleet.hosts,
+            self.fleet.concurrent,
+            self.fleet.runners,
+            if self.fleet.runners == 1 { "y" } else { "ies" },
+            self.fleet.check_interval_s,
+            self.fleet.pickup,
+            if self.fleet.long_polling_s > 0.0 {
+                format!(", long polling {} s", self.fleet.long_polling_s)
+            } else {
+                String::new()
+            }
+        );
+        let _ =
+            writeln!(s, "jobs       {} total, {} finished", self.jobs.total, self.jobs.finished);
+        let _ = writeln!(
+            s,
+            "pending    mean {:>8.1} s   p50 {:>8.1} s   p90 {:>8.1} s",
+            p.mean_s, p.p50_s, p.p90_s
+        );
+        let _ = writeln!(
+            s,
+            "           p95  {:>8.1} s   p99 {:>8.1} s   max {:>8.1} s",
+            p.p95_s, p.p99_s, p.max_s
+        );
+        let _ = writeln!(
+            s,
+            "           {:.1} % of jobs waited; mean wait for capacity {:.1} s, for polling {:.1} s",
+            p.share_waited * 100.0,
+            p.wait_capacity_mean_s,
+            p.wait_poll_mean_s
+        );
+        let u = &self.utilization;
+        let _ = writeln!(
+            s,
+            "use        {:.2} of {} slots busy on average ({:.1} %), mean job run {:.1} s",
+            u.mean_running,
+            u.slots,
+            u.busy_share * 100.0,
+            u.mean_run_s
+        );
+        let _ = writeln!(
+            s,
+            "cost       ${:.2} over the run, ${:.2} per month for the hosts ({})",
+            self.cost.total_usd, self.cost.hosts_per_month_usd, self.cost.host_price_source
+        );
+        s
+    }
+}
+
+fn human(secs: f64) -> String {
+    let s = secs as u64;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    if d > 0 {
+        format!("{d}d {h}h {m}m")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else {
+        format!("{m}m {}s", s % 60)
+    }
+}

@@ -1,0 +1,330 @@
+//! `sim run`: scenario → fleet → engine → reports.
+//!
+//! ```text
+//!   Scenario::load ─► fleet_spec(seed tree) ─► Fleet
+//!   TraceReader (streamed) ─► TraceSource ─┐
+//!                                          ├─► Engine::run ─► ReportObserver ─► jobs.csv
+//!                                          │                                 ├► timeline.csv
+//!                                          │                                 └► PendingStats
+//!                                          └──────────────────────────────────► summary.json
+//! ```
+
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use fleetsim_core::{Command, Fleet, JobId, JobSpec, ProjectId, SimTime};
+use sha2::{Digest, Sha256};
+
+use crate::cloud::prices;
+use crate::engine::{Engine, JobSource, Observer, RunError};
+use crate::input_error::InputError;
+use crate::report::jobs_csv::JobsCsv;
+use crate::report::pending::PendingStats;
+use crate::report::summary::{
+    CostSummary, FleetSummary, JobsSummary, PendingSummary, Summary, Utilization, round6,
+};
+use crate::report::timeline::Timeline;
+use crate::scenario::Scenario;
+use crate::seeds::SeedTree;
+use crate::trace::{TraceReader, TraceRecord};
+
+/// Hours in the month used for monthly prices (AWS's convention).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
+/// Options of `sim run` beyond the scenario file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `--seed`: overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// `--out`: the report folder.
+    pub out: Option<PathBuf>,
+    /// `--set KEY=VALUE` overrides, in order.
+    pub sets: Vec<String>,
+}
+
+/// Why `sim run` failed, and so its exit code.
+#[derive(Debug)]
+pub enum RunFailure {
+    /// Bad input (exit code 2).
+    Input(InputError),
+    /// The run itself failed (exit code 1): I/O while writing reports, a stalled run.
+    Failed(String),
+}
+
+impl From<InputError> for RunFailure {
+    fn from(e: InputError) -> Self {
+        RunFailure::Input(e)
+    }
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The summary (also in `summary.json`).
+    pub summary: Summary,
+    /// Where the reports are.
+    pub out_dir: PathBuf,
+    /// Warnings met while reading the inputs.
+    pub warnings: Vec<String>,
+}
+
+/// The command line that replays a run.
+pub fn replay_command(scenario: &Path, seed: u64, sets: &[String]) -> String {
+    let mut cmd = format!("sim run {} --seed {seed}", shell_quote(&scenario.display().to_string()));
+    for s in sets {
+        cmd.push_str(" --set ");
+        cmd.push_str(&shell_quote(s));
+    }
+    cmd
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Runs a scenario file and writes its reports.
+pub fn run_file(path: &Path, opts: &RunOptions) -> Result<RunOutput, RunFailure> {
+    let scenario = Scenario::load(path, &opts.sets)?;
+    run_scenario(&scenario, opts)
+}
+
+/// Runs a loaded scenario and writes its reports.
+pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutput, RunFailure> {
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let replay = replay_command(&scenario.path, seed, &opts.sets);
+    run_seeded(scenario, opts, seed, &replay).map_err(|e| match e {
+        RunFailure::Failed(msg) => RunFailure::Failed(format!("{msg}\nreplay with: {replay}")),
+        other => other,
+    })
+}
+
+fn run_seeded(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    seed: u64,
+    replay: &str,
+) -> Result<RunOutput, RunFailure> {
+    let seeds = SeedTree::new(seed);
+    let spec = scenario.fleet_spec(seeds)?;
+    let mut fleet = Fleet::new(spec);
+    let trace_sha256 = file_sha256(&scenario.trace)?;
+    let reader = TraceReader::open(&scenario.trace)?;
+    let mut warnings = scenario.warnings.clone();
+    warnings.extend(reader.warnings().iter().cloned());
+
+    let out_dir = opts
+        .out
+        .clone()
+        .or_else(|| scenario.out_dir.clone())
+        .unwrap_or_else(|| Path::new("reports").join(&scenario.name));
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| RunFailure::Failed(format!("cannot create {}: {e}", out_dir.display())))?;
+    let create = |name: &str| {
+        let p = out_dir.join(name);
+        File::create(&p)
+            .map(BufWriter::new)
+            .map_err(|e| RunFailure::Failed(format!("cannot write {}: {e}", p.display())))
+    };
+    let io_err = |e: std::io::Error| RunFailure::Failed(format!("writing reports: {e}"));
+    let jobs_csv =
+        JobsCsv::new(create("jobs.csv")?, scenario.runner_names(), scenario.host_names())
+            .map_err(|e| RunFailure::Failed(format!("writing jobs.csv: {e}")))?;
+    let timeline = Timeline::new(create("timeline.csv")?).map_err(io_err)?;
+    let mut observer =
+        ReportObserver { jobs_csv, timeline, pending: PendingStats::default(), error: None };
+    let mut source = TraceSource::new(reader);
+
+    let end = match Engine::new().run(&mut fleet, &mut source, &mut observer) {
+        Ok(end) => end,
+        Err(RunError::Source(e)) => return Err(e.into()),
+        Err(RunError::Stalled { at, pending, running }) => {
+            return Err(RunFailure::Failed(format!(
+                "the run stalled at {at} with {pending} pending and {running} running jobs"
+            )));
+        }
+    };
+    if let Some(e) = observer.error.take() {
+        return Err(RunFailure::Failed(format!("writing reports: {e}")));
+    }
+    let ReportObserver { jobs_csv, timeline, pending, .. } = observer;
+    let pending_area = timeline.pending_area_ms();
+    let running_area = timeline.running_area_ms();
+    jobs_csv.finish().map_err(io_err)?;
+    timeline.finish(end.end).map_err(io_err)?;
+
+    let summary = summarize(
+        scenario,
+        seed,
+        replay,
+        trace_sha256,
+        end.end,
+        end.jobs,
+        &pending,
+        pending_area,
+        running_area,
+    );
+    let mut json = serde_json::to_string_pretty(&summary)
+        .map_err(|e| RunFailure::Failed(format!("encoding summary.json: {e}")))?;
+    json.push('\n');
+    std::fs::write(out_dir.join("summary.json"), json)
+        .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
+    Ok(RunOutput { summary, out_dir, warnings })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    scenario: &Scenario,
+    seed: u64,
+    replay: &str,
+    trace_sha256: String,
+    end: SimTime,
+    total_jobs: u64,
+    pending: &PendingStats,
+    pending_area: u128,
+    running_area: u128,
+) -> Summary {
+    let span_ms = end.as_ms();
+    let per_ms = |area: u128| if span_ms == 0 { 0.0 } else { round6(area as f64 / span_ms as f64) };
+    let slots = scenario.config.concurrent * scenario.hosts;
+    let mean_running = per_ms(running_area);
+    let price = scenario.host_price_per_hour.unwrap_or(0.0);
+    let hosts_usd = if scenario.host_price_per_hour.is_some() {
+        f64::from(scenario.hosts) * prices::billed_usd(price, span_ms)
+    } else {
+        0.0
+    };
+    Summary {
+        scenario: scenario.name.clone(),
+        mode: "sim",
+        version: env!("CARGO_PKG_VERSION"),
+        seed,
+        scenario_sha256: scenario.sha256.clone(),
+        trace_sha256,
+        replay: replay.to_owned(),
+        simulated_s: end.as_secs_f64(),
+        jobs: JobsSummary { total: total_jobs, finished: pending.count() },
+        pending: PendingSummary {
+            mean_s: pending.mean_s(),
+            p50_s: pending.quantile_s(0.50),
+            p90_s: pending.quantile_s(0.90),
+            p95_s: pending.quantile_s(0.95),
+            p99_s: pending.quantile_s(0.99),
+            max_s: pending.max_s(),
+            share_waited: round6(pending.share_waited()),
+            wait_capacity_mean_s: pending.mean_capacity_s(),
+            wait_poll_mean_s: pending.mean_poll_s(),
+        },
+        utilization: Utilization {
+            mean_running,
+            mean_pending: per_ms(pending_area),
+            slots,
+            busy_share: round6(mean_running / f64::from(slots)),
+            mean_run_s: pending.mean_run_s(),
+        },
+        fleet: FleetSummary {
+            hosts: scenario.hosts,
+            concurrent: scenario.config.concurrent,
+            runners: scenario.config.runners.len(),
+            check_interval_s: scenario.config.check_interval_ms as f64 / 1000.0,
+            pickup: match scenario.pickup {
+                fleetsim_core::Pickup::Polling => "polling",
+                fleetsim_core::Pickup::Immediate => "immediate",
+            },
+            long_polling_s: scenario.long_poll_ms as f64 / 1000.0,
+        },
+        cost: CostSummary {
+            total_usd: round6(hosts_usd),
+            hosts_usd: round6(hosts_usd),
+            hosts_per_month_usd: round6(f64::from(scenario.hosts) * price * HOURS_PER_MONTH),
+            host_price_per_hour: price,
+            host_price_source: scenario.host_price_source.clone(),
+        },
+    }
+}
+
+fn file_sha256(path: &Path) -> Result<String, InputError> {
+    let mut f = File::open(path)
+        .map_err(|e| InputError::file(path, format!("cannot read the trace: {e}")))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| InputError::file(path, format!("cannot read the trace: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Feeds trace records to the engine: interns tags and refuses jobs no runner can take.
+pub struct TraceSource<R: Read> {
+    reader: TraceReader<R>,
+    record: TraceRecord,
+}
+
+impl<R: Read> TraceSource<R> {
+    /// A source over a trace reader.
+    pub fn new(reader: TraceReader<R>) -> Self {
+        TraceSource { reader, record: TraceRecord::new() }
+    }
+}
+
+impl<R: Read> JobSource for TraceSource<R> {
+    type Error = InputError;
+
+    fn next_job(&mut self, fleet: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, InputError> {
+        if !self.reader.read_next(&mut self.record)? {
+            return Ok(None);
+        }
+        let r = &self.record;
+        let spec = JobSpec {
+            id: JobId(r.job_id),
+            project: ProjectId(r.project_id),
+            tags: fleet.intern_tags(&r.tags),
+            duration_ms: r.duration_ms,
+        };
+        fleet.check_servable(&spec).map_err(|u| {
+            InputError::file(
+                self.reader.path(),
+                format!("{}; no runner could ever take it", u.reason),
+            )
+            .at_line(r.line)
+            .key("tags")
+        })?;
+        Ok(Some((SimTime(r.created_at_ms), spec)))
+    }
+}
+
+/// Streams finished jobs and the timeline to their files while the run goes.
+struct ReportObserver<W: std::io::Write> {
+    jobs_csv: JobsCsv<W>,
+    timeline: Timeline<W>,
+    pending: PendingStats,
+    error: Option<String>,
+}
+
+impl<W: std::io::Write> Observer for ReportObserver<W> {
+    fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]) {
+        for c in commands {
+            if let Command::JobFinished(r) = c {
+                self.pending.record(r);
+                if let Err(e) = self.jobs_csv.write(r) {
+                    self.error.get_or_insert(e.to_string());
+                }
+            }
+        }
+        if let Err(e) =
+            self.timeline.observe(now, fleet.pending(), fleet.running(), arrival, commands)
+        {
+            self.error.get_or_insert(e.to_string());
+        }
+    }
+}

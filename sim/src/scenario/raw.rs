@@ -1,0 +1,110 @@
+//! The scenario file as serde reads it (phase one). Unknown keys are errors here — this is
+//! fleetsim's own format, so a typo must not pass silently — unlike `config.toml`, where
+//! GitLab Runner's own tolerance (a warning) is kept.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `scenario.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// `[scenario]`.
+    pub scenario: RawMeta,
+    /// `[runner]`.
+    pub runner: RawRunner,
+    /// `[workload]`.
+    pub workload: RawWorkload,
+    /// `[gitlab]`.
+    #[serde(default)]
+    pub gitlab: RawGitlab,
+    /// `[output]`.
+    #[serde(default)]
+    pub output: RawOutput,
+}
+
+/// `[scenario]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMeta {
+    /// Name: the report folder under `reports/`.
+    pub name: Spanned<String>,
+    /// Root seed of the run.
+    pub seed: Option<Spanned<i64>>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// `config = "file"` or an inline `[runner.config]` table.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawConfigRef {
+    /// A path relative to the scenario file.
+    Path(String),
+    /// The config inline.
+    Inline(toml::Table),
+}
+
+/// `[runner]`: the runner process(es).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRunner {
+    /// The GitLab Runner `config.toml`.
+    pub config: Spanned<RawConfigRef>,
+    /// Identical runner hosts, each a process with this config.
+    pub hosts: Option<Spanned<i64>>,
+    /// EC2 instance type of each host, priced from the built-in table.
+    pub host_type: Option<Spanned<String>>,
+    /// Region for the price lookup.
+    pub host_region: Option<Spanned<String>>,
+    /// Hourly price of one host, overriding the table.
+    pub host_price_per_hour: Option<Spanned<f64>>,
+    /// `"random"` (default) or a duration: when each feeder makes its first offer.
+    pub poll_phase: Option<Spanned<String>>,
+}
+
+/// `[workload]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    /// Trace CSV, relative to the scenario file.
+    pub trace: Spanned<String>,
+}
+
+/// `[gitlab]`: the GitLab side.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGitlab {
+    /// `"polling"` (default) or `"immediate"`.
+    pub pickup: Option<Spanned<String>>,
+    /// Workhorse long polling: `"0s"` (off, default) or a duration such as `"50s"`.
+    pub long_polling: Option<Spanned<String>>,
+    /// `FF_USE_ADAPTIVE_REQUEST_CONCURRENCY` (default true, as in GitLab Runner 19.4).
+    pub adaptive_request_concurrency: Option<bool>,
+    /// GitLab-side registration of each `[[runners]]` entry, in order.
+    #[serde(default)]
+    pub runners: Vec<RawGitlabRunner>,
+}
+
+/// `[[gitlab.runners]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGitlabRunner {
+    /// `instance` (default), `group` or `project`.
+    pub scope: Option<Spanned<String>>,
+    /// Runner tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Whether it takes untagged jobs (default: true).
+    pub run_untagged: Option<bool>,
+    /// Projects a group or project runner serves (default: all).
+    pub projects: Option<Vec<u64>>,
+}
+
+/// `[output]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    /// Report folder, relative to the current directory (default `reports/<name>`).
+    pub dir: Option<String>,
+}

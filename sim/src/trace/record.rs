@@ -1,0 +1,362 @@
+//! One row of a trace ([`TraceRecord`]) and the parsers for its cell values: seconds, byte
+//! sizes, booleans, cache policies. The parsers return a message saying what was expected; the
+//! reader wraps it in an [`InputError`](crate::input_error::InputError) with file, line and
+//! column.
+
+use std::fmt;
+
+/// How a job uses its cache (GitLab's `cache:policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CachePolicy {
+    /// Restore before the script and save after it (`pull-push`, GitLab's default).
+    #[default]
+    PullPush,
+    /// Restore only, never save (`pull`).
+    Pull,
+    /// Save only, never restore (`push`).
+    Push,
+}
+
+impl CachePolicy {
+    /// The name used in traces and in `.gitlab-ci.yml`: `pull-push`, `pull` or `push`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CachePolicy::PullPush => "pull-push",
+            CachePolicy::Pull => "pull",
+            CachePolicy::Push => "push",
+        }
+    }
+
+    /// Parses `pull-push`, `pull` or `push` (exactly, as GitLab does).
+    pub fn parse(text: &str) -> Option<CachePolicy> {
+        match text {
+            "pull-push" => Some(CachePolicy::PullPush),
+            "pull" => Some(CachePolicy::Pull),
+            "push" => Some(CachePolicy::Push),
+            _ => None,
+        }
+    }
+
+    /// Whether the job restores the cache before its script.
+    pub fn pulls(self) -> bool {
+        matches!(self, CachePolicy::PullPush | CachePolicy::Pull)
+    }
+
+    /// Whether the job saves the cache after its script.
+    pub fn pushes(self) -> bool {
+        matches!(self, CachePolicy::PullPush | CachePolicy::Push)
+    }
+}
+
+impl fmt::Display for CachePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One job of a trace, as read by [`TraceReader::read_next`](super::TraceReader::read_next).
+///
+/// The reader overwrites every field of the record it is given and reuses its `String` and
+/// `Vec` buffers, so one record can serve a whole trace without allocating per row. Optional
+/// columns absent from the trace (or empty cells) give the defaults listed per field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceRecord {
+    /// `job_id`: unique in the trace (required).
+    pub job_id: u64,
+    /// `pipeline_id`; `None` when the column is absent or the cell is empty.
+    pub pipeline_id: Option<u64>,
+    /// `project_id`; default 0.
+    pub project_id: u64,
+    /// `name`, e.g. `test 1/3`; default empty.
+    pub name: String,
+    /// `stage`, e.g. `build`; default empty.
+    pub stage: String,
+    /// `needs`: job ids this job waits for (`;`-separated); default empty.
+    pub needs: Vec<u64>,
+    /// `created_at` in milliseconds from the trace start (the first row's instant for RFC 3339
+    /// traces; see [`TraceReader::origin`](super::TraceReader::origin)).
+    pub created_at_ms: u64,
+    /// `duration`: script time with warm caches, in milliseconds (required).
+    pub duration_ms: u64,
+    /// `tags` the job requires (`;`-separated); default empty (an untagged job).
+    pub tags: Vec<String>,
+    /// `cache_key`; default empty (the job uses no cache).
+    pub cache_key: String,
+    /// `cache_fallback_keys`, tried in order when `cache_key` misses; default empty.
+    pub cache_fallback_keys: Vec<String>,
+    /// `cache_policy`; default [`CachePolicy::PullPush`].
+    pub cache_policy: CachePolicy,
+    /// `cache_size` in bytes; default 0.
+    pub cache_size_bytes: u64,
+    /// `cache_changed`: whether the job changes its cache (an unchanged cache is not
+    /// uploaded again); default `true`.
+    pub cache_changed: bool,
+    /// `cache_miss_penalty` in milliseconds: extra script time when no cache is found;
+    /// default 0.
+    pub cache_miss_penalty_ms: u64,
+    /// `image`, e.g. `node:20`; default empty (the runner's default image).
+    pub image: String,
+    /// `image_size` in bytes; default 0.
+    pub image_size_bytes: u64,
+    /// `retry`: how many times the job is retried after a failure; default 0.
+    pub retry: u32,
+    /// The 1-based line of the file this row starts on (the header is line 1).
+    pub line: usize,
+}
+
+impl TraceRecord {
+    /// An empty record to pass to [`TraceReader::read_next`](super::TraceReader::read_next).
+    pub fn new() -> Self {
+        TraceRecord { cache_changed: true, ..TraceRecord::default() }
+    }
+}
+
+/// A non-negative decimal number `mantissa × 10^exp10`, parsed exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Decimal {
+    mantissa: u128,
+    exp10: i32,
+}
+
+/// Significant digits kept; further fractional digits are dropped (far below a millisecond or
+/// a byte), further integer digits only scale the exponent (and overflow later).
+const MAX_SIGNIFICANT_DIGITS: u32 = 20;
+
+/// Parses `[+]digits[.digits][(e|E)[+|-]digits]` (at least one digit before the exponent).
+/// Rejects signs other than a leading `+`, `NaN`, `inf` and anything else.
+fn parse_decimal(text: &str) -> Option<Decimal> {
+    let bytes = text.strip_prefix('+').unwrap_or(text).as_bytes();
+    let mut mantissa: u128 = 0;
+    let mut exp10: i32 = 0;
+    let mut significant = 0u32;
+    let mut digits = 0usize;
+    let mut i = 0;
+    let mut push_digit = |digit: u8, fractional: bool, exp10: &mut i32| {
+        if mantissa == 0 && digit == 0 {
+            if fractional {
+                *exp10 -= 1;
+            }
+            return;
+        }
+        if significant < MAX_SIGNIFICANT_DIGITS {
+            mantissa = mantissa * 10 + u128::from(digit);
+            significant += 1;
+            if fractional {
+                *exp10 -= 1;
+            }
+        } else if !fractional {
+            *exp10 += 1;
+        }
+    };
+    while i < bytes.len() && bytes[i].is_ascii_digit() {
+        push_digit(bytes[i] - b'0', false, &mut exp10);
+        digits += 1;
+        i += 1;
+    }
+    if i < bytes.len() && bytes[i] == b'.' {
+        i += 1;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            push_digit(bytes[i] - b'0', true, &mut exp10);
+            digits += 1;
+            i += 1;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
+        let exponent: i32 = std::str::from_utf8(&bytes[i + 1..]).ok()?.parse().ok()?;
+        if exponent.abs() > 1000 {
+            return None;
+        }
+        exp10 += exponent;
+        i = bytes.len();
+    }
+    (i == bytes.len()).then_some(Decimal { mantissa, exp10 })
+}
+
+/// `decimal × unit`, rounded to the nearest integer (halves up); `None` if it exceeds `u64`.
+fn scale_round(decimal: Decimal, unit: u128) -> Option<u64> {
+    let value = decimal.mantissa.checked_mul(unit)?;
+    if value == 0 {
+        return Some(0);
+    }
+    let rounded = if decimal.exp10 >= 0 {
+        value.checked_mul(10u128.checked_pow(decimal.exp10.unsigned_abs())?)?
+    } else {
+        match 10u128.checked_pow(decimal.exp10.unsigned_abs()) {
+            Some(divisor) => {
+                let (quotient, remainder) = (value / divisor, value % divisor);
+                // remainder < divisor ≤ 10^38, so doubling it cannot overflow a u128.
+                quotient + u128::from(remainder * 2 >= divisor)
+            }
+            None => 0, // divisor > 10^38 > value: rounds to zero
+        }
+    };
+    u64::try_from(rounded).ok()
+}
+
+/// Parses non-negative seconds (`90`, `12.5`, `0.001`, `1e3`) into milliseconds, rounded to
+/// the nearest millisecond. The error says what was expected and quotes `text`.
+pub fn parse_seconds_ms(text: &str) -> Result<u64, String> {
+    let Some(decimal) = parse_decimal(text) else {
+        if text.strip_prefix('-').and_then(parse_decimal).is_some() {
+            return Err(format!("must not be negative, found `{text}`"));
+        }
+        return Err(format!(
+            "expected non-negative seconds such as `90` or `12.5`, found `{text}`"
+        ));
+    };
+    scale_round(decimal, 1000).ok_or_else(|| format!("`{text}` seconds is too large"))
+}
+
+/// The size suffixes [`parse_size_bytes`] accepts, with their multipliers.
+pub const SIZE_UNITS: [(&str, u64); 10] = [
+    ("B", 1),
+    ("kB", 1000),
+    ("KB", 1000),
+    ("MB", 1000 * 1000),
+    ("GB", 1000 * 1000 * 1000),
+    ("TB", 1000 * 1000 * 1000 * 1000),
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+    ("TiB", 1 << 40),
+];
+
+/// Parses a size in bytes: a non-negative decimal number with an optional suffix from
+/// [`SIZE_UNITS`] (`512MB`, `1.5GiB`, `300 kB`, `4096`), case-sensitive; a plain number is
+/// bytes. kB/KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB powers of 1024. The result is
+/// rounded to the nearest byte.
+pub fn parse_size_bytes(text: &str) -> Result<u64, String> {
+    let number_end = text.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len();
+    let (number, suffix) = text.split_at(number_end);
+    let number = number.trim_end();
+    let unit = if suffix.is_empty() {
+        1
+    } else {
+        match SIZE_UNITS.iter().find(|(name, _)| *name == suffix) {
+            Some(&(_, unit)) => unit,
+            None => {
+                return Err(format!(
+                    "unknown size suffix `{suffix}` in `{text}`; expected a number of bytes \
+                     with an optional suffix B, kB (or KB), MB, GB, TB, KiB, MiB, GiB or TiB"
+                ));
+            }
+        }
+    };
+    let Some(decimal) = parse_decimal(number) else {
+        if number.strip_prefix('-').and_then(parse_decimal).is_some() {
+            return Err(format!("a size must not be negative, found `{text}`"));
+        }
+        return Err(format!("expected a size such as `4096`, `512MB` or `1.5GiB`, found `{text}`"));
+    };
+    scale_round(decimal, u128::from(unit)).ok_or_else(|| format!("size `{text}` is too large"))
+}
+
+/// Parses `true`/`false` (any case) or `1`/`0`.
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    if text == "1" || text.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if text == "0" || text.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(format!("expected true, false, 1 or 0, found `{text}`"))
+    }
+}
+
+/// Parses an unsigned integer (`u64`).
+pub fn parse_u64(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("expected an unsigned integer, found `{text}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_to_the_nearest_millisecond() {
+        assert_eq!(parse_seconds_ms("0"), Ok(0));
+        assert_eq!(parse_seconds_ms("12"), Ok(12_000));
+        assert_eq!(parse_seconds_ms("12.5"), Ok(12_500));
+        assert_eq!(parse_seconds_ms("+.25"), Ok(250));
+        assert_eq!(parse_seconds_ms("3."), Ok(3_000));
+        assert_eq!(parse_seconds_ms("0.0004"), Ok(0));
+        assert_eq!(parse_seconds_ms("0.0005"), Ok(1));
+        assert_eq!(parse_seconds_ms("1.9995"), Ok(2_000));
+        assert_eq!(parse_seconds_ms("000123.456000"), Ok(123_456));
+        assert_eq!(parse_seconds_ms("1e3"), Ok(1_000_000));
+        assert_eq!(parse_seconds_ms("1.5E-3"), Ok(2));
+        assert_eq!(parse_seconds_ms("0.1234567890123456789012345"), Ok(123));
+        assert_eq!(parse_seconds_ms("18446744073709551.615"), Ok(u64::MAX));
+        assert!(parse_seconds_ms("18446744073709551.616").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn bad_seconds_say_what_was_expected() {
+        for bad in ["", "abc", "NaN", "nan", "inf", "-inf", ".", "1.2.3", "1e", "12s", " 1", "1,5"]
+        {
+            let message = parse_seconds_ms(bad).unwrap_err();
+            assert!(message.contains("expected non-negative seconds"), "{bad}: {message}");
+            assert!(message.contains(&format!("`{bad}`")), "{bad}: {message}");
+        }
+        assert_eq!(parse_seconds_ms("-5").unwrap_err(), "must not be negative, found `-5`");
+        assert!(parse_seconds_ms("-0.5").unwrap_err().contains("negative"));
+    }
+
+    #[test]
+    fn sizes_take_decimal_and_binary_suffixes() {
+        assert_eq!(parse_size_bytes("4096"), Ok(4096));
+        assert_eq!(parse_size_bytes("10B"), Ok(10));
+        assert_eq!(parse_size_bytes("200kB"), Ok(200_000));
+        assert_eq!(parse_size_bytes("200KB"), Ok(200_000));
+        assert_eq!(parse_size_bytes("512MB"), Ok(512_000_000));
+        assert_eq!(parse_size_bytes("512 MB"), Ok(512_000_000));
+        assert_eq!(parse_size_bytes("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size_bytes("1TB"), Ok(1_000_000_000_000));
+        assert_eq!(parse_size_bytes("1KiB"), Ok(1024));
+        assert_eq!(parse_size_bytes("1.5MiB"), Ok(1_572_864));
+        assert_eq!(parse_size_bytes("1.5GiB"), Ok(1_610_612_736));
+        assert_eq!(parse_size_bytes("1TiB"), Ok(1 << 40));
+        assert_eq!(parse_size_bytes("0.5B"), Ok(1));
+        assert_eq!(parse_size_bytes("18446744073709551615"), Ok(u64::MAX));
+        assert!(parse_size_bytes("18446744073709551616").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn bad_sizes_name_the_problem() {
+        for bad_suffix in ["200k", "1mb", "5 gb", "3Gi", "1e"] {
+            let message = parse_size_bytes(bad_suffix).unwrap_err();
+            assert!(message.contains("unknown size suffix"), "{bad_suffix}: {message}");
+            assert!(message.contains(&format!("`{bad_suffix}`")), "{message}");
+        }
+        assert!(parse_size_bytes("-1MB").unwrap_err().contains("negative"));
+        assert!(parse_size_bytes("MB").unwrap_err().contains("expected a size"));
+        assert!(parse_size_bytes("1.2.3").unwrap_err().contains("expected a size"));
+    }
+
+    #[test]
+    fn booleans_and_policies() {
+        assert_eq!(parse_bool("true"), Ok(true));
+        assert_eq!(parse_bool("TRUE"), Ok(true));
+        assert_eq!(parse_bool("1"), Ok(true));
+        assert_eq!(parse_bool("False"), Ok(false));
+        assert_eq!(parse_bool("0"), Ok(false));
+        assert!(parse_bool("yes").is_err());
+        for policy in [CachePolicy::PullPush, CachePolicy::Pull, CachePolicy::Push] {
+            assert_eq!(CachePolicy::parse(policy.as_str()), Some(policy));
+        }
+        assert_eq!(CachePolicy::parse("Pull"), None);
+        assert!(CachePolicy::Pull.pulls() && !CachePolicy::Pull.pushes());
+        assert!(!CachePolicy::Push.pulls() && CachePolicy::Push.pushes());
+        assert_eq!(CachePolicy::default(), CachePolicy::PullPush);
+    }
+
+    #[test]
+    fn new_record_has_the_documented_defaults() {
+        let record = TraceRecord::new();
+        assert!(record.cache_changed);
+        assert_eq!(record.cache_policy, CachePolicy::PullPush);
+        assert_eq!(record.pipeline_id, None);
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the `fleetsim` crate: one binary, one module per concern.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a test failure
+
+mod common;
+mod equivalence;
+mod erlang_c;
+mod invariants;
+mod timelines;
