@@ -133,7 +133,7 @@ fn run_seeded(
     let io_err = |e: std::io::Error| RunFailure::Failed(format!("writing reports: {e}"));
     let jobs_csv =
         JobsCsv::new(create("jobs.csv")?, scenario.runner_names(), scenario.host_names())
-            .map_err(|e| RunFailure::Failed(format!("writing jobs.csv: {e}")))?;
+            .map_err(io_err)?;
     let timeline = Timeline::new(create("timeline.csv")?).map_err(io_err)?;
     let mut observer =
         ReportObserver { jobs_csv, timeline, pending: PendingStats::default(), error: None };

@@ -1,10 +1,12 @@
-//! `jobs.csv`: one row per finished job, written as jobs finish (never held in memory).
-//! Times are seconds since the start of the run with millisecond precision.
+//! `jobs.csv`: one row per finished job, written as jobs finish (never held in memory), in
+//! the order they finish. Times are seconds since the start of the run with millisecond
+//! precision.
 
-use std::fmt::Write as _;
 use std::io::Write;
 
 use fleetsim_core::JobRecord;
+
+use super::csv_line::{CsvLine, escape, write_header};
 
 /// The columns of `jobs.csv`, in order.
 pub const COLUMNS: [&str; 13] = [
@@ -26,68 +28,51 @@ pub const COLUMNS: [&str; 13] = [
 /// Streams finished jobs to CSV.
 #[derive(Debug)]
 pub struct JobsCsv<W: Write> {
-    out: csv::Writer<W>,
-    runner_names: Vec<String>,
-    host_names: Vec<String>,
-    fields: [String; 13],
-}
-
-/// Appends `ms` as seconds with three decimals (exact, no float rounding).
-pub fn push_secs(buf: &mut String, ms: u64) {
-    let _ = write!(buf, "{}.{:03}", ms / 1000, ms % 1000);
+    out: W,
+    runner_names: Vec<Vec<u8>>,
+    host_names: Vec<Vec<u8>>,
+    line: CsvLine,
 }
 
 impl<W: Write> JobsCsv<W> {
     /// A writer with the header written. Runner and host names are indexed by their ids.
     pub fn new(
-        out: W,
+        mut out: W,
         runner_names: Vec<String>,
         host_names: Vec<String>,
-    ) -> csv::Result<JobsCsv<W>> {
-        let mut out = csv::Writer::from_writer(out);
-        out.write_record(COLUMNS)?;
-        Ok(JobsCsv { out, runner_names, host_names, fields: Default::default() })
+    ) -> std::io::Result<JobsCsv<W>> {
+        write_header(&mut out, &COLUMNS)?;
+        Ok(JobsCsv {
+            out,
+            runner_names: runner_names.iter().map(|n| escape(n)).collect(),
+            host_names: host_names.iter().map(|n| escape(n)).collect(),
+            line: CsvLine::default(),
+        })
     }
 
     /// Writes one job.
-    pub fn write(&mut self, r: &JobRecord) -> csv::Result<()> {
-        for f in &mut self.fields {
-            f.clear();
-        }
-        let [
-            id,
-            project,
-            runner,
-            host,
-            created,
-            queued,
-            started,
-            script,
-            finished,
-            pending,
-            cap,
-            poll,
-            run,
-        ] = &mut self.fields;
-        let _ = write!(id, "{}", r.id.0);
-        let _ = write!(project, "{}", r.project.0);
-        runner.push_str(&self.runner_names[r.runner.0 as usize]);
-        host.push_str(&self.host_names[r.host.0 as usize]);
-        push_secs(created, r.created.as_ms());
-        push_secs(queued, r.queued.as_ms());
-        push_secs(started, r.started.as_ms());
-        push_secs(script, r.script_started.as_ms());
-        push_secs(finished, r.finished.as_ms());
-        push_secs(pending, r.pending_ms());
-        push_secs(cap, r.wait_capacity_ms);
-        push_secs(poll, r.wait_poll_ms);
-        push_secs(run, r.finished - r.script_started);
-        self.out.write_record(&self.fields)
+    pub fn write(&mut self, r: &JobRecord) -> std::io::Result<()> {
+        self.line.clear();
+        self.line
+            .u64(r.id.0)
+            .u64(r.project.0)
+            .escaped(&self.runner_names[r.runner.0 as usize])
+            .escaped(&self.host_names[r.host.0 as usize])
+            .milli(r.created.as_ms())
+            .milli(r.queued.as_ms())
+            .milli(r.started.as_ms())
+            .milli(r.script_started.as_ms())
+            .milli(r.finished.as_ms())
+            .milli(r.pending_ms())
+            .milli(r.wait_capacity_ms)
+            .milli(r.wait_poll_ms)
+            .milli(r.finished - r.script_started);
+        self.line.write_to(&mut self.out)
     }
 
     /// Flushes and returns the inner writer.
     pub fn finish(mut self) -> std::io::Result<W> {
         self.out.flush()?;
-        self.out.into_inner().map_err(|e| std::io::Error::other(e.to_string()))
+        Ok(self.out)
     }
 }

@@ -2,6 +2,7 @@
 //! Everything is written in a fixed order with fixed formatting, so the same scenario and
 //! seed give byte-identical files.
 
+pub mod csv_line;
 pub mod jobs_csv;
 pub mod pending;
 pub mod summary;

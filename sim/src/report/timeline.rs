@@ -6,21 +6,17 @@
 
 use std::io::Write;
 
+use super::csv_line::{CsvLine, write_header};
+
 use fleetsim_core::{Command, SimTime};
 
 const MINUTE_MS: u64 = 60_000;
 
-/// One finished minute.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// Peaks and counts of the minute in progress (the averages come from the areas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MinuteRow {
-    /// Minute index since the start of the run.
-    pub minute: u64,
-    /// Time-averaged number of pending jobs.
-    pub pending_avg: f64,
     /// Most pending jobs at any instant of the minute.
     pub pending_max: u32,
-    /// Time-averaged number of running jobs.
-    pub running_avg: f64,
     /// Most running jobs at any instant of the minute.
     pub running_max: u32,
     /// Jobs created in the minute.
@@ -34,7 +30,7 @@ pub struct MinuteRow {
 /// Accumulates the timeline from the fleet's state after each input.
 #[derive(Debug)]
 pub struct Timeline<W: Write> {
-    out: csv::Writer<W>,
+    out: W,
     minute: u64,
     last_at: SimTime,
     pending: u32,
@@ -44,23 +40,27 @@ pub struct Timeline<W: Write> {
     total_pending_area: u128,
     total_running_area: u128,
     row: MinuteRow,
+    line: CsvLine,
 }
 
 impl<W: Write> Timeline<W> {
     /// A timeline writing CSV rows to `out`.
     pub fn new(out: W) -> std::io::Result<Timeline<W>> {
-        let mut out = csv::Writer::from_writer(out);
-        out.write_record([
-            "minute",
-            "time_s",
-            "pending_avg",
-            "pending_max",
-            "running_avg",
-            "running_max",
-            "created",
-            "started",
-            "finished",
-        ])?;
+        let mut out = out;
+        write_header(
+            &mut out,
+            &[
+                "minute",
+                "time_s",
+                "pending_avg",
+                "pending_max",
+                "running_avg",
+                "running_max",
+                "created",
+                "started",
+                "finished",
+            ],
+        )?;
         Ok(Timeline {
             out,
             minute: 0,
@@ -72,6 +72,7 @@ impl<W: Write> Timeline<W> {
             total_pending_area: 0,
             total_running_area: 0,
             row: MinuteRow::default(),
+            line: CsvLine::default(),
         })
     }
 
@@ -121,23 +122,19 @@ impl<W: Write> Timeline<W> {
     }
 
     fn flush_minute(&mut self) -> std::io::Result<()> {
-        let row = MinuteRow {
-            minute: self.minute,
-            pending_avg: self.pending_area as f64 / MINUTE_MS as f64,
-            running_avg: self.running_area as f64 / MINUTE_MS as f64,
-            ..self.row
-        };
-        self.out.write_record(&[
-            row.minute.to_string(),
-            (row.minute * 60).to_string(),
-            format!("{:.3}", row.pending_avg),
-            row.pending_max.to_string(),
-            format!("{:.3}", row.running_avg),
-            row.running_max.to_string(),
-            row.created.to_string(),
-            row.started.to_string(),
-            row.finished.to_string(),
-        ])?;
+        let row = self.row;
+        self.line.clear();
+        self.line
+            .u64(self.minute)
+            .u64(self.minute * 60)
+            .milli(average_thousandths(self.pending_area))
+            .u64(u64::from(row.pending_max))
+            .milli(average_thousandths(self.running_area))
+            .u64(u64::from(row.running_max))
+            .u64(u64::from(row.created))
+            .u64(u64::from(row.started))
+            .u64(u64::from(row.finished));
+        self.line.write_to(&mut self.out)?;
         self.minute += 1;
         self.pending_area = 0;
         self.running_area = 0;
@@ -168,8 +165,14 @@ impl<W: Write> Timeline<W> {
             self.flush_minute()?;
         }
         self.out.flush()?;
-        self.out.into_inner().map_err(|e| std::io::Error::other(e.to_string()))
+        Ok(self.out)
     }
+}
+
+/// The average over a minute of a job·ms area, in thousandths of a job (integer arithmetic,
+/// rounded half up).
+fn average_thousandths(area_job_ms: u64) -> u64 {
+    (area_job_ms + 30) / 60
 }
 
 #[cfg(test)]
