@@ -216,6 +216,7 @@ fn summarize(
             p99_s: pending.quantile_s(0.99),
             max_s: pending.max_s(),
             share_waited: round6(pending.share_waited()),
+            share_waited_for_capacity: round6(pending.share_waited_for_capacity()),
             wait_capacity_mean_s: pending.mean_capacity_s(),
             wait_poll_mean_s: pending.mean_poll_s(),
         },

@@ -17,6 +17,7 @@ pub struct PendingStats {
     capacity_ms: u128,
     poll_ms: u128,
     waited: u64,
+    waited_for_capacity: u64,
     run_ms: u128,
 }
 
@@ -30,6 +31,7 @@ impl Default for PendingStats {
             capacity_ms: 0,
             poll_ms: 0,
             waited: 0,
+            waited_for_capacity: 0,
             run_ms: 0,
         }
     }
@@ -46,6 +48,7 @@ impl PendingStats {
         self.capacity_ms += u128::from(r.wait_capacity_ms);
         self.poll_ms += u128::from(r.wait_poll_ms);
         self.waited += u64::from(p > 0);
+        self.waited_for_capacity += u64::from(r.wait_capacity_ms > 0);
         self.run_ms += u128::from(r.finished - r.started);
     }
 
@@ -86,6 +89,11 @@ impl PendingStats {
     /// Share of jobs that waited at all (pending > 0).
     pub fn share_waited(&self) -> f64 {
         if self.count == 0 { 0.0 } else { self.waited as f64 / self.count as f64 }
+    }
+
+    /// Share of jobs that waited for capacity (a free worker or `limit` slot) at all.
+    pub fn share_waited_for_capacity(&self) -> f64 {
+        if self.count == 0 { 0.0 } else { self.waited_for_capacity as f64 / self.count as f64 }
     }
 
     /// The `q` quantile (0..=1) in seconds, from the histogram.

@@ -60,8 +60,10 @@ pub struct PendingSummary {
     pub p99_s: f64,
     /// Maximum.
     pub max_s: f64,
-    /// Share of jobs that waited at all.
+    /// Share of jobs that waited at all (with polling, nearly every job waits a little).
     pub share_waited: f64,
+    /// Share of jobs that waited for a free worker or `limit` slot.
+    pub share_waited_for_capacity: f64,
     /// Mean time spent with no free worker or `limit` slot.
     pub wait_capacity_mean_s: f64,
     /// Mean time spent waiting for the runner to poll while capacity was free.
@@ -162,8 +164,8 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "           {:.1} % of jobs waited; mean wait for capacity {:.1} s, for polling {:.1} s",
-            p.share_waited * 100.0,
+            "           {:.1} % of jobs waited for capacity; mean wait for capacity {:.1} s, for polling {:.1} s",
+            p.share_waited_for_capacity * 100.0,
             p.wait_capacity_mean_s,
             p.wait_poll_mean_s
         );
