@@ -38,6 +38,7 @@ fn workload(seed: u64) -> Vec<(u64, JobSpec)> {
                 project: ProjectId(id % 4),
                 tags: TagSetId::UNTAGGED,
                 duration_ms: (durations.sample(&mut d) * 1000.0) as u64,
+                retry: 0,
             };
             ((t * 1000.0) as u64, spec)
         })

@@ -20,6 +20,11 @@ pub struct RunnerId(pub u16);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HostId(pub u16);
 
+/// A machine created by an autoscaling executor, numbered in creation order (GitLab Runner
+/// names machines `runner-<token>-<unix time>-<random>`, so name order is creation order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MachineId(pub u32);
+
 /// The core's handle on a job it holds (pending or running). Commands and step completions
 /// carry it; it is reused after the job ends, so it is only meaningful while the job lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,4 +48,4 @@ macro_rules! display_inner {
         }
     )*};
 }
-display_inner!(JobId, ProjectId, RunnerId, HostId);
+display_inner!(JobId, ProjectId, RunnerId, HostId, MachineId);

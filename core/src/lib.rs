@@ -20,14 +20,18 @@
 //! - [`queue`] — GitLab's pending queue: tag matching, fair-usage and FIFO order.
 //! - [`runner_process`] — one runner process: feeder and `concurrent` workers.
 //! - [`adaptive`] — adaptive request concurrency (AIMD).
+//! - [`docker_machine`] — the docker+machine autoscaler: machine states, `Acquire`, idle formula.
+//! - [`periods`] — which autoscaling period is active (implemented by the driver).
 //! - [`fleet`] — [`Fleet`]: all of the above behind `handle` and `next_wakeup`.
 //!
 //! References to §n are to `reference/gitlab-runner-semantics.md`, which the model follows.
 
 pub mod adaptive;
+pub mod docker_machine;
 pub mod fleet;
 pub mod ids;
 pub mod job;
+pub mod periods;
 pub mod queue;
 pub mod runner_process;
 pub mod spec;
@@ -35,7 +39,7 @@ pub mod tags;
 pub mod time;
 
 pub use fleet::{Fleet, Unservable};
-pub use ids::{HostId, JobId, JobKey, ProjectId, RunnerId, TagSetId};
-pub use job::{Command, Input, JobRecord, JobSpec, Step};
+pub use ids::{HostId, JobId, JobKey, MachineId, ProjectId, RunnerId, TagSetId};
+pub use job::{Command, Input, JobRecord, JobSpec, Placement, Step};
 pub use spec::{ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec};
 pub use time::SimTime;

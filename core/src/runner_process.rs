@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use crate::ids::{JobKey, RunnerId};
+use crate::ids::{JobKey, MachineId, RunnerId};
 use crate::time::SimTime;
 
 /// Where the feeder is.
@@ -45,6 +45,8 @@ pub enum WorkerState {
         runner: RunnerId,
         /// Identifies this poll in the process's deadline queue.
         serial: u64,
+        /// The machine `Acquire` reserved for the request (docker+machine), if any.
+        machine: Option<MachineId>,
     },
     /// Running a job.
     Busy {
@@ -129,10 +131,10 @@ impl RunnerProcess {
     }
 
     /// Offers the feeder made strictly before `now` while nothing could change are skipped:
-    /// returns how many offers were skipped and the local index of the first, and moves the
+    /// returns how many offers were skipped, the local index and the instant of the first, and moves the
     /// feeder to its first offer at or after `now`. Offers at exactly `now` are left for the
     /// wakeup (inputs at an instant are handled before the core's own wakeup).
-    pub fn skip_offers_before(&mut self, now: SimTime) -> Option<(u64, usize)> {
+    pub fn skip_offers_before(&mut self, now: SimTime) -> Option<(u64, usize, SimTime)> {
         let Feeder::Sleeping { next_at, idx } = self.feeder else { return None };
         if next_at >= now {
             return None;
@@ -143,7 +145,7 @@ impl RunnerProcess {
             next_at: next_at + skipped * self.gap_ms,
             idx: ((idx as u64 + skipped) % n) as usize,
         };
-        Some((skipped, idx))
+        Some((skipped, idx, next_at))
     }
 
     /// How many of `skipped` consecutive offers starting at local index `first` went to the
@@ -154,11 +156,17 @@ impl RunnerProcess {
         skipped / n + u64::from(offset < skipped % n)
     }
 
-    /// Starts a long poll on `worker` and returns its deadline entry.
-    pub fn hold_poll(&mut self, worker: usize, runner: RunnerId, deadline: SimTime) {
+    /// Starts a long poll on `worker`, holding `machine` if `Acquire` reserved one.
+    pub fn hold_poll(
+        &mut self,
+        worker: usize,
+        runner: RunnerId,
+        machine: Option<MachineId>,
+        deadline: SimTime,
+    ) {
         let serial = self.next_serial;
         self.next_serial += 1;
-        self.workers[worker].state = WorkerState::Polling { runner, serial };
+        self.workers[worker].state = WorkerState::Polling { runner, serial, machine };
         self.polls.push_back(HeldPoll { deadline, worker, serial });
     }
 
@@ -199,7 +207,7 @@ mod tests {
     fn skipping_lands_on_the_first_offer_at_or_after_now() {
         let mut p = process(2);
         assert_eq!(p.skip_offers_before(SimTime(500)), None, "the offer at now is not skipped");
-        assert_eq!(p.skip_offers_before(SimTime(4501)), Some((3, 0)));
+        assert_eq!(p.skip_offers_before(SimTime(4501)), Some((3, 0, SimTime(500))));
         assert_eq!(p.feeder, Feeder::Sleeping { next_at: SimTime(5000), idx: 1 });
         assert_eq!(p.offers_to(3, 0, 0), 2);
         assert_eq!(p.offers_to(3, 0, 1), 1);

@@ -5,6 +5,7 @@
 //! `fleetsim` crate. Defaults quoted here are GitLab Runner's, from
 //! `reference/gitlab-runner-semantics.md` §1.1.
 
+use crate::docker_machine::DockerMachineSpec;
 use crate::ids::ProjectId;
 
 /// GitLab Runner's default `check_interval`: 3 s (`common.CheckInterval`).
@@ -70,11 +71,13 @@ pub enum RunnerScope {
 }
 
 /// The executor of a `[[runners]]` entry that the core can simulate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ExecutorKind {
     /// `executor = "docker"`: jobs run on the runner's own host; no capacity check in
     /// `Acquire`.
     Docker,
+    /// `executor = "docker+machine"`: one job per autoscaled machine (§2).
+    DockerMachine(DockerMachineSpec),
 }
 
 /// One `[[runners]]` entry with its GitLab-side registration facts.
@@ -157,6 +160,12 @@ impl FleetSpec {
                 return Err(format!("{}: check_interval must be positive", p.name));
             }
             for r in &p.runners {
+                if self.pickup == Pickup::Immediate && r.executor != ExecutorKind::Docker {
+                    return Err(format!(
+                        "{}: immediate pick-up is a validation mode for the docker executor only",
+                        r.name
+                    ));
+                }
                 if r.request_concurrency == 0 {
                     return Err(format!("{}: request_concurrency must be at least 1", r.name));
                 }

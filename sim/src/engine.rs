@@ -1,7 +1,7 @@
 //! The discrete-event engine that drives a [`Fleet`] on a simulated clock.
 //!
 //! ## Ordering rule (a determinism contract)
-//! Every future input sits in one queue keyed by `(time, seq)`, where `seq` is a global
+//! Every future event sits in one queue keyed by `(time, seq)`, where `seq` is a global
 //! insertion counter: events at the same instant run in the order they were scheduled.
 //! Trace arrivals count as scheduled before the run starts, so at an instant they come
 //! before events scheduled during the run. The core's own wakeup comes last at an instant:
@@ -10,18 +10,19 @@
 //! ```text
 //!   trace (streamed, one job of look-ahead) ─┐
 //!   event queue (time, seq) ─────────────────┼─► earliest ─► Fleet::handle ─► commands
-//!   Fleet::next_wakeup() ────────────────────┘                 │ StartStep → queue StepDone
-//!                                                              │             at now + duration
+//!   Fleet::next_wakeup() ────────────────────┘                 │ StartStep → StepDone at now + duration
+//!                                                              │ machine commands → Provider (simulated EC2)
 //!                                                              └ every command → Observer
 //! ```
 //!
 //! The loop does no work per `check_interval` tick: it only visits instants at which an
-//! input arrives or the core asked to wake up.
+//! input arrives or the core asked to wake up. The run ends when the trace is exhausted and
+//! no job is pending or running.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use fleetsim_core::{Command, Fleet, Input, JobKey, JobSpec, SimTime, Step};
+use fleetsim_core::{Command, Fleet, Input, JobSpec, SimTime};
 
 /// Where jobs come from: the trace reader, a generator, or a list in a test.
 pub trait JobSource {
@@ -39,6 +40,47 @@ pub trait Observer {
     /// `arrival` says whether the input was a new job.
     fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]);
 }
+
+/// Carries out machine commands: the simulated cloud (or nothing, for fleets without
+/// autoscaling).
+pub trait Provider {
+    /// Called once before the run, to schedule background events.
+    fn start(&mut self, schedule: &mut Schedule<'_>);
+    /// Carries out a `CreateMachine` or `RemoveMachine` issued at `now`, scheduling its
+    /// completion; sees every other command too (to count jobs per machine).
+    fn command(&mut self, now: SimTime, command: &Command, schedule: &mut Schedule<'_>);
+    /// A provider event scheduled with [`Schedule::provider`] fired: push the inputs it causes.
+    fn event(
+        &mut self,
+        now: SimTime,
+        token: u64,
+        schedule: &mut Schedule<'_>,
+        inputs: &mut Vec<Input>,
+    );
+    /// Called after the fleet handled an input, so the provider can react to machine events
+    /// (e.g. draw a ready spot machine's interruption time).
+    fn after_input(&mut self, now: SimTime, input: &Input, schedule: &mut Schedule<'_>);
+}
+
+/// A fleet without autoscaled machines: machine commands are a bug.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMachines;
+
+impl Provider for NoMachines {
+    fn start(&mut self, _: &mut Schedule<'_>) {}
+    fn command(&mut self, _: SimTime, command: &Command, _: &mut Schedule<'_>) {
+        assert!(
+            !matches!(command, Command::CreateMachine { .. } | Command::RemoveMachine { .. }),
+            "a machine command without a machine provider"
+        );
+    }
+    fn event(&mut self, _: SimTime, _: u64, _: &mut Schedule<'_>, _: &mut Vec<Input>) {}
+    fn after_input(&mut self, _: SimTime, _: &Input, _: &mut Schedule<'_>) {}
+}
+
+/// A run that goes on this long (400 days) after its last arrival is stalled: background
+/// events (spot reclaims) alone must not keep a run alive that can never finish.
+pub const STALL_HORIZON_MS: u64 = 400 * 24 * 3600 * 1000;
 
 /// Why a run stopped early.
 #[derive(Debug)]
@@ -61,17 +103,64 @@ pub enum RunError<E> {
 pub struct RunEnd {
     /// The instant of the last input handled.
     pub end: SimTime,
-    /// Inputs handled (arrivals, step completions and wakeups).
+    /// Inputs handled (arrivals, step and machine completions, wakeups).
     pub inputs: u64,
     /// Jobs read from the source.
     pub jobs: u64,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy)]
+enum Payload {
+    Input(Input),
+    Provider(u64),
+}
+
+#[derive(Debug)]
 struct Scheduled {
     at: SimTime,
     seq: u64,
-    job: JobKey,
+    payload: Payload,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// The engine's event queue, lent to a [`Provider`] to schedule future events.
+#[derive(Debug)]
+pub struct Schedule<'a> {
+    queue: &'a mut BinaryHeap<Reverse<Scheduled>>,
+    seq: &'a mut u64,
+}
+
+impl Schedule<'_> {
+    fn push(&mut self, at: SimTime, payload: Payload) {
+        *self.seq += 1;
+        self.queue.push(Reverse(Scheduled { at, seq: *self.seq, payload }));
+    }
+
+    /// Schedules an input for the fleet at `at`.
+    pub fn input(&mut self, at: SimTime, input: Input) {
+        self.push(at, Payload::Input(input));
+    }
+
+    /// Schedules a provider event: [`Provider::event`] gets `token` back at `at`.
+    pub fn provider(&mut self, at: SimTime, token: u64) {
+        self.push(at, Payload::Provider(token));
+    }
 }
 
 /// The event queue plus the run loop.
@@ -80,6 +169,7 @@ pub struct Engine {
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     commands: Vec<Command>,
+    inputs: Vec<Input>,
 }
 
 impl Engine {
@@ -88,18 +178,41 @@ impl Engine {
         Engine::default()
     }
 
-    /// Runs `fleet` until the source is exhausted and every job has finished.
+    /// Runs `fleet` without a machine provider (docker executor only).
     pub fn run<S: JobSource, O: Observer>(
         &mut self,
         fleet: &mut Fleet,
         source: &mut S,
         observer: &mut O,
     ) -> Result<RunEnd, RunError<S::Error>> {
+        self.run_with(fleet, source, observer, &mut NoMachines)
+    }
+
+    /// Runs `fleet` until the source is exhausted and every job has finished.
+    pub fn run_with<S: JobSource, O: Observer, P: Provider>(
+        &mut self,
+        fleet: &mut Fleet,
+        source: &mut S,
+        observer: &mut O,
+        provider: &mut P,
+    ) -> Result<RunEnd, RunError<S::Error>> {
+        provider.start(&mut Schedule { queue: &mut self.queue, seq: &mut self.seq });
         let mut next_arrival = source.next_job(fleet).map_err(RunError::Source)?;
         let mut now = SimTime::ZERO;
         let mut inputs = 0u64;
         let mut jobs = 0u64;
+        let mut last_arrival = SimTime::ZERO;
         loop {
+            if next_arrival.is_none() && fleet.is_idle() {
+                break;
+            }
+            if now.saturating_since(last_arrival) > STALL_HORIZON_MS {
+                return Err(RunError::Stalled {
+                    at: now,
+                    pending: fleet.pending(),
+                    running: fleet.running(),
+                });
+            }
             let next_event = self.queue.peek().map(|Reverse(e)| e.at);
             let arrival_at = next_arrival.as_ref().map(|(t, _)| *t);
             let input_at = match (arrival_at, next_event) {
@@ -107,13 +220,14 @@ impl Engine {
                 (a, e) => a.or(e),
             };
             let wake_at = fleet.next_wakeup();
-            let mut arrival = false;
             let input_first = match (input_at, wake_at) {
                 (Some(i), Some(w)) => i <= w,
                 (Some(_), None) => true,
                 (None, _) => false,
             };
-            let input = if input_first {
+            self.inputs.clear();
+            let mut arrival = false;
+            if input_first {
                 let i = input_at.expect("input exists");
                 now = i;
                 if arrival_at == Some(i) {
@@ -124,37 +238,45 @@ impl Engine {
                     }
                     jobs += 1;
                     arrival = true;
-                    Input::JobCreated(spec)
+                    last_arrival = now;
+                    self.inputs.push(Input::JobCreated(spec));
                 } else {
                     let Reverse(e) = self.queue.pop().expect("event");
-                    Input::StepDone { job: e.job, step: Step::Script }
+                    match e.payload {
+                        Payload::Input(input) => self.inputs.push(input),
+                        Payload::Provider(token) => {
+                            let mut schedule =
+                                Schedule { queue: &mut self.queue, seq: &mut self.seq };
+                            provider.event(now, token, &mut schedule, &mut self.inputs);
+                        }
+                    }
                 }
-            } else if input_at.is_none() && fleet.is_idle() {
-                break;
             } else if let Some(w) = wake_at {
                 now = w;
-                Input::Wakeup
+                self.inputs.push(Input::Wakeup);
             } else {
                 return Err(RunError::Stalled {
                     at: now,
                     pending: fleet.pending(),
                     running: fleet.running(),
                 });
-            };
-            inputs += 1;
-            self.commands.clear();
-            fleet.handle(now, input, &mut self.commands);
-            for c in &self.commands {
-                if let Command::StartStep { job, duration_ms, .. } = c {
-                    self.seq += 1;
-                    self.queue.push(Reverse(Scheduled {
-                        at: now + *duration_ms,
-                        seq: self.seq,
-                        job: *job,
-                    }));
-                }
             }
-            observer.after_input(now, fleet, arrival, &self.commands);
+            for k in 0..self.inputs.len() {
+                let input = self.inputs[k];
+                inputs += 1;
+                self.commands.clear();
+                fleet.handle(now, input, &mut self.commands);
+                let mut schedule = Schedule { queue: &mut self.queue, seq: &mut self.seq };
+                provider.after_input(now, &input, &mut schedule);
+                for c in &self.commands {
+                    if let Command::StartStep { job, duration_ms, step, token, .. } = c {
+                        let done = Input::StepDone { job: *job, step: *step, token: *token };
+                        schedule.input(now + *duration_ms, done);
+                    }
+                    provider.command(now, c, &mut schedule);
+                }
+                observer.after_input(now, fleet, arrival, &self.commands);
+            }
         }
         Ok(RunEnd { end: now, inputs, jobs })
     }

@@ -16,6 +16,7 @@
 //! - [`engine`] — the `(time, seq)` event loop around `fleetsim_core::Fleet`.
 //! - [`seeds`] — named random streams derived from one root seed.
 //! - [`cloud`] — simulated cloud: the EC2 price table.
+//! - [`periods`] — autoscaling periods: cron expressions and time zones, the active section.
 //! - [`report`] — summary, jobs and timeline outputs.
 //! - [`run`] — `sim run` end to end.
 //! - [`queueing`] — Erlang C and M/M/c formulas the tests validate against.
@@ -25,6 +26,7 @@ pub mod cloud;
 pub mod config;
 pub mod engine;
 pub mod input_error;
+pub mod periods;
 pub mod queueing;
 pub mod report;
 pub mod run;

@@ -1,7 +1,7 @@
 //! `sim run`: scenario → fleet → engine → reports.
 //!
 //! ```text
-//!   Scenario::load ─► fleet_spec(seed tree) ─► Fleet
+//!   Scenario::load ─► build(seed tree) ─► Fleet (+ periods)      SimCloud (machines.csv)
 //!   TraceReader (streamed) ─► TraceSource ─┐
 //!                                          ├─► Engine::run ─► ReportObserver ─► jobs.csv
 //!                                          │                                 ├► timeline.csv
@@ -16,15 +16,17 @@ use std::path::{Path, PathBuf};
 use fleetsim_core::{Command, Fleet, JobId, JobSpec, ProjectId, SimTime};
 use sha2::{Digest, Sha256};
 
+use crate::cloud::ec2::{CloudTotals, SimCloud};
 use crate::cloud::prices;
-use crate::engine::{Engine, JobSource, Observer, RunError};
+use crate::engine::{Engine, JobSource, Observer, RunEnd, RunError};
 use crate::input_error::InputError;
 use crate::report::jobs_csv::JobsCsv;
 use crate::report::pending::PendingStats;
 use crate::report::summary::{
-    CostSummary, FleetSummary, JobsSummary, PendingSummary, Summary, Utilization, round6,
+    CostSummary, FleetSummary, JobsSummary, MachinesSummary, PendingSummary, Summary,
+    ToScriptSummary, Utilization, round6,
 };
-use crate::report::timeline::Timeline;
+use crate::report::timeline::{Levels, Timeline};
 use crate::scenario::Scenario;
 use crate::seeds::SeedTree;
 use crate::trace::{TraceReader, TraceRecord};
@@ -110,8 +112,11 @@ fn run_seeded(
     replay: &str,
 ) -> Result<RunOutput, RunFailure> {
     let seeds = SeedTree::new(seed);
-    let spec = scenario.fleet_spec(seeds)?;
-    let mut fleet = Fleet::new(spec);
+    let build = scenario.build(seeds)?;
+    let mut fleet = Fleet::new(build.spec);
+    for (runner, periods) in build.periods {
+        fleet.set_periods(runner, Box::new(periods));
+    }
     let trace_sha256 = file_sha256(&scenario.trace)?;
     let reader = TraceReader::open(&scenario.trace)?;
     let mut warnings = scenario.warnings.clone();
@@ -135,11 +140,20 @@ fn run_seeded(
         JobsCsv::new(create("jobs.csv")?, scenario.runner_names(), scenario.host_names())
             .map_err(io_err)?;
     let timeline = Timeline::new(create("timeline.csv")?).map_err(io_err)?;
+    let runner_names = scenario.runner_names();
+    let mut cloud = SimCloud::new(
+        scenario.cloud.clone(),
+        build.machine_types,
+        &runner_names,
+        seeds,
+        create("machines.csv")?,
+    )
+    .map_err(io_err)?;
     let mut observer =
         ReportObserver { jobs_csv, timeline, pending: PendingStats::default(), error: None };
     let mut source = TraceSource::new(reader);
 
-    let end = match Engine::new().run(&mut fleet, &mut source, &mut observer) {
+    let end = match Engine::new().run_with(&mut fleet, &mut source, &mut observer, &mut cloud) {
         Ok(end) => end,
         Err(RunError::Source(e)) => return Err(e.into()),
         Err(RunError::Stalled { at, pending, running }) => {
@@ -156,18 +170,10 @@ fn run_seeded(
     let running_area = timeline.running_area_ms();
     jobs_csv.finish().map_err(io_err)?;
     timeline.finish(end.end).map_err(io_err)?;
+    let (_, machines) = cloud.finish(end.end).map_err(io_err)?;
 
-    let summary = summarize(
-        scenario,
-        seed,
-        replay,
-        trace_sha256,
-        end.end,
-        end.jobs,
-        &pending,
-        pending_area,
-        running_area,
-    );
+    let areas = Areas { pending: pending_area, running: running_area };
+    let summary = summarize(scenario, seed, replay, trace_sha256, end, &pending, areas, &machines);
     let mut json = serde_json::to_string_pretty(&summary)
         .map_err(|e| RunFailure::Failed(format!("encoding summary.json: {e}")))?;
     json.push('\n');
@@ -176,28 +182,35 @@ fn run_seeded(
     Ok(RunOutput { summary, out_dir, warnings })
 }
 
+/// Areas under the pending and running curves (job·ms).
+struct Areas {
+    pending: u128,
+    running: u128,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn summarize(
     scenario: &Scenario,
     seed: u64,
     replay: &str,
     trace_sha256: String,
-    end: SimTime,
-    total_jobs: u64,
+    end: RunEnd,
     pending: &PendingStats,
-    pending_area: u128,
-    running_area: u128,
+    areas: Areas,
+    machines: &CloudTotals,
 ) -> Summary {
-    let span_ms = end.as_ms();
+    let span_ms = end.end.as_ms();
     let per_ms = |area: u128| if span_ms == 0 { 0.0 } else { round6(area as f64 / span_ms as f64) };
     let slots = scenario.config.concurrent * scenario.hosts;
-    let mean_running = per_ms(running_area);
+    let mean_running = per_ms(areas.running);
     let price = scenario.host_price_per_hour.unwrap_or(0.0);
     let hosts_usd = if scenario.host_price_per_hour.is_some() {
         f64::from(scenario.hosts) * prices::billed_usd(price, span_ms)
     } else {
         0.0
     };
+    let total_usd = hosts_usd + machines.cost_usd;
+    let days = span_ms as f64 / 86_400_000.0;
     Summary {
         scenario: scenario.name.clone(),
         mode: "sim",
@@ -206,8 +219,13 @@ fn summarize(
         scenario_sha256: scenario.sha256.clone(),
         trace_sha256,
         replay: replay.to_owned(),
-        simulated_s: end.as_secs_f64(),
-        jobs: JobsSummary { total: total_jobs, finished: pending.count() },
+        simulated_s: end.end.as_secs_f64(),
+        jobs: JobsSummary {
+            total: end.jobs,
+            finished: pending.count() - pending.failed(),
+            failed: pending.failed(),
+            retried: pending.retried(),
+        },
         pending: PendingSummary {
             mean_s: pending.mean_s(),
             p50_s: pending.quantile_s(0.50),
@@ -218,11 +236,24 @@ fn summarize(
             share_waited: round6(pending.share_waited()),
             share_waited_for_capacity: round6(pending.share_waited_for_capacity()),
             wait_capacity_mean_s: pending.mean_capacity_s(),
+            wait_machine_mean_s: pending.mean_machine_s(),
             wait_poll_mean_s: pending.mean_poll_s(),
+        },
+        to_script: ToScriptSummary {
+            p50_s: pending.to_script_quantile_s(0.50),
+            p95_s: pending.to_script_quantile_s(0.95),
+            p99_s: pending.to_script_quantile_s(0.99),
+        },
+        machines: MachinesSummary {
+            max: machines.max_alive,
+            created: machines.created,
+            creation_failed: machines.creation_failed,
+            interrupted: machines.interrupted,
+            billed_hours: round6(machines.billed_s as f64 / 3600.0),
         },
         utilization: Utilization {
             mean_running,
-            mean_pending: per_ms(pending_area),
+            mean_pending: per_ms(areas.pending),
             slots,
             busy_share: round6(mean_running / f64::from(slots)),
             mean_run_s: pending.mean_run_s(),
@@ -239,9 +270,16 @@ fn summarize(
             long_polling_s: scenario.long_poll_ms as f64 / 1000.0,
         },
         cost: CostSummary {
-            total_usd: round6(hosts_usd),
+            total_usd: round6(total_usd),
+            per_month_usd: if days > 0.0 { round6(total_usd / days * 30.0) } else { 0.0 },
+            per_job_usd: if end.jobs > 0 { round6(total_usd / end.jobs as f64) } else { 0.0 },
+            machines_usd: round6(machines.cost_usd),
+            idle_share: if machines.cost_usd > 0.0 {
+                round6(machines.idle_cost_usd / machines.cost_usd)
+            } else {
+                0.0
+            },
             hosts_usd: round6(hosts_usd),
-            hosts_per_month_usd: round6(f64::from(scenario.hosts) * price * HOURS_PER_MONTH),
             host_price_per_hour: price,
             host_price_source: scenario.host_price_source.clone(),
         },
@@ -291,6 +329,7 @@ impl<R: Read> JobSource for TraceSource<R> {
             project: ProjectId(r.project_id),
             tags: fleet.intern_tags(&r.tags),
             duration_ms: r.duration_ms,
+            retry: r.retry,
         };
         fleet.check_servable(&spec).map_err(|u| {
             InputError::file(
@@ -322,9 +361,16 @@ impl<W: std::io::Write> Observer for ReportObserver<W> {
                 }
             }
         }
-        if let Err(e) =
-            self.timeline.observe(now, fleet.pending(), fleet.running(), arrival, commands)
-        {
+        let m = fleet.machine_totals();
+        let levels = Levels {
+            pending: fleet.pending(),
+            running: fleet.running(),
+            creating: m.creating,
+            idle: m.idle + m.acquired,
+            busy: m.used,
+            removing: m.removing,
+        };
+        if let Err(e) = self.timeline.observe(now, levels, arrival, commands) {
             self.error.get_or_insert(e.to_string());
         }
     }

@@ -1,5 +1,5 @@
-//! The simulated cloud. For now: the built-in EC2 price table, used to price runner hosts.
-//! (Machine creation, spot interruptions and billing of autoscaled machines come with the
-//! docker+machine executor.)
+//! The simulated cloud: EC2 prices and interruption bands ([`prices`]) and the simulated
+//! EC2 account that creates, bills and interrupts autoscaled machines ([`ec2`]).
 
+pub mod ec2;
 pub mod prices;

@@ -1,6 +1,6 @@
-//! `jobs.csv`: one row per finished job, written as jobs finish (never held in memory), in
-//! the order they finish. Times are seconds since the start of the run with millisecond
-//! precision.
+//! `jobs.csv`: one row per job run (a retried job has a row per attempt), written as jobs
+//! end (never held in memory), in the order they end. Times are seconds since the start of
+//! the run with millisecond precision.
 
 use std::io::Write;
 
@@ -9,11 +9,14 @@ use fleetsim_core::JobRecord;
 use super::csv_line::{CsvLine, escape, write_header};
 
 /// The columns of `jobs.csv`, in order.
-pub const COLUMNS: [&str; 13] = [
+pub const COLUMNS: [&str; 19] = [
     "job_id",
     "project_id",
     "runner",
     "host",
+    "machine",
+    "attempt",
+    "failed",
     "created_at",
     "queued_at",
     "started_at",
@@ -21,7 +24,10 @@ pub const COLUMNS: [&str; 13] = [
     "finished_at",
     "pending_s",
     "wait_capacity_s",
+    "wait_machine_s",
     "wait_poll_s",
+    "boot_wait_s",
+    "to_script_s",
     "run_s",
 ];
 
@@ -57,7 +63,14 @@ impl<W: Write> JobsCsv<W> {
             .u64(r.id.0)
             .u64(r.project.0)
             .escaped(&self.runner_names[r.runner.0 as usize])
-            .escaped(&self.host_names[r.host.0 as usize])
+            .escaped(&self.host_names[r.host.0 as usize]);
+        match r.machine {
+            Some(m) => self.line.u64(u64::from(m.0)),
+            None => self.line.escaped(b""),
+        };
+        self.line
+            .u64(u64::from(r.attempt))
+            .escaped(if r.failed { b"true" } else { b"false" })
             .milli(r.created.as_ms())
             .milli(r.queued.as_ms())
             .milli(r.started.as_ms())
@@ -65,7 +78,10 @@ impl<W: Write> JobsCsv<W> {
             .milli(r.finished.as_ms())
             .milli(r.pending_ms())
             .milli(r.wait_capacity_ms)
+            .milli(r.wait_machine_ms)
             .milli(r.wait_poll_ms)
+            .milli(r.script_started - r.started)
+            .milli(r.script_started - r.queued)
             .milli(r.finished - r.script_started);
         self.line.write_to(&mut self.out)
     }

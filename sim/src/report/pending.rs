@@ -11,6 +11,10 @@ const MAX_TRACKED_MS: u64 = 400 * 24 * 3600 * 1000;
 #[derive(Debug, Clone)]
 pub struct PendingStats {
     hist: Histogram<u64>,
+    to_script: Histogram<u64>,
+    failed: u64,
+    retried: u64,
+    machine_ms: u128,
     count: u64,
     sum_ms: u128,
     max_ms: u64,
@@ -25,6 +29,10 @@ impl Default for PendingStats {
     fn default() -> Self {
         PendingStats {
             hist: Histogram::new_with_bounds(1, MAX_TRACKED_MS, 3).expect("valid HDR bounds"),
+            to_script: Histogram::new_with_bounds(1, MAX_TRACKED_MS, 3).expect("valid HDR bounds"),
+            failed: 0,
+            retried: 0,
+            machine_ms: 0,
             count: 0,
             sum_ms: 0,
             max_ms: 0,
@@ -38,9 +46,16 @@ impl Default for PendingStats {
 }
 
 impl PendingStats {
-    /// Adds one finished job.
+    /// Adds one job run (finished or failed).
     pub fn record(&mut self, r: &JobRecord) {
         let p = r.pending_ms();
+        if r.failed {
+            self.failed += 1;
+        } else {
+            self.to_script.saturating_record(r.script_started - r.queued);
+        }
+        self.retried += u64::from(r.attempt > 1);
+        self.machine_ms += u128::from(r.wait_machine_ms);
         self.hist.saturating_record(p);
         self.count += 1;
         self.sum_ms += u128::from(p);
@@ -70,6 +85,30 @@ impl PendingStats {
     /// Mean time waiting for capacity, in seconds.
     pub fn mean_capacity_s(&self) -> f64 {
         self.mean_of(self.capacity_ms)
+    }
+
+    /// Mean time waiting for an idle machine while pending, in seconds.
+    pub fn mean_machine_s(&self) -> f64 {
+        self.mean_of(self.machine_ms)
+    }
+
+    /// Job runs that failed.
+    pub fn failed(&self) -> u64 {
+        self.failed
+    }
+
+    /// Job runs that were retries.
+    pub fn retried(&self) -> u64 {
+        self.retried
+    }
+
+    /// The `q` quantile of queued → script start, in seconds, over runs that did not fail.
+    pub fn to_script_quantile_s(&self, q: f64) -> f64 {
+        if self.to_script.is_empty() {
+            0.0
+        } else {
+            self.to_script.value_at_quantile(q) as f64 / 1000.0
+        }
     }
 
     /// Mean polling delay, in seconds.

@@ -25,8 +25,13 @@ pub struct Summary {
     pub simulated_s: f64,
     /// Job counts.
     pub jobs: JobsSummary,
-    /// Pending time (queued → picked up by a runner).
+    /// Pending time (queued → picked up by a runner): GitLab's `queued_duration`.
     pub pending: PendingSummary,
+    /// Queued → script start: what a developer feels (includes machine boot for on-demand
+    /// machines), over job runs that did not fail.
+    pub to_script: ToScriptSummary,
+    /// Autoscaled machines.
+    pub machines: MachinesSummary,
     /// Use of the fleet.
     pub utilization: Utilization,
     /// The fleet that was simulated.
@@ -40,8 +45,38 @@ pub struct Summary {
 pub struct JobsSummary {
     /// Jobs in the trace.
     pub total: u64,
-    /// Jobs that finished.
+    /// Job runs that finished.
     pub finished: u64,
+    /// Job runs that failed (machine lost, or no machine could be created).
+    pub failed: u64,
+    /// Job runs that were retries of failed ones.
+    pub retried: u64,
+}
+
+/// Queued → script start, in seconds (HDR histogram, 3 significant digits).
+#[derive(Debug, Clone, Serialize)]
+pub struct ToScriptSummary {
+    /// Median.
+    pub p50_s: f64,
+    /// 95th percentile.
+    pub p95_s: f64,
+    /// 99th percentile.
+    pub p99_s: f64,
+}
+
+/// Autoscaled machines (all zero without docker+machine).
+#[derive(Debug, Clone, Serialize)]
+pub struct MachinesSummary {
+    /// Most machines alive at once, in any state.
+    pub max: u64,
+    /// Machines whose creation started.
+    pub created: u64,
+    /// Creations that failed.
+    pub creation_failed: u64,
+    /// Machines the cloud took (spot interruptions and reclaims).
+    pub interrupted: u64,
+    /// Billed machine-hours.
+    pub billed_hours: f64,
 }
 
 /// Pending-time statistics in seconds. Percentiles come from an HDR histogram (3
@@ -66,6 +101,8 @@ pub struct PendingSummary {
     pub share_waited_for_capacity: f64,
     /// Mean time spent with no free worker or `limit` slot.
     pub wait_capacity_mean_s: f64,
+    /// Mean time spent with a slot free but no idle machine (docker+machine).
+    pub wait_machine_mean_s: f64,
     /// Mean time spent waiting for the runner to poll while capacity was free.
     pub wait_poll_mean_s: f64,
 }
@@ -106,12 +143,18 @@ pub struct FleetSummary {
 /// Cost in USD.
 #[derive(Debug, Clone, Serialize)]
 pub struct CostSummary {
-    /// Everything over the simulated time.
+    /// Everything over the simulated time: hosts and machines.
     pub total_usd: f64,
+    /// `total_usd` scaled to 30 days.
+    pub per_month_usd: f64,
+    /// `total_usd` per job in the trace.
+    pub per_job_usd: f64,
+    /// Autoscaled machines, billed per second with a 60 s minimum.
+    pub machines_usd: f64,
+    /// Share of the machines' money spent while they ran no job.
+    pub idle_share: f64,
     /// Runner hosts over the simulated time.
     pub hosts_usd: f64,
-    /// The hosts for a 730-hour month.
-    pub hosts_per_month_usd: f64,
     /// Hourly price of one host (0 when none was given).
     pub host_price_per_hour: f64,
     /// Where that price came from.
@@ -152,6 +195,13 @@ impl Summary {
         );
         let _ =
             writeln!(s, "jobs       {} total, {} finished", self.jobs.total, self.jobs.finished);
+        if self.jobs.failed > 0 || self.jobs.retried > 0 {
+            let _ = writeln!(
+                s,
+                "           {} runs failed (machine lost or not created), {} were retries",
+                self.jobs.failed, self.jobs.retried
+            );
+        }
         let _ = writeln!(
             s,
             "pending    mean {:>8.1} s   p50 {:>8.1} s   p90 {:>8.1} s",
@@ -164,11 +214,26 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "           {:.1} % of jobs waited for capacity; mean wait for capacity {:.1} s, for polling {:.1} s",
+            "           {:.1} % of jobs waited for capacity; mean wait for capacity {:.1} s, machine {:.1} s, polling {:.1} s",
             p.share_waited_for_capacity * 100.0,
             p.wait_capacity_mean_s,
+            p.wait_machine_mean_s,
             p.wait_poll_mean_s
         );
+        let t = &self.to_script;
+        let _ = writeln!(
+            s,
+            "to script  p50 {:>8.1} s   p95 {:>8.1} s   p99 {:>8.1} s",
+            t.p50_s, t.p95_s, t.p99_s
+        );
+        let m = &self.machines;
+        if m.created > 0 {
+            let _ = writeln!(
+                s,
+                "machines   {} created ({} failed, {} interrupted), at most {} at once, {:.1} machine-hours",
+                m.created, m.creation_failed, m.interrupted, m.max, m.billed_hours
+            );
+        }
         let u = &self.utilization;
         let _ = writeln!(
             s,
@@ -178,10 +243,16 @@ impl Summary {
             u.busy_share * 100.0,
             u.mean_run_s
         );
+        let c = &self.cost;
         let _ = writeln!(
             s,
-            "cost       ${:.2} over the run, ${:.2} per month for the hosts ({})",
-            self.cost.total_usd, self.cost.hosts_per_month_usd, self.cost.host_price_source
+            "cost       ${:.2} over the run = ${:.2} per 30 days, ${:.4} per job; machines ${:.2} ({:.0} % idle), hosts ${:.2}",
+            c.total_usd,
+            c.per_month_usd,
+            c.per_job_usd,
+            c.machines_usd,
+            c.idle_share * 100.0,
+            c.hosts_usd
         );
         s
     }

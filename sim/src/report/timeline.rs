@@ -1,16 +1,40 @@
-//! Per-minute timeline: time-averaged and peak pending and running jobs, and how many jobs
-//! were created, started and finished in each minute. Streams rows out as minutes complete.
+//! Per-minute timeline: time-averaged and peak pending and running jobs, machines by state,
+//! and how many jobs were created, started and finished in each minute. Streams rows out as
+//! minutes complete.
 //!
 //! It also keeps the exact area under the pending curve (job·ms), which by Little's law on
 //! the sample path equals the sum of every job's pending time: a test checks that.
 
 use std::io::Write;
 
-use super::csv_line::{CsvLine, write_header};
-
 use fleetsim_core::{Command, SimTime};
 
+use super::csv_line::{CsvLine, write_header};
+
 const MINUTE_MS: u64 = 60_000;
+
+/// The quantities the timeline follows, as they stand after an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Levels {
+    /// Jobs pending in GitLab.
+    pub pending: u32,
+    /// Jobs running (GitLab's view: picked up by a runner).
+    pub running: u32,
+    /// Machines being created.
+    pub creating: u32,
+    /// Machines idle (or acquired for a request).
+    pub idle: u32,
+    /// Machines running a job.
+    pub busy: u32,
+    /// Machines being removed.
+    pub removing: u32,
+}
+
+impl Levels {
+    fn as_array(self) -> [u32; 6] {
+        [self.pending, self.running, self.creating, self.idle, self.busy, self.removing]
+    }
+}
 
 /// Peaks and counts of the minute in progress (the averages come from the areas).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,42 +57,42 @@ pub struct Timeline<W: Write> {
     out: W,
     minute: u64,
     last_at: SimTime,
-    pending: u32,
-    running: u32,
-    pending_area: u64,
-    running_area: u64,
+    levels: Levels,
+    /// Areas (level × ms) within the current minute, in `Levels::as_array` order.
+    areas: [u64; 6],
     total_pending_area: u128,
     total_running_area: u128,
     row: MinuteRow,
     line: CsvLine,
 }
 
+/// The columns of `timeline.csv`.
+pub const COLUMNS: [&str; 13] = [
+    "minute",
+    "time_s",
+    "pending_avg",
+    "pending_max",
+    "running_avg",
+    "running_max",
+    "created",
+    "started",
+    "finished",
+    "machines_creating_avg",
+    "machines_idle_avg",
+    "machines_busy_avg",
+    "machines_removing_avg",
+];
+
 impl<W: Write> Timeline<W> {
     /// A timeline writing CSV rows to `out`.
-    pub fn new(out: W) -> std::io::Result<Timeline<W>> {
-        let mut out = out;
-        write_header(
-            &mut out,
-            &[
-                "minute",
-                "time_s",
-                "pending_avg",
-                "pending_max",
-                "running_avg",
-                "running_max",
-                "created",
-                "started",
-                "finished",
-            ],
-        )?;
+    pub fn new(mut out: W) -> std::io::Result<Timeline<W>> {
+        write_header(&mut out, &COLUMNS)?;
         Ok(Timeline {
             out,
             minute: 0,
             last_at: SimTime::ZERO,
-            pending: 0,
-            running: 0,
-            pending_area: 0,
-            running_area: 0,
+            levels: Levels::default(),
+            areas: [0; 6],
             total_pending_area: 0,
             total_running_area: 0,
             row: MinuteRow::default(),
@@ -81,21 +105,20 @@ impl<W: Write> Timeline<W> {
     pub fn observe(
         &mut self,
         now: SimTime,
-        pending: u32,
-        running: u32,
+        levels: Levels,
         created: bool,
         commands: &[Command],
     ) -> std::io::Result<()> {
         self.advance_to(now)?;
-        self.pending = pending;
-        self.running = running;
-        self.row.pending_max = self.row.pending_max.max(pending);
-        self.row.running_max = self.row.running_max.max(running);
+        self.levels = levels;
+        self.row.pending_max = self.row.pending_max.max(levels.pending);
+        self.row.running_max = self.row.running_max.max(levels.running);
         self.row.created += u32::from(created);
         for c in commands {
             match c {
                 Command::StartStep { .. } => self.row.started += 1,
                 Command::JobFinished(_) => self.row.finished += 1,
+                Command::CreateMachine { .. } | Command::RemoveMachine { .. } => {}
             }
         }
         Ok(())
@@ -114,34 +137,40 @@ impl<W: Write> Timeline<W> {
 
     fn integrate(&mut self, to: SimTime) {
         let dt = to - self.last_at;
-        self.pending_area += dt * u64::from(self.pending);
-        self.running_area += dt * u64::from(self.running);
-        self.total_pending_area += u128::from(dt) * u128::from(self.pending);
-        self.total_running_area += u128::from(dt) * u128::from(self.running);
+        for (area, level) in self.areas.iter_mut().zip(self.levels.as_array()) {
+            *area += dt * u64::from(level);
+        }
+        self.total_pending_area += u128::from(dt) * u128::from(self.levels.pending);
+        self.total_running_area += u128::from(dt) * u128::from(self.levels.running);
         self.last_at = to;
     }
 
     fn flush_minute(&mut self) -> std::io::Result<()> {
         let row = self.row;
+        let [pending, running, creating, idle, busy, removing] =
+            self.areas.map(average_thousandths);
         self.line.clear();
         self.line
             .u64(self.minute)
             .u64(self.minute * 60)
-            .milli(average_thousandths(self.pending_area))
+            .milli(pending)
             .u64(u64::from(row.pending_max))
-            .milli(average_thousandths(self.running_area))
+            .milli(running)
             .u64(u64::from(row.running_max))
             .u64(u64::from(row.created))
             .u64(u64::from(row.started))
-            .u64(u64::from(row.finished));
+            .u64(u64::from(row.finished))
+            .milli(creating)
+            .milli(idle)
+            .milli(busy)
+            .milli(removing);
         self.line.write_to(&mut self.out)?;
         self.minute += 1;
-        self.pending_area = 0;
-        self.running_area = 0;
+        self.areas = [0; 6];
         // A minute starts with the state carried over from the previous one.
         self.row = MinuteRow {
-            pending_max: self.pending,
-            running_max: self.running,
+            pending_max: self.levels.pending,
+            running_max: self.levels.running,
             ..MinuteRow::default()
         };
         Ok(())
@@ -169,10 +198,10 @@ impl<W: Write> Timeline<W> {
     }
 }
 
-/// The average over a minute of a job·ms area, in thousandths of a job (integer arithmetic,
-/// rounded half up).
-fn average_thousandths(area_job_ms: u64) -> u64 {
-    (area_job_ms + 30) / 60
+/// The average over a minute of a level·ms area, in thousandths (integer arithmetic, rounded
+/// half up).
+fn average_thousandths(area_ms: u64) -> u64 {
+    (area_ms + 30) / 60
 }
 
 #[cfg(test)]
@@ -182,13 +211,14 @@ mod tests {
     #[test]
     fn averages_are_time_weighted_and_minutes_stream_out() {
         let mut t = Timeline::new(Vec::new()).unwrap();
-        t.observe(SimTime(30_000), 2, 0, true, &[]).unwrap(); // 2 pending from 30 s
-        t.observe(SimTime(90_000), 0, 1, false, &[]).unwrap(); // picked up at 90 s
+        let lv = |pending, running| Levels { pending, running, ..Levels::default() };
+        t.observe(SimTime(30_000), lv(2, 0), true, &[]).unwrap(); // 2 pending from 30 s
+        t.observe(SimTime(90_000), Levels { busy: 1, ..lv(0, 1) }, false, &[]).unwrap(); // picked up at 90 s
         assert_eq!(t.pending_area_ms(), 2 * 60_000);
         let out = String::from_utf8(t.finish(SimTime(120_000)).unwrap()).unwrap();
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[1], "0,0,1.000,2,0.000,0,1,0,0");
-        assert_eq!(lines[2], "1,60,1.000,2,0.500,1,0,0,0");
+        assert_eq!(lines[1], "0,0,1.000,2,0.000,0,1,0,0,0.000,0.000,0.000,0.000");
+        assert_eq!(lines[2], "1,60,1.000,2,0.500,1,0,0,0,0.000,0.000,0.500,0.000");
         assert_eq!(lines.len(), 3);
     }
 }

@@ -4,7 +4,7 @@
 //!   scenario.toml ──toml_edit + --set──► raw::RawScenario ──validate──► Scenario
 //!   config.toml   ──toml_edit + --set──► config::LoadedConfig ────────┘    │
 //!                                                                          ▼
-//!                                              Scenario::fleet_spec(seeds) → FleetSpec
+//!                          Scenario::build(seeds) → FleetSpec, machine types, periods
 //! ```
 //!
 //! `--set KEY=VALUE` goes to the scenario when KEY starts with one of its tables
@@ -15,26 +15,38 @@ pub mod raw;
 
 use std::path::{Path, PathBuf};
 
-use fleetsim_core::ProjectId;
+use fleetsim_core::docker_machine::{DockerMachineSpec, IdleSettings};
 use fleetsim_core::spec::{
     DEFAULT_LONG_POLL_MS, ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec,
 };
+use fleetsim_core::{ProjectId, RunnerId};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use crate::cloud::ec2::{BootTime, CloudSpec, MachineType};
 use crate::cloud::prices::{self, Market};
 use crate::config::overrides::{Override, PathSegment, apply_override, parse_override};
-use crate::config::{Executor, RunnerConfig, load_config_str_with_overrides, parse_go_duration_ms};
+use crate::config::{
+    Executor, MachineSettings, RunnerConfig, load_config_str_with_overrides, parse_go_duration_ms,
+};
 use crate::input_error::InputError;
+use crate::periods::{CalendarPeriods, CronDialect, PeriodSet};
 use crate::seeds::SeedTree;
-use raw::{RawConfigRef, RawScenario};
+use raw::{RawBootTime, RawCloud, RawConfigRef, RawScenario};
 
 /// The seed used when a scenario gives none.
 pub const DEFAULT_SEED: u64 = 1;
 
 /// The scenario's own top-level tables; `--set` keys starting with them go to the scenario.
-const SCENARIO_TABLES: [&str; 5] = ["scenario", "runner", "workload", "gitlab", "output"];
+const SCENARIO_TABLES: [&str; 6] = ["scenario", "runner", "workload", "gitlab", "output", "cloud"];
+
+/// The trace's time 0 when `[workload] start` is not given: Monday 2026-03-02 00:00 in
+/// Asia/Seoul, the start of the seed week.
+pub const DEFAULT_START: &str = "2026-03-02T00:00:00+09:00";
+
+/// docker-machine's amazonec2 defaults, used when `MachineOptions` do not say.
+pub const DEFAULT_INSTANCE_TYPE: &str = "t2.micro";
 
 /// When each runner process's feeder makes its first offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +114,12 @@ pub struct Scenario {
     pub gitlab_runners: Vec<GitlabRunner>,
     /// Report folder from the scenario, if set.
     pub out_dir: Option<PathBuf>,
+    /// The simulated cloud.
+    pub cloud: CloudSpec,
+    /// `[cloud.prices]`: USD per hour by instance type.
+    pub price_overrides: std::collections::BTreeMap<String, f64>,
+    /// The wall-clock instant of the run's time 0.
+    pub start: jiff::Timestamp,
     /// SHA-256 of the scenario text, the config text and the overrides (hex).
     pub sha256: String,
 }
@@ -295,6 +313,29 @@ impl Scenario {
         }
         gitlab_runners.resize(n_entries, GitlabRunner::default());
 
+        let cloud = cloud_spec(&raw.cloud, path, text)?;
+        let mut price_overrides = std::collections::BTreeMap::new();
+        for (ty, price) in &raw.cloud.prices {
+            if !(price.get_ref().is_finite() && *price.get_ref() >= 0.0) {
+                return Err(err(
+                    price.span(),
+                    &format!("cloud.prices.{ty}"),
+                    "expected a price ≥ 0 in USD per hour".into(),
+                ));
+            }
+            price_overrides.insert(ty.clone(), *price.get_ref());
+        }
+        let start = match &raw.workload.start {
+            None => DEFAULT_START.parse().expect("valid default start"),
+            Some(s) => s.get_ref().parse::<jiff::Timestamp>().map_err(|e| {
+                err(
+                    s.span(),
+                    "workload.start",
+                    format!("expected an RFC 3339 time such as \"{DEFAULT_START}\": {e}"),
+                )
+            })?,
+        };
+
         Ok(Scenario {
             path: path.to_path_buf(),
             name,
@@ -311,6 +352,9 @@ impl Scenario {
             adaptive_request_concurrency: raw.gitlab.adaptive_request_concurrency.unwrap_or(true),
             gitlab_runners,
             out_dir: raw.output.dir.map(PathBuf::from),
+            cloud,
+            price_overrides,
+            start,
             sha256: hex(&hash.finalize()),
         })
     }
@@ -331,24 +375,43 @@ impl Scenario {
         (0..self.hosts).map(|h| format!("host-{h}")).collect()
     }
 
-    /// The core's fleet description. Feeder phases come from the seed stream `feeder.phase`.
-    /// Fails for executors that are not simulated yet.
-    pub fn fleet_spec(&self, seeds: SeedTree) -> Result<FleetSpec, InputError> {
+    /// The core's fleet description, the machine type of each runner and its autoscaling
+    /// periods. Feeder phases come from the seed stream `feeder.phase`. Fails for executors
+    /// that are not simulated and for machine settings the cloud cannot price.
+    pub fn build(&self, seeds: SeedTree) -> Result<Build, InputError> {
         let mut phase_rng = seeds.stream("feeder.phase");
         let mut runners = Vec::with_capacity(self.config.runners.len());
+        let mut types = Vec::with_capacity(self.config.runners.len());
+        let mut periods = Vec::new();
         for (i, (entry, gitlab)) in self.config.runners.iter().zip(&self.gitlab_runners).enumerate()
         {
-            let executor = match &entry.executor {
-                Executor::Docker => ExecutorKind::Docker,
-                other => {
+            let (executor, machine_type, schedule) = match (&entry.executor, &entry.machine) {
+                (Executor::Docker, _) => (ExecutorKind::Docker, None, None),
+                (Executor::DockerMachine, Some(m)) => {
+                    let (spec, schedule) = self.machine_spec(i, m)?;
+                    (ExecutorKind::DockerMachine(spec), Some(self.machine_type(i, m)?), schedule)
+                }
+                (Executor::DockerMachine, None) => {
+                    return Err(InputError::file(
+                        &self.path,
+                        format!(
+                            "runner {:?} uses docker+machine but has no [runners.machine] section",
+                            entry.name
+                        ),
+                    )
+                    .key(format!("runners[{i}].machine")));
+                }
+                (other, _) => {
                     return Err(InputError::file(&self.path, format!(
-                        "runner {:?} uses executor {other}; `sim run` simulates only the docker executor so far \
-                         (docker+machine and docker-autoscaler are parsed but not simulated yet)",
+                        "runner {:?} uses executor {other}; `sim run` simulates the docker and docker+machine \
+                         executors so far (docker-autoscaler is parsed but not simulated yet)",
                         entry.name
                     ))
                     .key(format!("runners[{i}].executor")));
                 }
             };
+            types.push(machine_type);
+            periods.push(schedule);
             runners.push(RunnerSpec {
                 name: entry.name.clone(),
                 executor,
@@ -381,12 +444,194 @@ impl Scenario {
         let spec = FleetSpec {
             processes,
             pickup: self.pickup,
-            long_poll_ms: if self.long_poll_ms > 0 { self.long_poll_ms } else { 0 },
+            long_poll_ms: self.long_poll_ms,
             skip_idle_offers: true,
         };
-        spec.validate().map_err(|e| InputError::file(&self.path, e))?;
-        Ok(spec)
+        spec.validate().map_err(|e| InputError::file(&self.path, e).key("gitlab.pickup"))?;
+        let n = runners.len();
+        let mut all_periods = Vec::new();
+        let mut all_types = Vec::new();
+        for h in 0..self.hosts as usize {
+            for (i, p) in periods.iter().enumerate() {
+                if let Some(p) = p {
+                    all_periods.push((RunnerId((h * n + i) as u16), p.clone()));
+                }
+            }
+            all_types.extend(types.iter().cloned());
+        }
+        Ok(Build { spec, machine_types: all_types, periods: all_periods })
     }
+
+    fn machine_spec(
+        &self,
+        i: usize,
+        m: &MachineSettings,
+    ) -> Result<(DockerMachineSpec, Option<CalendarPeriods>), InputError> {
+        let root = IdleSettings {
+            idle_count: m.idle_count,
+            idle_count_min: m.idle_count_min,
+            idle_scale_factor: m.idle_scale_factor,
+            idle_time_ms: m.idle_time_s * 1000,
+        };
+        let mut sections = Vec::new();
+        let mut sets = Vec::new();
+        for (k, a) in m.autoscaling.iter().enumerate() {
+            sections.push(IdleSettings {
+                idle_count: a.idle_count,
+                idle_count_min: a.idle_count_min,
+                idle_scale_factor: a.idle_scale_factor,
+                idle_time_ms: a.idle_time_s * 1000,
+            });
+            let set = PeriodSet::parse(
+                &a.periods,
+                a.timezone.as_deref().unwrap_or(""),
+                CronDialect::Seconds7,
+            )
+            .map_err(|e| {
+                InputError::file(&self.path, format!("bad autoscaling period: {e}"))
+                    .key(format!("runners[{i}].machine.autoscaling[{k}].Periods"))
+            })?;
+            sets.push(set);
+        }
+        let schedule = (!sets.is_empty()).then(|| CalendarPeriods::new(self.start, sets));
+        let spec = DockerMachineSpec {
+            root,
+            sections,
+            max_growth_rate: m.max_growth_rate,
+            max_builds: m.max_builds,
+        };
+        Ok((spec, schedule))
+    }
+
+    fn machine_type(&self, i: usize, m: &MachineSettings) -> Result<MachineType, InputError> {
+        let key = format!("runners[{i}].machine.MachineOptions");
+        let instance_type =
+            m.machine_options.instance_type().unwrap_or(DEFAULT_INSTANCE_TYPE).to_owned();
+        let region = m.machine_options.region().unwrap_or(prices::DEFAULT_REGION).to_owned();
+        let price_per_hour = match self.price_overrides.get(&instance_type) {
+            Some(&p) => p,
+            None => prices::hourly_usd(&instance_type, &region, self.cloud.market).ok_or_else(|| {
+                InputError::file(&self.path, format!(
+                    "no built-in price for {instance_type} in {region} (the table has {}); add it under [cloud.prices]",
+                    prices::known()
+                ))
+                .key(key.clone())
+            })?,
+        };
+        let hazard_per_hour = match self.cloud.market {
+            Market::OnDemand => 0.0,
+            Market::Spot => {
+                let p = match self.cloud.interruption_per_month {
+                    Some(p) => p,
+                    None => prices::interruption_band(&instance_type, &region).ok_or_else(|| {
+                        InputError::file(&self.path, format!(
+                            "no Spot Advisor band for {instance_type} in {region}; set cloud.spot_interruptions_per_month"
+                        ))
+                        .key(key.clone())
+                    })?,
+                };
+                prices::hazard_per_hour(p)
+            }
+        };
+        Ok(MachineType { instance_type, region, price_per_hour, hazard_per_hour })
+    }
+}
+
+/// What a scenario builds for a run.
+#[derive(Debug)]
+pub struct Build {
+    /// The core's fleet description.
+    pub spec: FleetSpec,
+    /// Machine type of each runner, indexed by `RunnerId` (`None` without autoscaling).
+    pub machine_types: Vec<Option<MachineType>>,
+    /// Autoscaling periods of the docker+machine runners that have any.
+    pub periods: Vec<(RunnerId, CalendarPeriods)>,
+}
+
+impl Build {
+    /// Whether any runner autoscales machines.
+    pub fn has_machines(&self) -> bool {
+        self.machine_types.iter().any(Option::is_some)
+    }
+}
+
+fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, InputError> {
+    let err = |span: std::ops::Range<usize>, key: &str, msg: String| {
+        InputError::file(path, msg).at_offset(text, span.start).key(key)
+    };
+    let mut c = CloudSpec::default();
+    if let Some(m) = &raw.market {
+        c.market = match m.get_ref().as_str() {
+            "on-demand" => Market::OnDemand,
+            "spot" => Market::Spot,
+            other => {
+                return Err(err(
+                    m.span(),
+                    "cloud.market",
+                    format!("expected \"on-demand\" or \"spot\", found {other:?}"),
+                ));
+            }
+        };
+    }
+    if let Some(b) = &raw.boot_time {
+        let dur = |s: &str| {
+            parse_go_duration_ms(s).map_err(|e| {
+                err(
+                    b.span(),
+                    "cloud.boot_time",
+                    format!("expected a duration such as \"60s\": {e}"),
+                )
+            })
+        };
+        c.boot = match b.get_ref() {
+            RawBootTime::Fixed(s) => BootTime::Fixed(dur(s)?),
+            RawBootTime::LogNormal { median, p99 } => {
+                let (median_ms, p99_ms) = (dur(median)?, dur(p99)?);
+                if median_ms == 0 || p99_ms <= median_ms {
+                    return Err(err(
+                        b.span(),
+                        "cloud.boot_time",
+                        "expected 0 < median < p99".into(),
+                    ));
+                }
+                BootTime::LogNormal { median_ms, p99_ms }
+            }
+        };
+    }
+    let probability = |v: &Option<Spanned<f64>>, key: &str| -> Result<Option<f64>, InputError> {
+        match v {
+            None => Ok(None),
+            Some(p) if (0.0..=1.0).contains(p.get_ref()) => Ok(Some(*p.get_ref())),
+            Some(p) => Err(err(p.span(), key, "expected a probability from 0 to 1".into())),
+        }
+    };
+    if let Some(p) =
+        probability(&raw.creation_failure_probability, "cloud.creation_failure_probability")?
+    {
+        c.failure_probability = p;
+    }
+    c.interruption_per_month =
+        probability(&raw.spot_interruptions_per_month, "cloud.spot_interruptions_per_month")?;
+    if let Some(r) = &raw.reclaims_per_month {
+        if !(r.get_ref().is_finite() && *r.get_ref() >= 0.0) {
+            return Err(err(r.span(), "cloud.reclaims_per_month", "expected a rate ≥ 0".into()));
+        }
+        c.reclaims_per_month = *r.get_ref();
+    }
+    if let Some(d) = &raw.creation_failure_min {
+        c.failure_ms.0 = duration(d, "cloud.creation_failure_min", path, text)?;
+    }
+    if let Some(d) = &raw.creation_failure_max {
+        c.failure_ms.1 = duration(d, "cloud.creation_failure_max", path, text)?;
+    }
+    if c.failure_ms.0 > c.failure_ms.1 {
+        return Err(InputError::file(path, "creation_failure_min is above creation_failure_max")
+            .key("cloud.creation_failure_min"));
+    }
+    if let Some(d) = &raw.removal_time {
+        c.removal_ms = duration(d, "cloud.removal_time", path, text)?;
+    }
+    Ok(c)
 }
 
 /// Workhorse's long-polling duration when turned on, for documentation and defaults.

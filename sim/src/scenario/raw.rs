@@ -2,6 +2,8 @@
 //! fleetsim's own format, so a typo must not pass silently — unlike `config.toml`, where
 //! GitLab Runner's own tolerance (a warning) is kept.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -21,6 +23,9 @@ pub struct RawScenario {
     /// `[output]`.
     #[serde(default)]
     pub output: RawOutput,
+    /// `[cloud]`: the simulated EC2.
+    #[serde(default)]
+    pub cloud: RawCloud,
 }
 
 /// `[scenario]`.
@@ -69,6 +74,8 @@ pub struct RawRunner {
 pub struct RawWorkload {
     /// Trace CSV, relative to the scenario file.
     pub trace: Spanned<String>,
+    /// The wall-clock instant of the trace's time 0 (RFC 3339), for autoscaling periods.
+    pub start: Option<Spanned<String>>,
 }
 
 /// `[gitlab]`: the GitLab side.
@@ -107,4 +114,45 @@ pub struct RawGitlabRunner {
 pub struct RawOutput {
     /// Report folder, relative to the current directory (default `reports/<name>`).
     pub dir: Option<String>,
+}
+
+/// `boot_time = "60s"` or `boot_time = { median = "60s", p99 = "4m" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawBootTime {
+    /// A constant.
+    Fixed(String),
+    /// A log-normal distribution.
+    LogNormal {
+        /// Median.
+        median: String,
+        /// 99th percentile.
+        p99: String,
+    },
+}
+
+/// `[cloud]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCloud {
+    /// `"on-demand"` (default) or `"spot"`.
+    pub market: Option<Spanned<String>>,
+    /// Machine creation time.
+    pub boot_time: Option<Spanned<RawBootTime>>,
+    /// Probability that a creation fails (default 0).
+    pub creation_failure_probability: Option<Spanned<f64>>,
+    /// Shortest failed creation (default 1 s).
+    pub creation_failure_min: Option<Spanned<String>>,
+    /// Longest failed creation (default 120 s).
+    pub creation_failure_max: Option<Spanned<String>>,
+    /// Time to remove a machine (default 10 s).
+    pub removal_time: Option<Spanned<String>>,
+    /// Spot: probability that a machine running a month is interrupted (default: the Spot
+    /// Advisor band of its type and region).
+    pub spot_interruptions_per_month: Option<Spanned<f64>>,
+    /// Spot: reclaim events per month per instance type (default 0).
+    pub reclaims_per_month: Option<Spanned<f64>>,
+    /// USD per hour by instance type, overriding the built-in table.
+    #[serde(default)]
+    pub prices: BTreeMap<String, Spanned<f64>>,
 }

@@ -87,7 +87,9 @@ fn seed_scenario_writes_reports_and_is_byte_identical_on_rerun() {
     assert!(summary["cost"]["total_usd"].as_f64().unwrap() > 0.0);
     assert_eq!(summary["scenario_sha256"].as_str().unwrap().len(), 64);
     let jobs = std::fs::read_to_string(a.join("jobs.csv")).unwrap();
-    assert!(jobs.starts_with("job_id,project_id,runner,host,created_at,queued_at,started_at,"));
+    assert!(jobs.starts_with(
+        "job_id,project_id,runner,host,machine,attempt,failed,created_at,queued_at,started_at,"
+    ));
     // Secrets of the seed config never reach an output.
     for file in ["summary.json", "jobs.csv", "timeline.csv"] {
         let text = std::fs::read_to_string(a.join(file)).unwrap();
@@ -201,18 +203,35 @@ fn a_failing_run_prints_a_replay_command_that_reproduces_it() {
 }
 
 #[test]
-fn both_seed_configs_load_and_the_autoscale_one_is_not_simulated_yet() {
+fn the_seed_autoscale_config_runs_unchanged_and_keeps_its_secrets() {
     let f = Fixture::new(CONFIG, TRACE);
     let seed = repo().join("scenarios/seed-autoscale.config.toml");
     std::fs::write(
         f.path("s.toml"),
         format!(
-            "[scenario]\nname = \"t\"\n[runner]\nconfig = {:?}\n[workload]\ntrace = \"trace.csv\"\n",
+            "[scenario]\nname = \"t\"\n[runner]\nconfig = {:?}\n[workload]\ntrace = \"trace.csv\"\n[cloud]\nmarket = \"spot\"\n",
             seed.display().to_string()
         ),
     )
     .unwrap();
     let o = f.run(&[]);
-    assert_bad_input(&o, &["docker+machine", "not simulated yet"]);
-    assert!(!stderr(&o).contains("uVHmnvl0Kz3sOR1"), "secrets are never printed");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = f.dir.path().join("out");
+    let machines = std::fs::read_to_string(out.join("machines.csv")).unwrap();
+    assert!(machines.lines().count() > 1, "machines were created: {machines}");
+    assert!(
+        machines.contains("t2.medium,ap-northeast-2,spot"),
+        "type and region from MachineOptions: {machines}"
+    );
+    for secret in ["uVHmnvl0Kz3sOR1", "AKIAI5U", "9197e25967da8c39bc0a826f148464"] {
+        assert!(
+            !stderr(&o).contains(secret) && !String::from_utf8_lossy(&o.stdout).contains(secret)
+        );
+        for file in ["summary.json", "jobs.csv", "timeline.csv", "machines.csv"] {
+            assert!(
+                !std::fs::read_to_string(out.join(file)).unwrap().contains(secret),
+                "{secret} in {file}"
+            );
+        }
+    }
 }

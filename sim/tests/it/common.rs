@@ -12,10 +12,11 @@ pub struct TestJob {
     pub duration_ms: u64,
     pub project: u64,
     pub tags: Vec<&'static str>,
+    pub retry: u32,
 }
 
 pub fn job(id: u64, at_ms: u64, duration_ms: u64) -> TestJob {
-    TestJob { id, at_ms, duration_ms, project: 1, tags: Vec::new() }
+    TestJob { id, at_ms, duration_ms, project: 1, tags: Vec::new(), retry: 0 }
 }
 
 /// One process with the given runners.
@@ -54,6 +55,7 @@ pub fn run(spec: FleetSpec, jobs: &[TestJob]) -> Vec<JobRecord> {
                     project: ProjectId(j.project),
                     tags,
                     duration_ms: j.duration_ms,
+                    retry: j.retry,
                 },
             )
         })
@@ -69,5 +71,122 @@ pub fn starts(records: &[JobRecord]) -> Vec<(u64, u64, u64, u64)> {
     records
         .iter()
         .map(|r| (r.id.0, r.started.as_ms(), r.wait_capacity_ms, r.wait_poll_ms))
+        .collect()
+}
+
+/// A docker+machine runner with the given idle settings and caps.
+pub fn machine_runner(
+    idle_count: u32,
+    idle_time_s: u64,
+    limit: u32,
+    max_growth_rate: u32,
+    max_builds: u32,
+) -> RunnerSpec {
+    use fleetsim_core::docker_machine::{DockerMachineSpec, IdleSettings};
+    RunnerSpec {
+        limit,
+        executor: fleetsim_core::ExecutorKind::DockerMachine(DockerMachineSpec {
+            root: IdleSettings {
+                idle_count,
+                idle_count_min: 0,
+                idle_scale_factor: 0.0,
+                idle_time_ms: idle_time_s * 1000,
+            },
+            sections: Vec::new(),
+            max_growth_rate,
+            max_builds,
+        }),
+        ..RunnerSpec::docker("dm")
+    }
+}
+
+/// The outcome of a run with simulated EC2.
+pub struct MachineRun {
+    pub records: Vec<JobRecord>,
+    pub machines_csv: String,
+    pub totals: fleetsim::cloud::ec2::CloudTotals,
+}
+
+/// Runs `jobs` on `spec` with simulated EC2 (`cloud`), every runner using t2.medium
+/// on-demand in us-east-1 unless `cloud.market` is spot. `periods` are given to runner 0.
+pub fn run_machines(
+    spec: FleetSpec,
+    jobs: &[TestJob],
+    cloud: fleetsim::cloud::ec2::CloudSpec,
+    periods: Option<Box<dyn fleetsim_core::periods::PeriodSchedule>>,
+    seed: u64,
+) -> MachineRun {
+    use fleetsim::cloud::ec2::{MachineType, SimCloud};
+    let n = spec.processes.iter().map(|p| p.runners.len()).sum::<usize>();
+    let hazard = if cloud.market == fleetsim::cloud::prices::Market::Spot {
+        fleetsim::cloud::prices::hazard_per_hour(cloud.interruption_per_month.unwrap_or(0.05))
+    } else {
+        0.0
+    };
+    let types: Vec<Option<MachineType>> = (0..n)
+        .map(|_| {
+            Some(MachineType {
+                instance_type: "t2.medium".into(),
+                region: "us-east-1".into(),
+                price_per_hour: 0.0464,
+                hazard_per_hour: hazard,
+            })
+        })
+        .collect();
+    let names: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+    let mut fleet = Fleet::new(spec);
+    if let Some(p) = periods {
+        fleet.set_periods(fleetsim_core::RunnerId(0), p);
+    }
+    let list: Vec<(u64, JobSpec)> = jobs
+        .iter()
+        .map(|j| {
+            let tags =
+                if j.tags.is_empty() { TagSetId::UNTAGGED } else { fleet.intern_tags(&j.tags) };
+            (
+                j.at_ms,
+                JobSpec {
+                    id: JobId(j.id),
+                    project: ProjectId(j.project),
+                    tags,
+                    duration_ms: j.duration_ms,
+                    retry: j.retry,
+                },
+            )
+        })
+        .collect();
+    let mut cloud =
+        SimCloud::new(cloud, types, &names, fleetsim::seeds::SeedTree::new(seed), Vec::new())
+            .unwrap();
+    let mut records = CollectRecords::default();
+    let end = Engine::new()
+        .run_with(&mut fleet, &mut ListSource::new(list), &mut records, &mut cloud)
+        .expect("run ends");
+    let (csv, totals) = cloud.finish(end.end).unwrap();
+    records.records.sort_by_key(|r| (r.id, r.attempt));
+    MachineRun { records: records.records, machines_csv: String::from_utf8(csv).unwrap(), totals }
+}
+
+/// Fixed boot time, no failures, on demand.
+pub fn fixed_cloud(boot_s: u64) -> fleetsim::cloud::ec2::CloudSpec {
+    fleetsim::cloud::ec2::CloudSpec {
+        boot: fleetsim::cloud::ec2::BootTime::Fixed(boot_s * 1000),
+        removal_ms: 5000,
+        ..Default::default()
+    }
+}
+
+/// `machines.csv` rows as maps from column to value.
+pub fn machine_rows(csv: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            headers
+                .iter()
+                .zip(rec.unwrap().iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect()
+        })
         .collect()
 }

@@ -76,6 +76,7 @@ pub fn jobs_strategy() -> impl Strategy<Value = Vec<TestJob>> {
                         2 => vec!["a"],
                         _ => vec!["a", "b"],
                     },
+                    retry: 1,
                 }
             })
             .collect()

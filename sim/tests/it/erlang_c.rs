@@ -37,6 +37,7 @@ fn simulate(lambda: f64, mu: f64, c: u32, pickup: Pickup, seed: u64) -> Outcome 
                 project: ProjectId(1),
                 tags: TagSetId::UNTAGGED,
                 duration_ms: ((d * 1000.0).round() as u64).max(1),
+                retry: 0,
             };
             ((t * 1000.0).round() as u64, spec)
         })

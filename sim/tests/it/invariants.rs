@@ -27,7 +27,12 @@ impl Observer for Check {
                 self.records.push(*r);
             }
         }
-        self.timeline.observe(now, fleet.pending(), fleet.running(), arrival, commands).unwrap();
+        let levels = fleetsim::report::timeline::Levels {
+            pending: fleet.pending(),
+            running: fleet.running(),
+            ..Default::default()
+        };
+        self.timeline.observe(now, levels, arrival, commands).unwrap();
     }
 }
 
@@ -82,7 +87,7 @@ proptest! {
             .iter()
             .map(|j| {
                 let tags = if j.tags.is_empty() { TagSetId::UNTAGGED } else { fleet.intern_tags(&j.tags) };
-                (j.at_ms, JobSpec { id: JobId(j.id), project: ProjectId(j.project), tags, duration_ms: j.duration_ms })
+                (j.at_ms, JobSpec { id: JobId(j.id), project: ProjectId(j.project), tags, duration_ms: j.duration_ms, retry: 0 })
             })
             .collect();
         let mut check = Check { timeline: Timeline::new(Vec::new()).unwrap(), records: Vec::new(), slots, limits: limits.clone() };

@@ -4,7 +4,9 @@
 
 mod cli;
 mod common;
+mod docker_machine;
 mod equivalence;
 mod erlang_c;
 mod invariants;
+mod machine_properties;
 mod timelines;

@@ -9,32 +9,61 @@
 //!             request slots full? ─yes─► nothing
 //!               │no
 //!               ▼
-//!             Acquire (docker: always) ─► POST /jobs/request ─► job? ─yes─► run it,
-//!                                                      │              greedy re-poll of r
-//!                                                      no              on another idle worker
-//!                                                      ▼
-//!                                  long polling on? hold the request : empty answer
+//!             Acquire ─NoFree─► nothing (docker+machine with no idle machine)
+//!               │ (docker: always; docker+machine: scale, then reserve the newest idle machine)
+//!               ▼
+//!             POST /jobs/request ─► job? ─yes─► run it; greedy re-poll of r on another idle worker
+//!                                     │no
+//!                                     ▼
+//!                      long polling on? hold the request : empty answer (release the machine)
 //! ```
 //!
-//! Between inputs nothing changes, so [`Fleet::next_wakeup`] names the first feeder offer
-//! that can change something (a blocked feeder, a job a runner could take, a long poll to
-//! start) or the first long-poll deadline; offers in between are no-ops whose only effects
-//! (the idle-worker rotation and the adaptive-concurrency decay) are applied in bulk when
-//! time next moves. `skip_idle_offers = false` offers every `check_interval / N` instead and
-//! must give the same timings (tested).
+//! Submodules: [`machines`] holds the docker+machine glue (Prepare, Release, machine
+//! events); [`fast_path`] computes the next offer that can change anything and applies the
+//! effects of the skipped ones.
+
+mod fast_path;
+mod machines;
+
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::adaptive::Adaptive;
-use crate::ids::{HostId, JobId, JobKey, ProjectId, RunnerId, TagSetId};
-use crate::job::{Command, Input, JobRecord, JobSpec, Step};
+use crate::docker_machine::{Acquired, Caps, DockerMachineSpec, IdleSettings, MachinePool};
+use crate::ids::{HostId, JobId, JobKey, MachineId, RunnerId, TagSetId};
+use crate::job::{Command, Input, JobRecord, JobSpec, Placement, Step};
+use crate::periods::{NoPeriods, PeriodSchedule};
 use crate::queue::{Filed, Queue, RunnerFilter, RunnerMask};
 use crate::runner_process::{Feeder, RunnerProcess, WorkerState};
-use crate::spec::{FleetSpec, Pickup, RunnerSpec};
+use crate::spec::{ExecutorKind, FleetSpec, Pickup, RunnerSpec};
 use crate::tags::TagInterner;
 use crate::time::SimTime;
+
+/// The docker+machine state of one `[[runners]]` entry.
+#[derive(Debug)]
+struct MachineRunner {
+    spec: DockerMachineSpec,
+    pool: MachinePool,
+    periods: Box<dyn PeriodSchedule>,
+    /// Jobs in Prepare waiting for a machine (on-demand), first come first served.
+    waiters: VecDeque<JobKey>,
+    /// On-demand creations held back by `MaxGrowthRate` (GitLab Runner's growth semaphore)
+    /// or by `limit`.
+    deferred: u32,
+}
+
+impl MachineRunner {
+    fn settings(&mut self, now: SimTime) -> IdleSettings {
+        match self.periods.active(now) {
+            Some(i) => self.spec.sections[i],
+            None => self.spec.root,
+        }
+    }
+}
 
 /// Per-runner counters, as GitLab Runner's `buildsHelper` keeps them.
 #[derive(Debug)]
 struct RunnerState {
+    id: RunnerId,
     spec: RunnerSpec,
     process: usize,
     /// Jobs running plus requests in flight (the `limit` counter).
@@ -44,6 +73,8 @@ struct RunnerState {
     adaptive: Adaptive,
     /// When a `limit` slot last became free after the runner was full.
     limit_free_since: SimTime,
+    /// docker+machine state, for that executor.
+    machines: Option<MachineRunner>,
 }
 
 impl RunnerState {
@@ -65,6 +96,15 @@ impl RunnerState {
             self.adaptive.after_request(got_job, self.spec.request_concurrency);
         }
     }
+
+    fn caps(&self) -> Caps {
+        let dm = &self.machines.as_ref().expect("docker+machine runner").spec;
+        Caps {
+            limit: self.spec.limit,
+            max_growth_rate: dm.max_growth_rate,
+            max_builds: dm.max_builds,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -75,17 +115,28 @@ enum JobState {
         process: usize,
         worker: usize,
         started: SimTime,
-        capacity_at: SimTime,
+        /// When the worker and `limit` slot the job used were free.
+        slot_free: SimTime,
+        /// When the machine it got in `Acquire` was free (docker+machine).
+        machine_free: SimTime,
+        /// Its machine, once it has one.
+        machine: Option<MachineId>,
+        /// When its script started, once it has.
+        script_started: Option<SimTime>,
+        /// Machines created for it on demand that failed.
+        failed_creations: u32,
+        /// The token of its running step.
+        step_token: Option<u64>,
     },
 }
 
 #[derive(Debug, Clone, Copy)]
 struct ActiveJob {
-    id: JobId,
-    project: ProjectId,
+    spec: JobSpec,
     filed: Filed,
-    duration_ms: u64,
     created: SimTime,
+    queued: SimTime,
+    attempt: u32,
     state: JobState,
 }
 
@@ -118,6 +169,11 @@ pub struct Fleet {
     jobs: Vec<Option<ActiveJob>>,
     free_keys: Vec<u32>,
     running: u32,
+    /// Which runner owns each live machine.
+    machine_owner: BTreeMap<MachineId, RunnerId>,
+    next_machine: u32,
+    /// The next step token.
+    next_token: u64,
     now: SimTime,
     wakeup: Option<SimTime>,
 }
@@ -144,13 +200,25 @@ impl Fleet {
                     tags: tags.intern(&r.tags),
                     run_untagged: r.run_untagged,
                 });
+                let machines = match &r.executor {
+                    ExecutorKind::Docker => None,
+                    ExecutorKind::DockerMachine(dm) => Some(MachineRunner {
+                        spec: dm.clone(),
+                        pool: MachinePool::default(),
+                        periods: Box::new(NoPeriods),
+                        waiters: VecDeque::new(),
+                        deferred: 0,
+                    }),
+                };
                 runners.push(RunnerState {
+                    id,
                     spec: r,
                     process: pi,
                     builds: 0,
                     requests: 0,
                     adaptive: Adaptive::default(),
                     limit_free_since: SimTime::ZERO,
+                    machines,
                 });
             }
             processes.push(RunnerProcess::new(
@@ -171,11 +239,27 @@ impl Fleet {
             jobs: Vec::new(),
             free_keys: Vec::new(),
             running: 0,
+            machine_owner: BTreeMap::new(),
+            next_machine: 0,
+            next_token: 0,
             now: SimTime::ZERO,
             wakeup: None,
         };
         fleet.wakeup = fleet.compute_wakeup();
         fleet
+    }
+
+    /// Gives a docker+machine runner its autoscaling periods (by default none match). Panics
+    /// for other executors, and once the run has started.
+    pub fn set_periods(&mut self, runner: RunnerId, periods: Box<dyn PeriodSchedule>) {
+        assert!(
+            self.now == SimTime::ZERO && self.machine_owner.is_empty(),
+            "set periods before the run"
+        );
+        let m =
+            self.runners[runner.0 as usize].machines.as_mut().expect("periods need docker+machine");
+        m.periods = periods;
+        self.wakeup = self.compute_wakeup();
     }
 
     /// Interns a job's tags for [`JobSpec::tags`].
@@ -195,18 +279,18 @@ impl Fleet {
             .runners
             .iter()
             .map(|r| {
+                let projects = match &r.spec.projects {
+                    Some(ps) => {
+                        let ps: Vec<String> = ps.iter().map(|p| p.0.to_string()).collect();
+                        format!(", projects [{}]", ps.join(", "))
+                    }
+                    None => String::new(),
+                };
                 format!(
-                    "{:?} (tags [{}], run_untagged = {}{})",
+                    "{:?} (tags [{}], run_untagged = {}{projects})",
                     r.spec.name,
                     r.spec.tags.join(", "),
-                    r.spec.run_untagged,
-                    match &r.spec.projects {
-                        Some(ps) => format!(
-                            ", projects [{}]",
-                            ps.iter().map(|p| p.0.to_string()).collect::<Vec<_>>().join(", ")
-                        ),
-                        None => String::new(),
-                    }
+                    r.spec.run_untagged
                 )
             })
             .collect();
@@ -227,7 +311,7 @@ impl Fleet {
         self.queue.pending()
     }
 
-    /// Jobs running on some runner.
+    /// Jobs running on some runner (GitLab's `running`, including jobs whose machine boots).
     pub fn running(&self) -> u32 {
         self.running
     }
@@ -240,6 +324,24 @@ impl Fleet {
     /// Jobs running or requests held per runner (the `limit` counter), for invariant checks.
     pub fn runner_builds(&self, r: RunnerId) -> u32 {
         self.runners[r.0 as usize].builds
+    }
+
+    /// Machines by state of a docker+machine runner (`None` for other executors).
+    pub fn machine_counts(&self, r: RunnerId) -> Option<crate::docker_machine::Counts> {
+        self.runners[r.0 as usize].machines.as_ref().map(|m| m.pool.counts())
+    }
+
+    /// Machines by state over every docker+machine runner.
+    pub fn machine_totals(&self) -> crate::docker_machine::Counts {
+        let mut t = crate::docker_machine::Counts::default();
+        for c in self.runners.iter().filter_map(|r| r.machines.as_ref()).map(|m| m.pool.counts()) {
+            t.creating += c.creating;
+            t.idle += c.idle;
+            t.acquired += c.acquired;
+            t.used += c.used;
+            t.removing += c.removing;
+        }
+        t
     }
 
     /// Number of `[[runners]]` entries in the fleet.
@@ -261,8 +363,16 @@ impl Fleet {
         self.skip_no_op_offers(now);
         match input {
             Input::JobCreated(spec) => self.job_created(now, spec, out),
-            Input::StepDone { job, step: Step::Script } => self.job_finished(now, job, out),
+            Input::StepDone { job, step: Step::Script, token } => {
+                if self.step_token(job) == Some(token) {
+                    self.job_finished(now, job, out);
+                }
+            }
             Input::Wakeup => self.wake(now, out),
+            Input::MachineReady { machine } => self.machine_ready(now, machine, out),
+            Input::MachineFailed { machine } => self.machine_failed(now, machine, out),
+            Input::MachineRemoved { machine } => self.machine_removed(now, machine, out),
+            Input::MachineLost { machine } => self.machine_lost(now, machine, out),
         }
         if self.pickup == Pickup::Immediate {
             self.dispatch_immediately(now, out);
@@ -271,6 +381,18 @@ impl Fleet {
     }
 
     fn job_created(&mut self, now: SimTime, spec: JobSpec, out: &mut Vec<Command>) {
+        self.enqueue(now, spec, now, 1, out);
+    }
+
+    /// Files a job as pending (a new job, or a retry of a failed one).
+    fn enqueue(
+        &mut self,
+        now: SimTime,
+        spec: JobSpec,
+        created: SimTime,
+        attempt: u32,
+        out: &mut Vec<Command>,
+    ) {
         let key = match self.free_keys.pop() {
             Some(k) => k,
             None => {
@@ -280,11 +402,11 @@ impl Fleet {
         };
         let filed = self.queue.push(&self.tags, spec.id, JobKey(key), spec.project, spec.tags);
         self.jobs[key as usize] = Some(ActiveJob {
-            id: spec.id,
-            project: spec.project,
+            spec,
             filed,
-            duration_ms: spec.duration_ms,
-            created: now,
+            created,
+            queued: now,
+            attempt,
             state: JobState::Pending,
         });
         if self.long_poll_ms > 0 && self.pickup == Pickup::Polling {
@@ -293,26 +415,59 @@ impl Fleet {
     }
 
     fn job_finished(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
-        let job = self.jobs[key.0 as usize].take().expect("StepDone for an unknown job");
+        let job = self.end_job(now, key, false, out);
+        let JobState::Running { runner, machine, .. } = job.state else { unreachable!() };
+        if let Some(m) = machine {
+            self.release_machine(now, runner, m, out);
+        }
+    }
+
+    /// Ends a running job (finished or failed): writes its record, frees its `limit` slot
+    /// and its worker, and retries it if it failed and may be retried.
+    fn end_job(
+        &mut self,
+        now: SimTime,
+        key: JobKey,
+        failed: bool,
+        out: &mut Vec<Command>,
+    ) -> ActiveJob {
+        let job = self.jobs[key.0 as usize].take().expect("a known job");
         self.free_keys.push(key.0);
-        let JobState::Running { runner, process, worker, started, capacity_at } = job.state else {
-            panic!("StepDone for job {} that is not running", job.id);
+        let JobState::Running {
+            runner,
+            process,
+            worker,
+            started,
+            slot_free,
+            machine_free,
+            machine,
+            script_started,
+            ..
+        } = job.state
+        else {
+            panic!("job {} ended while not running", job.spec.id);
         };
-        let queued = job.created;
-        let pending = started - queued;
-        let wait_capacity_ms = capacity_at.saturating_since(queued).min(pending);
+        let pending = started - job.queued;
+        let wait_capacity_ms = slot_free.saturating_since(job.queued).min(pending);
+        let wait_machine_ms = machine_free
+            .saturating_since(job.queued.max(slot_free))
+            .min(pending - wait_capacity_ms);
         out.push(Command::JobFinished(JobRecord {
-            id: job.id,
-            project: job.project,
+            id: job.spec.id,
+            project: job.spec.project,
             runner,
             host: HostId(process as u16),
+            machine,
+            attempt: job.attempt,
+            failed,
             created: job.created,
-            queued,
+            queued: job.queued,
             started,
-            script_started: started,
+            script_started: script_started.unwrap_or(now),
             finished: now,
             wait_capacity_ms,
-            wait_poll_ms: pending - wait_capacity_ms,
+            wait_machine_ms,
+            wait_poll_ms: pending - wait_capacity_ms - wait_machine_ms,
         }));
         self.running -= 1;
         self.queue.job_ended(runner, job.filed);
@@ -324,6 +479,11 @@ impl Fleet {
         }
         self.processes[process].workers[worker].free_since = now;
         self.worker_freed(now, process, worker, out);
+        if failed && job.attempt <= job.spec.retry {
+            // GitLab retries with a new job; it keeps the original id here (see README).
+            self.enqueue(now, job.spec, job.created, job.attempt + 1, out);
+        }
+        job
     }
 
     /// A worker returned to the channel after a job or a long poll. If the feeder is blocked
@@ -403,23 +563,40 @@ impl Fleet {
         if r.at_limit() || r.requests_full() {
             return Requested::Nothing;
         }
-        // Acquire: the docker executor has no capacity check.
+        let machine = match self.acquire(now, runner, out) {
+            Acquired::NoFree => return Requested::Nothing, // no job request is sent
+            Acquired::Machine(m) => Some(m),
+            Acquired::OnDemand => None,
+        };
         if let Some((_, key)) = self.queue.pick(runner) {
             self.runners[runner.0 as usize].after_request(true);
-            self.start_job(now, p, w, runner, key, out);
+            self.start_job(now, p, w, runner, key, machine, out);
             return Requested::Job;
         }
         if self.long_poll_ms > 0 {
             let r = &mut self.runners[runner.0 as usize];
             r.builds += 1;
             r.requests += 1;
-            self.processes[p].hold_poll(w, runner, now + self.long_poll_ms);
+            self.processes[p].hold_poll(w, runner, machine, now + self.long_poll_ms);
             return Requested::Held;
         }
         self.runners[runner.0 as usize].after_request(false);
+        if let Some(m) = machine {
+            self.unacquire(runner, m);
+        }
         Requested::Nothing
     }
 
+    /// The executor's `Acquire`: always succeeds for docker; scales and reserves a machine
+    /// for docker+machine.
+    fn acquire(&mut self, now: SimTime, runner: RunnerId, out: &mut Vec<Command>) -> Acquired {
+        if self.runners[runner.0 as usize].machines.is_none() {
+            return Acquired::OnDemand;
+        }
+        self.machine_acquire(now, runner, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn start_job(
         &mut self,
         now: SimTime,
@@ -427,22 +604,63 @@ impl Fleet {
         w: usize,
         runner: RunnerId,
         key: JobKey,
+        machine: Option<MachineId>,
         out: &mut Vec<Command>,
     ) {
         let r = &mut self.runners[runner.0 as usize];
         r.builds += 1;
+        let limit_free_since = r.limit_free_since;
+        let is_machine_runner = r.machines.is_some();
         let worker = &mut self.processes[p].workers[w];
         worker.state = WorkerState::Busy { job: key };
-        let capacity_at = worker.free_since.max(r.limit_free_since);
+        let slot_free = worker.free_since.max(limit_free_since);
+        let machine_free = match machine {
+            Some(m) => self.machine_runner(runner).pool.get(m).map_or(now, |x| x.free_since),
+            None => SimTime::ZERO,
+        };
         let job = self.jobs[key.0 as usize].as_mut().expect("picked job exists");
-        job.state = JobState::Running { runner, process: p, worker: w, started: now, capacity_at };
+        job.state = JobState::Running {
+            runner,
+            process: p,
+            worker: w,
+            started: now,
+            slot_free,
+            machine_free,
+            machine: None,
+            script_started: None,
+            failed_creations: 0,
+            step_token: None,
+        };
         self.running += 1;
-        out.push(Command::StartStep {
-            job: key,
-            host: HostId(p as u16),
-            step: Step::Script,
-            duration_ms: job.duration_ms,
-        });
+        if is_machine_runner {
+            self.prepare_on_machine(now, runner, key, machine, out);
+        } else {
+            self.start_script(now, key, Placement::Host(HostId(p as u16)), out);
+        }
+    }
+
+    /// The job's script starts now at `on`.
+    fn start_script(&mut self, now: SimTime, key: JobKey, on: Placement, out: &mut Vec<Command>) {
+        let token = self.next_token;
+        self.next_token += 1;
+        let job = self.jobs[key.0 as usize].as_mut().expect("running job");
+        if let JobState::Running { script_started, machine, step_token, .. } = &mut job.state {
+            *script_started = Some(now);
+            *step_token = Some(token);
+            if let Placement::Machine(m) = on {
+                *machine = Some(m);
+            }
+        }
+        let duration_ms = job.spec.duration_ms;
+        out.push(Command::StartStep { job: key, on, step: Step::Script, duration_ms, token });
+    }
+
+    /// The token of a job's running step, if it has one.
+    fn step_token(&self, key: JobKey) -> Option<u64> {
+        match self.jobs.get(key.0 as usize)?.as_ref()?.state {
+            JobState::Running { step_token, .. } => step_token,
+            JobState::Pending => None,
+        }
     }
 
     /// Workhorse releases the held requests of every runner that could take a new job; each
@@ -454,14 +672,14 @@ impl Fleet {
                 .iter()
                 .filter(|poll| self.processes[p].is_live(poll))
                 .filter_map(|poll| match self.processes[p].workers[poll.worker].state {
-                    WorkerState::Polling { runner, .. } if eligible.contains(runner) => {
-                        Some((poll.worker, runner))
+                    WorkerState::Polling { runner, machine, .. } if eligible.contains(runner) => {
+                        Some((poll.worker, runner, machine))
                     }
                     _ => None,
                 })
                 .collect();
-            for (w, runner) in held {
-                self.answer_poll(now, p, w, runner, out);
+            for (w, runner, machine) in held {
+                self.answer_poll(now, p, w, runner, machine, out);
             }
         }
     }
@@ -472,11 +690,12 @@ impl Fleet {
                 break;
             }
             let poll = self.processes[p].polls.pop_front().expect("live poll");
-            let WorkerState::Polling { runner, .. } = self.processes[p].workers[poll.worker].state
+            let WorkerState::Polling { runner, machine, .. } =
+                self.processes[p].workers[poll.worker].state
             else {
                 unreachable!("live poll without a polling worker");
             };
-            self.answer_poll(now, p, poll.worker, runner, out);
+            self.answer_poll(now, p, poll.worker, runner, machine, out);
         }
     }
 
@@ -487,6 +706,7 @@ impl Fleet {
         p: usize,
         w: usize,
         runner: RunnerId,
+        machine: Option<MachineId>,
         out: &mut Vec<Command>,
     ) {
         let r = &mut self.runners[runner.0 as usize];
@@ -495,7 +715,7 @@ impl Fleet {
         match self.queue.pick(runner) {
             Some((_, key)) => {
                 self.runners[runner.0 as usize].after_request(true);
-                self.start_job(now, p, w, runner, key, out);
+                self.start_job(now, p, w, runner, key, machine, out);
                 if !self.runners[runner.0 as usize].spec.strict_check_interval
                     && let Some(next) = self.processes[p].idle.pop_front()
                 {
@@ -504,13 +724,16 @@ impl Fleet {
             }
             None => {
                 self.runners[runner.0 as usize].after_request(false);
+                if let Some(m) = machine {
+                    self.unacquire(runner, m);
+                }
                 self.worker_freed(now, p, w, out);
             }
         }
     }
 
-    /// Immediate pick-up: every runner, in order, takes what it can while it has an idle
-    /// worker and a `limit` slot.
+    /// Immediate pick-up (docker only): every runner, in order, takes what it can while it
+    /// has an idle worker and a `limit` slot.
     fn dispatch_immediately(&mut self, now: SimTime, out: &mut Vec<Command>) {
         for runner in 0..self.runners.len() {
             let runner = RunnerId(runner as u16);
@@ -518,71 +741,12 @@ impl Fleet {
             while !self.runners[runner.0 as usize].at_limit() && self.queue.has_job_for(runner) {
                 let Some(w) = self.processes[p].idle.pop_front() else { break };
                 let (_, key) = self.queue.pick(runner).expect("has_job_for");
-                self.start_job(now, p, w, runner, key, out);
+                self.start_job(now, p, w, runner, key, None, out);
             }
         }
     }
 
-    /// Fast path: moves each feeder past the offers before `now` that changed nothing, and
-    /// applies their only effects: each such offer took the front idle worker and put it
-    /// back at the end, and each one that reached GitLab was an empty request.
-    fn skip_no_op_offers(&mut self, now: SimTime) {
-        if self.pickup != Pickup::Polling {
-            return;
-        }
-        for p in 0..self.processes.len() {
-            let proc = &mut self.processes[p];
-            let Some((skipped, first)) = proc.skip_offers_before(now) else { continue };
-            assert!(self.skip_idle_offers, "an offer was missed in tick-by-tick mode");
-            let idle = proc.idle.len();
-            assert!(idle > 0, "offers were skipped while the feeder should have blocked");
-            proc.idle.rotate_left((skipped % idle as u64) as usize);
-            if self.long_poll_ms > 0 {
-                continue; // skipped offers were runners at limit: no request was made
-            }
-            for local in 0..proc.runners.len() {
-                let offers = proc.offers_to(skipped, first, local);
-                let r = &mut self.runners[proc.runners[local].0 as usize];
-                if offers > 0
-                    && !r.at_limit()
-                    && !r.requests_full()
-                    && r.spec.adaptive_request_concurrency
-                {
-                    r.adaptive.after_empty_requests(offers, r.spec.request_concurrency);
-                }
-            }
-        }
-    }
-
-    fn compute_wakeup(&mut self) -> Option<SimTime> {
-        if self.pickup != Pickup::Polling {
-            return None;
-        }
-        let mut best: Option<SimTime> = None;
-        for p in 0..self.processes.len() {
-            let poll = self.processes[p].next_poll_deadline();
-            let offer = self.next_useful_offer(p);
-            for t in [poll, offer].into_iter().flatten() {
-                best = Some(best.map_or(t, |b| b.min(t)));
-            }
-        }
-        best
-    }
-
-    /// The first feeder offer of process `p` that can change anything.
-    fn next_useful_offer(&self, p: usize) -> Option<SimTime> {
-        let proc = &self.processes[p];
-        let Feeder::Sleeping { next_at, idx } = proc.feeder else { return None };
-        if !self.skip_idle_offers || proc.idle.is_empty() {
-            return Some(next_at); // tick-by-tick, or the feeder will block there
-        }
-        let n = proc.runners.len();
-        (0..n).find_map(|k| {
-            let r = &self.runners[proc.runner_at((idx + k) % n).0 as usize];
-            let useful = !r.at_limit()
-                && !r.requests_full()
-                && (self.long_poll_ms > 0 || self.queue.has_job_for(proc.runner_at((idx + k) % n)));
-            useful.then(|| next_at + k as u64 * proc.gap_ms)
-        })
+    fn machine_runner(&mut self, runner: RunnerId) -> &mut MachineRunner {
+        self.runners[runner.0 as usize].machines.as_mut().expect("docker+machine runner")
     }
 }

@@ -1,0 +1,145 @@
+//! The fast path: no work per `check_interval` tick while nothing can change.
+//!
+//! Between inputs the fleet's state is constant, so the only instants that matter are the
+//! feeder offers that can change something. For each process, [`Fleet::compute_wakeup`]
+//! finds the first such offer:
+//! - any offer, when no worker is idle (the feeder will block there);
+//! - for a docker runner: an offer to it while it has a pending job it may take (or, with long
+//!   polling, any offer to it: a request would be held);
+//! - for a docker+machine runner: an offer to it once `Acquire` would create a machine,
+//!   remove one (the exact instant a surplus idle machine passes `IdleTime`), or find the
+//!   period changed, or once a job is pending and `Acquire` would let the request go out.
+//!
+//! Runners at `limit` or at their request cap return before `Acquire`, so their offers are
+//! no-ops. The skipped offers' only effects are applied in bulk when time next moves: each
+//! took the front idle worker and put it back at the end, and each that sent a request got
+//! an empty answer (the adaptive-concurrency decay). `skip_idle_offers = false` visits
+//! every offer instead, and a proptest checks that both give the same records.
+
+use super::{Fleet, RunnerState};
+use crate::docker_machine::{can_create_idle, can_create_on_demand};
+use crate::queue::Queue;
+use crate::runner_process::Feeder;
+use crate::spec::Pickup;
+use crate::time::SimTime;
+
+impl Fleet {
+    /// Moves each feeder past the offers before `now` that changed nothing, applying their
+    /// effects.
+    pub(super) fn skip_no_op_offers(&mut self, now: SimTime) {
+        if self.pickup != Pickup::Polling {
+            return;
+        }
+        for p in 0..self.processes.len() {
+            let proc = &mut self.processes[p];
+            let Some((skipped, first, first_at)) = proc.skip_offers_before(now) else { continue };
+            assert!(self.skip_idle_offers, "an offer was missed in tick-by-tick mode");
+            let idle = proc.idle.len();
+            assert!(idle > 0, "offers were skipped while the feeder should have blocked");
+            proc.idle.rotate_left((skipped % idle as u64) as usize);
+            if self.long_poll_ms > 0 {
+                continue; // skipped offers were runners at a cap: no request was made
+            }
+            for local in 0..proc.runners.len() {
+                let offers = proc.offers_to(skipped, first, local);
+                let r = &mut self.runners[proc.runners[local].0 as usize];
+                if offers > 0 && r.spec.adaptive_request_concurrency && sends_request(r, first_at) {
+                    r.adaptive.after_empty_requests(offers, r.spec.request_concurrency);
+                }
+            }
+        }
+    }
+
+    pub(super) fn compute_wakeup(&mut self) -> Option<SimTime> {
+        if self.pickup != Pickup::Polling {
+            return None;
+        }
+        let mut best: Option<SimTime> = None;
+        for p in 0..self.processes.len() {
+            let poll = self.processes[p].next_poll_deadline();
+            let offer = self.next_useful_offer(p);
+            for t in [poll, offer].into_iter().flatten() {
+                best = Some(best.map_or(t, |b| b.min(t)));
+            }
+        }
+        best
+    }
+
+    /// The first feeder offer of process `p` that can change anything.
+    fn next_useful_offer(&mut self, p: usize) -> Option<SimTime> {
+        let (next_at, idx, n, gap) = match self.processes[p].feeder {
+            Feeder::Blocked { .. } => return None,
+            Feeder::Sleeping { next_at, idx } => {
+                (next_at, idx, self.processes[p].runners.len(), self.processes[p].gap_ms)
+            }
+        };
+        if !self.skip_idle_offers || self.processes[p].idle.is_empty() {
+            return Some(next_at); // tick-by-tick, or the feeder will block there
+        }
+        let mut best: Option<SimTime> = None;
+        for local in 0..n {
+            let runner = self.processes[p].runners[local];
+            let now = self.now;
+            let long_poll = self.long_poll_ms > 0;
+            let Some(from) =
+                useful_from(&mut self.runners[runner.0 as usize], &self.queue, now, long_poll)
+            else {
+                continue;
+            };
+            // Offers to this runner: base, base + n·gap, …
+            let base = next_at + ((local + n - idx) % n) as u64 * gap;
+            let period = n as u64 * gap;
+            let at =
+                if from <= base { base } else { base + (from - base).div_ceil(period) * period };
+            best = Some(best.map_or(at, |b| b.min(at)));
+        }
+        best
+    }
+}
+
+/// Whether an offer to `r` at `now` would send a job request (and so, with no job, be an
+/// empty request). Docker: always; docker+machine: when `Acquire` does not refuse.
+fn sends_request(r: &mut RunnerState, now: SimTime) -> bool {
+    if r.at_limit() || r.requests_full() {
+        return false;
+    }
+    let caps = if r.machines.is_some() { Some(r.caps()) } else { None };
+    match (&mut r.machines, caps) {
+        (Some(m), Some(caps)) => {
+            let s = m.settings(now);
+            let c = m.pool.counts();
+            c.idle > 0 || (s.idle_count == 0 && can_create_on_demand(&s, &caps, &c))
+        }
+        _ => true,
+    }
+}
+
+/// The earliest instant from which an offer to runner `r` can change something, given that
+/// nothing else changes; `None` if never.
+fn useful_from(
+    r: &mut RunnerState,
+    queue: &Queue,
+    now: SimTime,
+    long_poll: bool,
+) -> Option<SimTime> {
+    if r.at_limit() || r.requests_full() {
+        return None;
+    }
+    let has_job = queue.has_job_for(r.id);
+    let caps = if r.machines.is_some() { Some(r.caps()) } else { None };
+    let (Some(m), Some(caps)) = (&mut r.machines, caps) else {
+        return (has_job || long_poll).then_some(now);
+    };
+    let s = m.settings(now);
+    let c = m.pool.counts();
+    let request_goes_out = c.idle > 0 || (s.idle_count == 0 && can_create_on_demand(&s, &caps, &c));
+    if can_create_idle(&s, &caps, &c) || (request_goes_out && (has_job || long_poll)) {
+        return Some(now);
+    }
+    let removal = m.pool.next_removal_at(now, &s, &caps);
+    let period_change = m.periods.next_change_after(now);
+    match (removal, period_change) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

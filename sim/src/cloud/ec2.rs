@@ -1,0 +1,440 @@
+//! Simulated EC2 behind the engine's [`Provider`] port: creation time and failures,
+//! removal time, spot interruptions (an independent hazard per machine and correlated
+//! reclaim events that take every spot machine of a type), and per-second billing with a
+//! 60-second minimum. Every finished machine is written to `machines.csv` as it goes.
+//!
+//! Random streams (from the run's seed tree): `ec2.boot`, `ec2.failure`, `ec2.spot`,
+//! `ec2.reclaim`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use fleetsim_core::{Command, Input, MachineId, Placement, RunnerId, SimTime};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, LogNormal};
+
+use super::prices::{self, Market};
+use crate::engine::{Provider, Schedule};
+use crate::report::csv_line::{CsvLine, escape, write_header};
+use crate::seeds::SeedTree;
+
+/// How long `docker-machine create` takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BootTime {
+    /// Always this many ms.
+    Fixed(u64),
+    /// Log-normal with this median and 99th percentile, in ms.
+    LogNormal {
+        /// Median.
+        median_ms: u64,
+        /// 99th percentile (must be above the median).
+        p99_ms: u64,
+    },
+}
+
+/// z of the 99th percentile of the standard normal.
+const Z99: f64 = 2.326_347_874;
+
+impl BootTime {
+    /// The default (prices-and-timings.md): log-normal, median 60 s, p99 4 min.
+    pub const DEFAULT: BootTime = BootTime::LogNormal { median_ms: 60_000, p99_ms: 240_000 };
+
+    fn sample(self, rng: &mut ChaCha8Rng) -> u64 {
+        match self {
+            BootTime::Fixed(ms) => ms,
+            BootTime::LogNormal { median_ms, p99_ms } => {
+                let mu = (median_ms as f64).ln();
+                let sigma = ((p99_ms as f64).ln() - mu) / Z99;
+                let d = LogNormal::new(mu, sigma).expect("validated log-normal");
+                d.sample(rng).round() as u64
+            }
+        }
+    }
+}
+
+/// The simulated cloud's knobs (`[cloud]` in a scenario).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudSpec {
+    /// On-demand or spot machines.
+    pub market: Market,
+    /// Creation time of a machine.
+    pub boot: BootTime,
+    /// Probability that a creation fails.
+    pub failure_probability: f64,
+    /// A failed creation takes a uniform time in this range, in ms.
+    pub failure_ms: (u64, u64),
+    /// Time from `RemoveMachine` until the machine is gone (stop + rm), in ms.
+    pub removal_ms: u64,
+    /// Spot: probability that a machine running for a month is interrupted; `None` = the
+    /// Spot Advisor band of its type and region.
+    pub interruption_per_month: Option<f64>,
+    /// Spot: correlated reclaim events per month per instance type, each taking every spot
+    /// machine of the type at once.
+    pub reclaims_per_month: f64,
+}
+
+impl Default for CloudSpec {
+    fn default() -> Self {
+        CloudSpec {
+            market: Market::OnDemand,
+            boot: BootTime::DEFAULT,
+            failure_probability: 0.0,
+            failure_ms: (1_000, 120_000),
+            removal_ms: 10_000,
+            interruption_per_month: None,
+            reclaims_per_month: 0.0,
+        }
+    }
+}
+
+/// What the machines of one `[[runners]]` entry are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineType {
+    /// EC2 instance type (`amazonec2-instance-type`).
+    pub instance_type: String,
+    /// Region (`amazonec2-region`).
+    pub region: String,
+    /// USD per hour on the scenario's market.
+    pub price_per_hour: f64,
+    /// Spot interruption hazard per hour (0 on demand).
+    pub hazard_per_hour: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Alive {
+    runner: RunnerId,
+    created: SimTime,
+    ready: Option<SimTime>,
+    removal_started: Option<SimTime>,
+    reason: &'static str,
+    lost_at: Option<SimTime>,
+    jobs: u32,
+    busy_ms: u64,
+}
+
+/// Totals over the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CloudTotals {
+    /// Machines whose creation started.
+    pub created: u64,
+    /// Creations that failed.
+    pub creation_failed: u64,
+    /// Machines the cloud took (spot interruptions and reclaims).
+    pub interrupted: u64,
+    /// Most machines alive at once (any state).
+    pub max_alive: u64,
+    /// Money for all machines.
+    pub cost_usd: f64,
+    /// Money for machine time not spent running a job.
+    pub idle_cost_usd: f64,
+    /// Billed machine-seconds.
+    pub billed_s: u64,
+}
+
+const TOKEN_INTERRUPT: u64 = 1 << 56;
+const TOKEN_RECLAIM: u64 = 2 << 56;
+const TOKEN_READY: u64 = 3 << 56;
+const TOKEN_FAILED: u64 = 4 << 56;
+const TOKEN_MASK: u64 = (1 << 56) - 1;
+const MS_PER_MONTH: f64 = 730.0 * 3_600_000.0;
+
+/// The simulated EC2 account.
+pub struct SimCloud<W: Write> {
+    spec: CloudSpec,
+    types: Vec<Option<MachineType>>,
+    runner_names: Vec<Vec<u8>>,
+    boot: ChaCha8Rng,
+    failure: ChaCha8Rng,
+    spot: ChaCha8Rng,
+    reclaim: ChaCha8Rng,
+    alive: BTreeMap<MachineId, Alive>,
+    totals: CloudTotals,
+    out: W,
+    line: CsvLine,
+    /// The first error writing `machines.csv`, reported by [`SimCloud::finish`].
+    error: Option<std::io::Error>,
+}
+
+/// The columns of `machines.csv`.
+pub const COLUMNS: [&str; 14] = [
+    "machine_id",
+    "runner",
+    "instance_type",
+    "region",
+    "market",
+    "created_at",
+    "ready_at",
+    "removal_started_at",
+    "removed_at",
+    "removal_reason",
+    "jobs",
+    "busy_s",
+    "billed_s",
+    "cost_usd",
+];
+
+impl<W: Write> SimCloud<W> {
+    /// A cloud for a fleet whose runners (indexed by `RunnerId`) have these machine types
+    /// (`None` for runners without autoscaling), writing `machines.csv` rows to `out`.
+    pub fn new(
+        spec: CloudSpec,
+        types: Vec<Option<MachineType>>,
+        runner_names: &[String],
+        seeds: SeedTree,
+        mut out: W,
+    ) -> std::io::Result<SimCloud<W>> {
+        write_header(&mut out, &COLUMNS)?;
+        Ok(SimCloud {
+            spec,
+            types,
+            runner_names: runner_names.iter().map(|n| escape(n)).collect(),
+            boot: seeds.stream("ec2.boot"),
+            failure: seeds.stream("ec2.failure"),
+            spot: seeds.stream("ec2.spot"),
+            reclaim: seeds.stream("ec2.reclaim"),
+            alive: BTreeMap::new(),
+            totals: CloudTotals::default(),
+            out,
+            line: CsvLine::default(),
+            error: None,
+        })
+    }
+
+    /// Totals so far.
+    pub fn totals(&self) -> CloudTotals {
+        self.totals
+    }
+
+    /// Bills and writes every machine still alive at the end of the run; returns the writer.
+    pub fn finish(mut self, end: SimTime) -> std::io::Result<(W, CloudTotals)> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let ids: Vec<MachineId> = self.alive.keys().copied().collect();
+        for id in ids {
+            self.retire(id, end, None)?;
+        }
+        self.out.flush()?;
+        Ok((self.out, self.totals))
+    }
+
+    fn machine_type(&self, runner: RunnerId) -> &MachineType {
+        self.types[runner.0 as usize].as_ref().expect("a machine runner has a machine type")
+    }
+
+    /// Bills a machine from creation until it was lost or `end`, and writes its row.
+    fn retire(
+        &mut self,
+        id: MachineId,
+        end: SimTime,
+        removed: Option<SimTime>,
+    ) -> std::io::Result<()> {
+        let a = self.alive.remove(&id).expect("alive machine");
+        let t = self.types[a.runner.0 as usize].as_ref().expect("machine type");
+        let stop = a.lost_at.unwrap_or(end);
+        let run_ms = stop - a.created;
+        let cost = prices::billed_usd(t.price_per_hour, run_ms);
+        let billed_s = run_ms.div_ceil(1000).max(60);
+        let busy_share = (a.busy_ms as f64 / (billed_s * 1000) as f64).min(1.0);
+        self.totals.cost_usd += cost;
+        self.totals.idle_cost_usd += cost * (1.0 - busy_share);
+        self.totals.billed_s += billed_s;
+        let market = match self.spec.market {
+            Market::OnDemand => "on-demand",
+            Market::Spot => "spot",
+        };
+        self.line.clear();
+        self.line.u64(u64::from(id.0)).escaped(&self.runner_names[a.runner.0 as usize]);
+        self.line
+            .escaped(t.instance_type.as_bytes())
+            .escaped(t.region.as_bytes())
+            .escaped(market.as_bytes());
+        self.line.milli(a.created.as_ms());
+        opt_milli(&mut self.line, a.ready);
+        opt_milli(&mut self.line, a.removal_started);
+        opt_milli(&mut self.line, removed);
+        self.line
+            .escaped(a.reason.as_bytes())
+            .u64(u64::from(a.jobs))
+            .milli(a.busy_ms)
+            .u64(billed_s);
+        self.line.escaped(format!("{cost:.6}").as_bytes());
+        self.line.write_to(&mut self.out)
+    }
+
+    fn schedule_reclaim(&mut self, now: SimTime, type_idx: usize, schedule: &mut Schedule<'_>) {
+        let rate_per_ms = self.spec.reclaims_per_month / MS_PER_MONTH;
+        let gap = Exp::new(rate_per_ms).expect("positive rate").sample(&mut self.reclaim);
+        schedule.provider(now + gap.round() as u64, TOKEN_RECLAIM | type_idx as u64);
+    }
+
+    /// Distinct spot instance types, in runner order.
+    fn spot_types(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for t in self.types.iter().flatten() {
+            if !v.contains(&t.instance_type) {
+                v.push(t.instance_type.clone());
+            }
+        }
+        v
+    }
+}
+
+fn opt_milli(line: &mut CsvLine, t: Option<SimTime>) {
+    match t {
+        Some(t) => line.milli(t.as_ms()),
+        None => line.escaped(b""),
+    };
+}
+
+impl<W: Write> std::fmt::Debug for SimCloud<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimCloud")
+            .field("spec", &self.spec)
+            .field("alive", &self.alive.len())
+            .finish()
+    }
+}
+
+impl<W: Write> Provider for SimCloud<W> {
+    fn start(&mut self, schedule: &mut Schedule<'_>) {
+        if self.spec.market == Market::Spot && self.spec.reclaims_per_month > 0.0 {
+            for i in 0..self.spot_types().len() {
+                self.schedule_reclaim(SimTime::ZERO, i, schedule);
+            }
+        }
+    }
+
+    fn command(&mut self, now: SimTime, command: &Command, schedule: &mut Schedule<'_>) {
+        match *command {
+            Command::CreateMachine { machine, runner } => {
+                let _ = self.machine_type(runner);
+                self.alive.insert(
+                    machine,
+                    Alive {
+                        runner,
+                        created: now,
+                        ready: None,
+                        removal_started: None,
+                        reason: "",
+                        lost_at: None,
+                        jobs: 0,
+                        busy_ms: 0,
+                    },
+                );
+                self.totals.created += 1;
+                self.totals.max_alive = self.totals.max_alive.max(self.alive.len() as u64);
+                let p = self.spec.failure_probability;
+                if p > 0.0 && self.failure.random::<f64>() < p {
+                    let (lo, hi) = self.spec.failure_ms;
+                    let delay = if hi > lo { self.failure.random_range(lo..=hi) } else { lo };
+                    // Completions go through provider events, so a machine lost while being
+                    // created never reports back.
+                    schedule.provider(now + delay, TOKEN_FAILED | u64::from(machine.0));
+                } else {
+                    let delay = self.spec.boot.sample(&mut self.boot);
+                    schedule.provider(now + delay, TOKEN_READY | u64::from(machine.0));
+                }
+            }
+            Command::RemoveMachine { machine, reason } => {
+                if let Some(a) = self.alive.get_mut(&machine) {
+                    a.removal_started = Some(now);
+                    a.reason = reason.as_str();
+                }
+                schedule.input(now + self.spec.removal_ms, Input::MachineRemoved { machine });
+            }
+            Command::StartStep { on: Placement::Machine(m), .. } => {
+                if let Some(a) = self.alive.get_mut(&m) {
+                    a.jobs += 1;
+                }
+            }
+            Command::JobFinished(r) => {
+                if let Some(a) = r.machine.and_then(|m| self.alive.get_mut(&m)) {
+                    a.busy_ms += r.finished - r.script_started;
+                }
+            }
+            Command::StartStep { .. } => {}
+        }
+    }
+
+    fn event(
+        &mut self,
+        now: SimTime,
+        token: u64,
+        schedule: &mut Schedule<'_>,
+        inputs: &mut Vec<Input>,
+    ) {
+        let id = token & TOKEN_MASK;
+        match token & !TOKEN_MASK {
+            TOKEN_READY | TOKEN_FAILED => {
+                let machine = MachineId(id as u32);
+                if self.alive.get(&machine).is_some_and(|a| a.lost_at.is_none()) {
+                    if token & !TOKEN_MASK == TOKEN_READY {
+                        inputs.push(Input::MachineReady { machine });
+                    } else {
+                        self.totals.creation_failed += 1;
+                        inputs.push(Input::MachineFailed { machine });
+                    }
+                }
+            }
+            TOKEN_INTERRUPT => {
+                let machine = MachineId(id as u32);
+                if let Some(a) = self.alive.get_mut(&machine)
+                    && a.lost_at.is_none()
+                    && a.removal_started.is_none()
+                {
+                    a.lost_at = Some(now);
+                    self.totals.interrupted += 1;
+                    inputs.push(Input::MachineLost { machine });
+                }
+            }
+            TOKEN_RECLAIM => {
+                let types = self.spot_types();
+                let name = &types[id as usize];
+                let victims: Vec<MachineId> = self
+                    .alive
+                    .iter()
+                    .filter(|(_, a)| a.lost_at.is_none() && a.removal_started.is_none())
+                    .filter(|(_, a)| {
+                        self.types[a.runner.0 as usize]
+                            .as_ref()
+                            .is_some_and(|t| &t.instance_type == name)
+                    })
+                    .map(|(&m, _)| m)
+                    .collect();
+                for machine in victims {
+                    if let Some(a) = self.alive.get_mut(&machine) {
+                        a.lost_at = Some(now);
+                    }
+                    self.totals.interrupted += 1;
+                    inputs.push(Input::MachineLost { machine });
+                }
+                self.schedule_reclaim(now, id as usize, schedule);
+            }
+            _ => unreachable!("unknown provider token {token:#x}"),
+        }
+    }
+
+    fn after_input(&mut self, now: SimTime, input: &Input, schedule: &mut Schedule<'_>) {
+        match *input {
+            Input::MachineReady { machine } => {
+                let Some(a) = self.alive.get_mut(&machine) else { return };
+                a.ready = Some(now);
+                let hazard =
+                    self.types[a.runner.0 as usize].as_ref().map_or(0.0, |t| t.hazard_per_hour);
+                if self.spec.market == Market::Spot && hazard > 0.0 {
+                    let hours = Exp::new(hazard).expect("positive hazard").sample(&mut self.spot);
+                    let at = now + (hours * 3_600_000.0).round() as u64;
+                    schedule.provider(at, TOKEN_INTERRUPT | u64::from(machine.0));
+                }
+            }
+            Input::MachineRemoved { machine } => {
+                if let Err(e) = self.retire(machine, now, Some(now)) {
+                    self.error.get_or_insert(e);
+                }
+            }
+            _ => {}
+        }
+    }
+}
