@@ -83,20 +83,94 @@ fn engine(c: &mut Criterion) {
     group.finish();
 }
 
-fn sim_run(c: &mut Criterion) {
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/seed-single-server.toml");
-    let out = std::env::temp_dir().join("fleetsim-bench-sim-run");
-    let opts = RunOptions { out: Some(out), ..RunOptions::default() };
-    let jobs = run_file(&scenario, &opts).expect("seed scenario runs").summary.jobs.total;
-    let mut group = c.benchmark_group("sim_run");
-    group.throughput(Throughput::Elements(jobs));
-    group.sample_size(20);
-    group.bench_function("seed_single_server", |b| {
-        b.iter(|| black_box(run_file(&scenario, &opts).expect("run")))
+/// The seed's autoscaled fleet in memory: docker+machine, `concurrent = 12`, `limit = 20`,
+/// `IdleCount = 1`, `IdleTime = 1800`, on simulated EC2 spot (log-normal boot), with the
+/// same job stream as the single-server benchmark.
+fn engine_autoscale(c: &mut Criterion) {
+    use fleetsim::cloud::ec2::{CloudSpec, MachineType, SimCloud};
+    use fleetsim::cloud::prices::Market;
+    use fleetsim_core::docker_machine::{DockerMachineSpec, IdleSettings};
+    use fleetsim_core::spec::{ExecutorKind, ProcessSpec, RunnerSpec};
+
+    let jobs = workload(42);
+    let runner = RunnerSpec {
+        limit: 20,
+        executor: ExecutorKind::DockerMachine(DockerMachineSpec {
+            root: IdleSettings {
+                idle_count: 1,
+                idle_count_min: 0,
+                idle_scale_factor: 0.0,
+                idle_time_ms: 1_800_000,
+            },
+            sections: Vec::new(),
+            max_growth_rate: 0,
+            max_builds: 0,
+        }),
+        ..RunnerSpec::docker("dm")
+    };
+    let spec = FleetSpec {
+        processes: vec![ProcessSpec {
+            name: "host-0".into(),
+            concurrent: 12,
+            check_interval_ms: 3000,
+            first_offer_ms: 1234,
+            runners: vec![runner],
+        }],
+        pickup: Pickup::Polling,
+        long_poll_ms: 0,
+        skip_idle_offers: true,
+    };
+    let cloud = CloudSpec { market: Market::Spot, ..CloudSpec::default() };
+    let types = vec![Some(MachineType {
+        instance_type: "t2.medium".into(),
+        region: "ap-northeast-2".into(),
+        price_per_hour: 0.0144,
+        hazard_per_hour: fleetsim::cloud::prices::hazard_per_hour(0.05),
+    })];
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(JOBS));
+    group.sample_size(10);
+    group.bench_function("seed_autoscale_spot", |b| {
+        b.iter_batched(
+            || jobs.clone(),
+            |jobs| {
+                let mut fleet = Fleet::new(spec.clone());
+                let mut cloud = SimCloud::new(
+                    cloud.clone(),
+                    types.clone(),
+                    &["dm".into()],
+                    SeedTree::new(7),
+                    std::io::sink(),
+                )
+                .expect("cloud");
+                let mut count = Count::default();
+                Engine::new()
+                    .run_with(&mut fleet, &mut ListSource::new(jobs), &mut count, &mut cloud)
+                    .expect("run");
+                black_box(count.0)
+            },
+            BatchSize::LargeInput,
+        );
     });
     group.finish();
 }
 
-criterion_group!(benches, engine, sim_run);
+fn sim_run(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sim_run");
+    group.sample_size(20);
+    for name in ["seed-single-server", "seed-autoscale-spot"] {
+        let scenario =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
+        let out = std::env::temp_dir().join(format!("fleetsim-bench-{name}"));
+        let opts = RunOptions { out: Some(out), ..RunOptions::default() };
+        let jobs = run_file(&scenario, &opts).expect("seed scenario runs").summary.jobs.total;
+        group.throughput(Throughput::Elements(jobs));
+        group.bench_function(name.replace('-', "_"), |b| {
+            b.iter(|| black_box(run_file(&scenario, &opts).expect("run")))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, engine, engine_autoscale, sim_run);
 criterion_main!(benches);

@@ -15,6 +15,11 @@
 use std::collections::VecDeque;
 
 use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
+
+/// Index maps keyed by small integers: Fx hashing (fast, and deterministic: an `IndexMap`
+/// iterates in insertion order whatever its hasher).
+type FxIndexMap<K, V> = IndexMap<K, V, FxBuildHasher>;
 
 use crate::ids::{JobId, JobKey, ProjectId, RunnerId, TagSetId};
 use crate::spec::RunnerScope;
@@ -78,9 +83,9 @@ struct Project {
 pub struct Queue {
     runners: Vec<RunnerFilter>,
     classes: Vec<Class>,
-    class_index: IndexMap<(u32, TagSetId), u32>,
+    class_index: FxIndexMap<(u32, TagSetId), u32>,
     projects: Vec<Project>,
-    project_index: IndexMap<ProjectId, u32>,
+    project_index: FxIndexMap<ProjectId, u32>,
     /// Classes that have pending jobs, in no particular order (picking takes a minimum).
     active: Vec<u32>,
     /// Per runner: how many pending jobs it may take.
@@ -104,9 +109,9 @@ impl Queue {
         Queue {
             runners,
             classes: Vec::new(),
-            class_index: IndexMap::new(),
+            class_index: FxIndexMap::default(),
             projects: Vec::new(),
-            project_index: IndexMap::new(),
+            project_index: FxIndexMap::default(),
             active: Vec::new(),
             pending_for_runner: vec![0; n],
             pending: 0,

@@ -22,7 +22,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use fleetsim_core::{Command, Fleet, Input, JobSpec, SimTime};
+use fleetsim_core::{Command, Fleet, Input, JobKey, JobSpec, MachineId, SimTime, Step};
 
 /// Where jobs come from: the trace reader, a generator, or a list in a test.
 pub trait JobSource {
@@ -109,10 +109,45 @@ pub struct RunEnd {
     pub jobs: u64,
 }
 
+/// What a queued event carries: kept small (16 bytes) because the heap moves it on every
+/// push and pop. Arrivals never sit in the queue (the trace is read one job ahead).
 #[derive(Debug, Clone, Copy)]
 enum Payload {
-    Input(Input),
+    Step { job: JobKey, step: Step, token: u64 },
+    Machine(MachineEvent, MachineId),
     Provider(u64),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum MachineEvent {
+    Ready,
+    Failed,
+    Removed,
+    Lost,
+}
+
+impl Payload {
+    fn from_input(input: Input) -> Payload {
+        match input {
+            Input::StepDone { job, step, token } => Payload::Step { job, step, token },
+            Input::MachineReady { machine } => Payload::Machine(MachineEvent::Ready, machine),
+            Input::MachineFailed { machine } => Payload::Machine(MachineEvent::Failed, machine),
+            Input::MachineRemoved { machine } => Payload::Machine(MachineEvent::Removed, machine),
+            Input::MachineLost { machine } => Payload::Machine(MachineEvent::Lost, machine),
+            Input::JobCreated(_) | Input::Wakeup => panic!("{input:?} is not scheduled"),
+        }
+    }
+
+    fn into_input(self) -> Option<Input> {
+        Some(match self {
+            Payload::Step { job, step, token } => Input::StepDone { job, step, token },
+            Payload::Machine(MachineEvent::Ready, machine) => Input::MachineReady { machine },
+            Payload::Machine(MachineEvent::Failed, machine) => Input::MachineFailed { machine },
+            Payload::Machine(MachineEvent::Removed, machine) => Input::MachineRemoved { machine },
+            Payload::Machine(MachineEvent::Lost, machine) => Input::MachineLost { machine },
+            Payload::Provider(_) => return None,
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -152,9 +187,9 @@ impl Schedule<'_> {
         self.queue.push(Reverse(Scheduled { at, seq: *self.seq, payload }));
     }
 
-    /// Schedules an input for the fleet at `at`.
+    /// Schedules an input for the fleet at `at` (a step or machine completion).
     pub fn input(&mut self, at: SimTime, input: Input) {
-        self.push(at, Payload::Input(input));
+        self.push(at, Payload::from_input(input));
     }
 
     /// Schedules a provider event: [`Provider::event`] gets `token` back at `at`.
@@ -242,13 +277,14 @@ impl Engine {
                     self.inputs.push(Input::JobCreated(spec));
                 } else {
                     let Reverse(e) = self.queue.pop().expect("event");
-                    match e.payload {
-                        Payload::Input(input) => self.inputs.push(input),
-                        Payload::Provider(token) => {
+                    match (e.payload, e.payload.into_input()) {
+                        (_, Some(input)) => self.inputs.push(input),
+                        (Payload::Provider(token), None) => {
                             let mut schedule =
                                 Schedule { queue: &mut self.queue, seq: &mut self.seq };
                             provider.event(now, token, &mut schedule, &mut self.inputs);
                         }
+                        (_, None) => unreachable!("only provider events carry no input"),
                     }
                 }
             } else if let Some(w) = wake_at {

@@ -92,6 +92,8 @@ pub struct Scenario {
     pub seed: u64,
     /// The runner's `config.toml`, as GitLab Runner reads it.
     pub config: RunnerConfig,
+    /// Where the config came from (its file, or the scenario for an inline one), for errors.
+    pub config_file: PathBuf,
     /// Warnings from reading the config (unknown keys).
     pub warnings: Vec<String>,
     /// Number of identical runner hosts.
@@ -173,6 +175,7 @@ impl Scenario {
         };
 
         let config_span = raw.runner.config.span();
+        let mut config_file = path.to_path_buf();
         let loaded = match raw.runner.config.into_inner() {
             RawConfigRef::Path(p) => {
                 let config_path = dir.join(&p);
@@ -184,6 +187,7 @@ impl Scenario {
                     )
                 })?;
                 hash.update(config_text.as_bytes());
+                config_file = config_path.clone();
                 load_config_str_with_overrides(&config_text, &config_path, config_sets)?
             }
             RawConfigRef::Inline(table) => {
@@ -342,6 +346,7 @@ impl Scenario {
             seed,
             warnings: loaded.warnings,
             config: loaded.config,
+            config_file,
             hosts,
             host_price_per_hour,
             host_price_source,
@@ -402,7 +407,7 @@ impl Scenario {
                     .key(format!("runners[{i}].machine")));
                 }
                 (other, _) => {
-                    return Err(InputError::file(&self.path, format!(
+                    return Err(InputError::file(&self.config_file, format!(
                         "runner {:?} uses executor {other}; `sim run` simulates the docker and docker+machine \
                          executors so far (docker-autoscaler is parsed but not simulated yet)",
                         entry.name
@@ -488,7 +493,7 @@ impl Scenario {
                 CronDialect::Seconds7,
             )
             .map_err(|e| {
-                InputError::file(&self.path, format!("bad autoscaling period: {e}"))
+                InputError::file(&self.config_file, format!("bad autoscaling period: {e}"))
                     .key(format!("runners[{i}].machine.autoscaling[{k}].Periods"))
             })?;
             sets.push(set);
@@ -511,8 +516,8 @@ impl Scenario {
         let price_per_hour = match self.price_overrides.get(&instance_type) {
             Some(&p) => p,
             None => prices::hourly_usd(&instance_type, &region, self.cloud.market).ok_or_else(|| {
-                InputError::file(&self.path, format!(
-                    "no built-in price for {instance_type} in {region} (the table has {}); add it under [cloud.prices]",
+                InputError::file(&self.config_file, format!(
+                    "no built-in price for {instance_type} in {region} (the table has {}); add it under [cloud.prices] in the scenario",
                     prices::known()
                 ))
                 .key(key.clone())
@@ -524,8 +529,8 @@ impl Scenario {
                 let p = match self.cloud.interruption_per_month {
                     Some(p) => p,
                     None => prices::interruption_band(&instance_type, &region).ok_or_else(|| {
-                        InputError::file(&self.path, format!(
-                            "no Spot Advisor band for {instance_type} in {region}; set cloud.spot_interruptions_per_month"
+                        InputError::file(&self.config_file, format!(
+                            "no Spot Advisor band for {instance_type} in {region}; set cloud.spot_interruptions_per_month in the scenario"
                         ))
                         .key(key.clone())
                     })?,

@@ -235,3 +235,75 @@ fn the_seed_autoscale_config_runs_unchanged_and_keeps_its_secrets() {
         }
     }
 }
+
+const DM_CONFIG: &str = r#"concurrent = 4
+check_interval = 3
+[[runners]]
+  name = "dm"
+  url = "http://gitlab.example"
+  token = "glrt-SECRETTOKEN123"
+  executor = "docker+machine"
+  limit = 5
+  [runners.machine]
+    IdleCount = 1
+    IdleTime = 600
+    MachineDriver = "amazonec2"
+    MachineName = "runner-%s"
+    MachineOptions = ["amazonec2-instance-type=t3.medium", "amazonec2-region=us-east-1"]
+    [[runners.machine.autoscaling]]
+      Periods = ["* * 9-17 * * mon-fri *"]
+      Timezone = "Asia/Seoul"
+      IdleCount = 2
+"#;
+
+#[test]
+fn docker_machine_bad_input_names_the_key() {
+    let cases: [(String, &[&str]); 3] = [
+        (DM_CONFIG.replace("9-17", "9-17 * *"), &["runners[0].machine.autoscaling[0].Periods"]),
+        (
+            DM_CONFIG.replace("Asia/Seoul", "Asia/Atlantis"),
+            &["runners[0].machine.autoscaling[0].Periods", "Asia/Atlantis"],
+        ),
+        (
+            DM_CONFIG.replace("t3.medium", "x9.huge"),
+            &["runners[0].machine.MachineOptions", "x9.huge", "[cloud.prices]"],
+        ),
+    ];
+    for (config, needles) in cases {
+        let f = Fixture::new(&config, TRACE);
+        assert_bad_input(&f.run(&[]), needles);
+    }
+    let f = Fixture::new(DM_CONFIG, TRACE);
+    let scenario = std::fs::read_to_string(f.path("s.toml")).unwrap();
+    std::fs::write(f.path("s.toml"), format!("{scenario}[cloud.prices]\n\"t3.medium\" = -0.5\n"))
+        .unwrap();
+    assert_bad_input(&f.run(&[]), &["s.toml:9:", "cloud.prices.t3.medium", "≥ 0"]);
+    assert_bad_input(&f.run(&["--set", "cloud.market=cheap"]), &["cloud.market", "spot"]);
+    assert_bad_input(
+        &f.run(&["--set", "cloud.creation_failure_probability=1.5"]),
+        &["cloud.creation_failure_probability"],
+    );
+}
+
+#[test]
+fn docker_machine_scenario_reports_machines_and_money() {
+    let f = Fixture::new(DM_CONFIG, TRACE);
+    let o = f.run(&["--set", "cloud.boot_time=\"30s\""]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(f.dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(summary["machines"]["created"].as_u64().unwrap() >= 1);
+    assert!(summary["cost"]["machines_usd"].as_f64().unwrap() > 0.0);
+    for key in ["p50_s", "p95_s", "p99_s"] {
+        assert!(summary["to_script"][key].is_number());
+    }
+    for key in ["total_usd", "per_month_usd", "per_job_usd", "idle_share"] {
+        assert!(summary["cost"][key].is_number(), "cost.{key}");
+    }
+    let timeline = std::fs::read_to_string(f.dir.path().join("out/timeline.csv")).unwrap();
+    assert!(timeline.lines().next().unwrap().ends_with(
+        "machines_creating_avg,machines_idle_avg,machines_busy_avg,machines_removing_avg"
+    ));
+}

@@ -113,3 +113,44 @@ fn billing_is_per_second_with_a_60_second_minimum() {
     assert!((cost - 0.0464 / 60.0).abs() < 1e-6, "the CSV has 6 decimals");
     assert!((run.totals.cost_usd - 0.0464 / 3600.0 * 60.0).abs() < 1e-15);
 }
+
+#[test]
+fn periods_switch_idle_count_on_seoul_office_hours_across_the_utc_day() {
+    // Time 0 is Sunday 2026-03-01 23:00 UTC = Monday 08:00 in Seoul. The period
+    // `* * 9-17 * * mon-fri *` (Asia/Seoul) asks for 2 idle machines; outside it the root
+    // asks for none (IdleTime 0). By GitLab Runner's InPeriod rule the period starts at
+    // 08:59:59.000 local (3599 s) — still Sunday in UTC — and ends at 17:59:59.000 (35999 s).
+    // Offers every 3 s: machines are created at the 3600 s offer and removed at 36000 s.
+    use fleetsim::periods::{CalendarPeriods, CronDialect, PeriodSet};
+    use fleetsim_core::docker_machine::IdleSettings;
+    let mut runner = machine_runner(0, 0, 0, 0, 0);
+    if let fleetsim_core::ExecutorKind::DockerMachine(dm) = &mut runner.executor {
+        dm.sections = vec![IdleSettings { idle_count: 2, ..IdleSettings::default() }];
+    }
+    let set = PeriodSet::parse(
+        &["* * 9-17 * * mon-fri *".to_owned()],
+        "Asia/Seoul",
+        CronDialect::Seconds7,
+    )
+    .unwrap();
+    let origin: jiff::Timestamp = "2026-03-01T23:00:00Z".parse().unwrap();
+    let periods = CalendarPeriods::new(origin, vec![set]);
+    let spec = one_process(4, 3000, 0, vec![runner]);
+    // A job at 40000 s keeps the run going past the end of the period.
+    let run = run_machines(
+        spec,
+        &[job(1, 40_000_000, 1000)],
+        fixed_cloud(60),
+        Some(Box::new(periods)),
+        1,
+    );
+    let rows = machine_rows(&run.machines_csv);
+    let idle: Vec<_> = rows.iter().filter(|r| r["created_at"] == "3600.000").collect();
+    assert_eq!(idle.len(), 2, "{rows:?}");
+    for r in idle {
+        assert_eq!(r["ready_at"], "3660.000");
+        assert_eq!(r["removal_started_at"], "36000.000");
+        assert_eq!(r["removal_reason"], "too many idle machines");
+    }
+    assert_eq!(rows.len(), 3, "the 40000 s job made its own machine on demand");
+}
