@@ -154,3 +154,62 @@ fn periods_switch_idle_count_on_seoul_office_hours_across_the_utc_day() {
     }
     assert_eq!(rows.len(), 3, "the 40000 s job made its own machine on demand");
 }
+
+#[test]
+fn concurrent_limit_and_idle_count_bound_the_machines() {
+    // Reference §2.9: concurrent 20, limit 40, IdleCount 10 → at most 20 busy + 10 idle = 30
+    // machines; with limit 25 → at most 25 (and only 5 idle in the worst case). The doc's
+    // bound counts machines in use or available; machines being removed come on top (they
+    // still count against `limit`, which always holds). Here 40 long jobs arrive at once
+    // and again after the first 10 000 s, when long-idle machines are being replaced.
+    use fleetsim::engine::{Engine, ListSource, Observer};
+    use fleetsim_core::{Command, Fleet, JobId, JobSpec, ProjectId, RunnerId, SimTime, TagSetId};
+
+    struct Peaks {
+        kept: u32,
+        total: u32,
+    }
+    impl Observer for Peaks {
+        fn after_input(&mut self, _: SimTime, fleet: &Fleet, _: bool, _: &[Command]) {
+            let c = fleet.machine_counts(RunnerId(0)).unwrap();
+            self.kept = self.kept.max(c.total() - c.removing);
+            self.total = self.total.max(c.total());
+        }
+    }
+    for (limit, kept, most) in [(40, 30, 40), (25, 25, 25)] {
+        let spec = one_process(20, 3000, 0, vec![machine_runner(10, 1800, limit, 0, 0)]);
+        let jobs: Vec<(u64, JobSpec)> = (1..=40)
+            .map(|i| {
+                let spec = JobSpec {
+                    id: JobId(i),
+                    project: ProjectId(1),
+                    tags: TagSetId::UNTAGGED,
+                    duration_ms: 10_000_000,
+                    retry: 0,
+                };
+                (300_000, spec)
+            })
+            .collect();
+        let mut fleet = Fleet::new(spec);
+        let types = vec![Some(fleetsim::cloud::ec2::MachineType {
+            instance_type: "t2.medium".into(),
+            region: "us-east-1".into(),
+            price_per_hour: 0.0464,
+            hazard_per_hour: 0.0,
+        })];
+        let mut cloud = fleetsim::cloud::ec2::SimCloud::new(
+            fixed_cloud(60),
+            types,
+            &["r".into()],
+            fleetsim::seeds::SeedTree::new(1),
+            Vec::new(),
+        )
+        .unwrap();
+        let mut peaks = Peaks { kept: 0, total: 0 };
+        Engine::new()
+            .run_with(&mut fleet, &mut ListSource::new(jobs), &mut peaks, &mut cloud)
+            .unwrap();
+        assert_eq!(peaks.kept, kept, "limit {limit}: machines in use or available");
+        assert!(peaks.total <= most, "limit {limit}: {} machines in all states", peaks.total);
+    }
+}
