@@ -19,6 +19,8 @@
 //! - [`periods`] — autoscaling periods: cron expressions and time zones, the active section.
 //! - [`report`] — summary, jobs and timeline outputs.
 //! - [`run`] — `sim run` end to end.
+//! - [`sweep`] — `sim sweep` and `sim merge`: grids of runs in parallel, Pareto front, shards.
+//! - [`plan`] — `sim plan`: the cheapest configuration meeting SLOs.
 //! - [`queueing`] — Erlang C and M/M/c formulas the tests validate against.
 //! - [`input_error`] — the error type naming file, line and key.
 
@@ -27,9 +29,11 @@ pub mod config;
 pub mod engine;
 pub mod input_error;
 pub mod periods;
+pub mod plan;
 pub mod queueing;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod seeds;
+pub mod sweep;
 pub mod trace;

@@ -1,10 +1,14 @@
 //! The `sim` command line. Exit codes: 0 ok, 1 the run failed, 2 bad input.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use fleetsim::run::{RunFailure, RunOptions, run_file};
+use clap::{Args, Parser, Subcommand};
+use fleetsim::input_error::InputError;
+use fleetsim::plan::{Slo, plan};
+use fleetsim::run::{JobWindow, RunFailure, RunOptions, run_file};
+use fleetsim::sweep::grid::{Shard, parse_axis};
+use fleetsim::sweep::{SweepFailure, SweepSpec, SweepTable, sweep};
 
 /// fleetsim: how long GitLab CI jobs stay pending, and what the runner fleet costs.
 #[derive(Debug, Parser)]
@@ -14,48 +18,216 @@ struct Cli {
     command: Cmd,
 }
 
+/// Options every command that runs a scenario takes.
+#[derive(Debug, Args)]
+struct Common {
+    /// The scenario file (scenario.toml).
+    scenario: PathBuf,
+    /// Root seed (overrides `[scenario] seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override a scenario or config.toml key, e.g. `--set concurrent=8`,
+    /// `--set 'runners[0].limit=4'`, `--set gitlab.pickup=immediate`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Also report the pending time of jobs queued inside this calendar window, a 5-field
+    /// cron set such as '* 9-17 * * mon-fri' (weekday office hours).
+    #[arg(long)]
+    window: Option<String>,
+    /// Time zone of --window (IANA name; default UTC).
+    #[arg(long, default_value = "")]
+    window_tz: String,
+}
+
+/// Options of the commands that run a grid.
+#[derive(Debug, Args)]
+struct GridArgs {
+    /// A key to vary: KEY=V1,V2,… or KEY=A..B (inclusive) or KEY=A..B:STEP. Repeatable; the
+    /// grid is the product, the last key varying fastest.
+    #[arg(long = "vary", value_name = "KEY=VALUES", required = true)]
+    vary: Vec<String>,
+    /// Seeds per point (the scenario's seed, +1, +2, …); percentiles are averaged and the
+    /// spread of p95 is reported.
+    #[arg(long, default_value_t = 1)]
+    seeds: u32,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output folder (default: reports/<scenario name>-sweep or -plan).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Replay a scenario's trace on a simulated clock and write its reports.
     Run {
-        /// The scenario file (scenario.toml).
-        scenario: PathBuf,
-        /// Root seed (overrides `[scenario] seed`).
-        #[arg(long)]
-        seed: Option<u64>,
+        #[command(flatten)]
+        common: Common,
         /// Report folder (default: reports/<scenario name>).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Override a scenario or config.toml key, e.g. `--set concurrent=8`,
-        /// `--set 'runners[0].limit=4'`, `--set gitlab.pickup=immediate`. Repeatable.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
+    },
+    /// Run a grid of variants in parallel and write sweep.csv with the Pareto front of cost
+    /// against p95 pending time.
+    Sweep {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        grid: GridArgs,
+        /// Run only shard I of N (1-based) and write shard-I-of-N.csv; join with `sim merge`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+    },
+    /// Join shard files of a sweep into the sweep.csv a single run gives.
+    Merge {
+        /// Where to write sweep.csv.
+        #[arg(long)]
+        out: PathBuf,
+        /// The shard-I-of-N.csv files.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+    },
+    /// Find the cheapest point of a grid that meets every SLO.
+    Plan {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        grid: GridArgs,
+        /// A service-level objective, e.g. 'p95_pending<=60s', 'cost_per_month<=500'.
+        /// Repeatable; all must hold.
+        #[arg(long = "slo", required = true)]
+        slos: Vec<String>,
+        /// A --vary key along which cost never falls and the SLO metrics never rise: binary
+        /// search along it instead of running every point.
+        #[arg(long)]
+        monotone: Option<String>,
     },
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Cmd::Run { scenario, seed, out, sets } => {
-            let opts = RunOptions { seed, out, sets };
-            match run_file(&scenario, &opts) {
-                Ok(output) => {
-                    for w in &output.warnings {
-                        eprintln!("warning: {w}");
-                    }
-                    print!("{}", output.summary.table());
-                    println!("reports    {}", output.out_dir.display());
-                    ExitCode::SUCCESS
-                }
-                Err(RunFailure::Input(e)) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-                Err(RunFailure::Failed(msg)) => {
-                    eprintln!("error: {msg}");
-                    ExitCode::from(1)
-                }
+/// A failure and its exit code.
+enum Failure {
+    Input(InputError),
+    Failed(String),
+}
+
+impl From<InputError> for Failure {
+    fn from(e: InputError) -> Self {
+        Failure::Input(e)
+    }
+}
+
+impl From<SweepFailure> for Failure {
+    fn from(e: SweepFailure) -> Self {
+        match e {
+            SweepFailure::Input(e) => Failure::Input(e),
+            SweepFailure::Failed(m) => Failure::Failed(m),
+        }
+    }
+}
+
+fn window(common: &Common) -> Result<Option<JobWindow>, InputError> {
+    common
+        .window
+        .as_deref()
+        .map(|w| {
+            JobWindow::parse(w, &common.window_tz).map_err(|e| InputError::file("--window", e))
+        })
+        .transpose()
+}
+
+fn sweep_spec(common: &Common, grid: &GridArgs, shard: Shard) -> Result<SweepSpec, Failure> {
+    let axes = grid.vary.iter().map(|v| parse_axis(v)).collect::<Result<Vec<_>, _>>()?;
+    if grid.seeds == 0 {
+        return Err(Failure::Input(InputError::file("--seeds", "expected at least 1")));
+    }
+    let threads =
+        grid.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    Ok(SweepSpec {
+        scenario: common.scenario.clone(),
+        sets: common.sets.clone(),
+        axes,
+        seeds: grid.seeds,
+        base_seed: common.seed,
+        threads,
+        shard,
+        window: window(common)?,
+    })
+}
+
+fn default_out(scenario: &Path, suffix: &str) -> PathBuf {
+    let stem = scenario
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    Path::new("reports").join(format!("{stem}-{suffix}"))
+}
+
+fn run(cmd: Cmd) -> Result<(), Failure> {
+    match cmd {
+        Cmd::Run { common, out } => {
+            let opts = RunOptions {
+                seed: common.seed,
+                out,
+                sets: common.sets.clone(),
+                write_reports: true,
+                window: window(&common)?,
+            };
+            let output = run_file(&common.scenario, &opts).map_err(|e| match e {
+                RunFailure::Input(e) => Failure::Input(e),
+                RunFailure::Failed(m) => Failure::Failed(m),
+            })?;
+            for w in &output.warnings {
+                eprintln!("warning: {w}");
             }
+            print!("{}", output.summary.table());
+            println!("reports    {}", output.out_dir.display());
+        }
+        Cmd::Sweep { common, grid, shard } => {
+            let shard = shard.as_deref().map(Shard::parse).transpose()?.unwrap_or(Shard::ALL);
+            let spec = sweep_spec(&common, &grid, shard)?;
+            let out = grid.out.clone().unwrap_or_else(|| default_out(&common.scenario, "sweep"));
+            let (path, results) = sweep(&spec, &out, true)?;
+            println!("{} points → {}", results.len(), path.display());
+        }
+        Cmd::Merge { out, shards } => {
+            let mut table = SweepTable::merge(&shards)?;
+            table.mark_pareto().map_err(Failure::Failed)?;
+            std::fs::create_dir_all(&out)
+                .map_err(|e| Failure::Failed(format!("cannot create {}: {e}", out.display())))?;
+            let path = out.join("sweep.csv");
+            table.write(&path).map_err(Failure::Failed)?;
+            println!("{} points → {}", table.rows.len(), path.display());
+        }
+        Cmd::Plan { common, grid, slos, monotone } => {
+            let slos = slos.iter().map(|s| Slo::parse(s)).collect::<Result<Vec<_>, _>>()?;
+            let spec = sweep_spec(&common, &grid, Shard::ALL)?;
+            let result = plan(&spec, &slos, monotone.as_deref(), true)?;
+            let out = grid.out.clone().unwrap_or_else(|| default_out(&common.scenario, "plan"));
+            std::fs::create_dir_all(&out)
+                .map_err(|e| Failure::Failed(format!("cannot create {}: {e}", out.display())))?;
+            let mut table = SweepTable::from_results(&spec.axes, &result.evaluated);
+            table.mark_pareto().map_err(Failure::Failed)?;
+            table.write(&out.join("plan.csv")).map_err(Failure::Failed)?;
+            print!("{}", result.text(&spec.axes, &slos));
+            println!("evaluated points → {}", out.join("plan.csv").display());
+            if result.best.is_none() {
+                return Err(Failure::Failed("no configuration meets the SLOs".into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
         }
     }
 }

@@ -10,7 +10,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{BufWriter, Read};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use fleetsim_core::{Command, Fleet, JobId, JobSpec, ProjectId, SimTime};
@@ -24,7 +24,7 @@ use crate::report::jobs_csv::JobsCsv;
 use crate::report::pending::PendingStats;
 use crate::report::summary::{
     CostSummary, FleetSummary, JobsSummary, MachinesSummary, PendingSummary, Summary,
-    ToScriptSummary, Utilization, round6,
+    ToScriptSummary, Utilization, WindowSummary, round6,
 };
 use crate::report::timeline::{Levels, Timeline};
 use crate::scenario::Scenario;
@@ -35,7 +35,7 @@ use crate::trace::{TraceReader, TraceRecord};
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
 /// Options of `sim run` beyond the scenario file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// `--seed`: overrides the scenario's seed.
     pub seed: Option<u64>,
@@ -43,6 +43,40 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// `--set KEY=VALUE` overrides, in order.
     pub sets: Vec<String>,
+    /// Write the report files (a sweep only wants the summary).
+    pub write_reports: bool,
+    /// Also summarize the pending time of the jobs queued inside this window (e.g. weekday
+    /// office hours), for SLOs.
+    pub window: Option<JobWindow>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { seed: None, out: None, sets: Vec::new(), write_reports: true, window: None }
+    }
+}
+
+/// A calendar window of job queue times: a 5-field cron set (minute resolution) in a time
+/// zone, such as `* 9-17 * * mon-fri` in `Asia/Seoul`.
+#[derive(Debug, Clone)]
+pub struct JobWindow {
+    /// The expression as given, for reports.
+    pub text: String,
+    /// The parsed set.
+    pub set: crate::periods::PeriodSet,
+}
+
+impl JobWindow {
+    /// Parses a window such as `* 9-17 * * mon-fri` in `timezone` (empty = UTC).
+    pub fn parse(expr: &str, timezone: &str) -> Result<JobWindow, String> {
+        let set = crate::periods::PeriodSet::parse(
+            &[expr.to_owned()],
+            timezone,
+            crate::periods::CronDialect::Minutes5,
+        )?;
+        let zone = if timezone.is_empty() { "UTC" } else { timezone };
+        Ok(JobWindow { text: format!("{expr} ({zone})"), set })
+    }
 }
 
 /// Why `sim run` failed, and so its exit code.
@@ -127,12 +161,17 @@ fn run_seeded(
         .clone()
         .or_else(|| scenario.out_dir.clone())
         .unwrap_or_else(|| Path::new("reports").join(&scenario.name));
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| RunFailure::Failed(format!("cannot create {}: {e}", out_dir.display())))?;
-    let create = |name: &str| {
+    if opts.write_reports {
+        std::fs::create_dir_all(&out_dir)
+            .map_err(|e| RunFailure::Failed(format!("cannot create {}: {e}", out_dir.display())))?;
+    }
+    let create = |name: &str| -> Result<Box<dyn Write>, RunFailure> {
+        if !opts.write_reports {
+            return Ok(Box::new(std::io::sink()));
+        }
         let p = out_dir.join(name);
         File::create(&p)
-            .map(BufWriter::new)
+            .map(|f| Box::new(BufWriter::new(f)) as Box<dyn Write>)
             .map_err(|e| RunFailure::Failed(format!("cannot write {}: {e}", p.display())))
     };
     let io_err = |e: std::io::Error| RunFailure::Failed(format!("writing reports: {e}"));
@@ -149,8 +188,15 @@ fn run_seeded(
         create("machines.csv")?,
     )
     .map_err(io_err)?;
-    let mut observer =
-        ReportObserver { jobs_csv, timeline, pending: PendingStats::default(), error: None };
+    let window = opts.window.as_ref().map(|w| (w.clone(), PendingStats::default()));
+    let mut observer = ReportObserver {
+        jobs_csv,
+        timeline,
+        pending: PendingStats::default(),
+        window,
+        start: scenario.start,
+        error: None,
+    };
     let mut source = TraceSource::new(reader);
 
     let end = match Engine::new().run_with(&mut fleet, &mut source, &mut observer, &mut cloud) {
@@ -165,7 +211,7 @@ fn run_seeded(
     if let Some(e) = observer.error.take() {
         return Err(RunFailure::Failed(format!("writing reports: {e}")));
     }
-    let ReportObserver { jobs_csv, timeline, pending, .. } = observer;
+    let ReportObserver { jobs_csv, timeline, pending, window, .. } = observer;
     let pending_area = timeline.pending_area_ms();
     let running_area = timeline.running_area_ms();
     jobs_csv.finish().map_err(io_err)?;
@@ -173,12 +219,24 @@ fn run_seeded(
     let (_, machines) = cloud.finish(end.end).map_err(io_err)?;
 
     let areas = Areas { pending: pending_area, running: running_area };
-    let summary = summarize(scenario, seed, replay, trace_sha256, end, &pending, areas, &machines);
-    let mut json = serde_json::to_string_pretty(&summary)
-        .map_err(|e| RunFailure::Failed(format!("encoding summary.json: {e}")))?;
-    json.push('\n');
-    std::fs::write(out_dir.join("summary.json"), json)
-        .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
+    let mut summary =
+        summarize(scenario, seed, replay, trace_sha256, end, &pending, areas, &machines);
+    summary.window = window.map(|(w, stats)| WindowSummary {
+        window: w.text,
+        jobs: stats.count(),
+        pending_mean_s: stats.mean_s(),
+        pending_p50_s: stats.quantile_s(0.50),
+        pending_p95_s: stats.quantile_s(0.95),
+        pending_p99_s: stats.quantile_s(0.99),
+        to_script_p95_s: stats.to_script_quantile_s(0.95),
+    });
+    if opts.write_reports {
+        let mut json = serde_json::to_string_pretty(&summary)
+            .map_err(|e| RunFailure::Failed(format!("encoding summary.json: {e}")))?;
+        json.push('\n');
+        std::fs::write(out_dir.join("summary.json"), json)
+            .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
+    }
     Ok(RunOutput { summary, out_dir, warnings })
 }
 
@@ -269,6 +327,7 @@ fn summarize(
             },
             long_polling_s: scenario.long_poll_ms as f64 / 1000.0,
         },
+        window: None,
         cost: CostSummary {
             total_usd: round6(total_usd),
             per_month_usd: if days > 0.0 { round6(total_usd / days * 30.0) } else { 0.0 },
@@ -348,6 +407,10 @@ struct ReportObserver<W: std::io::Write> {
     jobs_csv: JobsCsv<W>,
     timeline: Timeline<W>,
     pending: PendingStats,
+    /// The job window and the pending statistics of the jobs queued inside it.
+    window: Option<(JobWindow, PendingStats)>,
+    /// The wall-clock instant of time 0, to place jobs in the window.
+    start: jiff::Timestamp,
     error: Option<String>,
 }
 
@@ -356,6 +419,13 @@ impl<W: std::io::Write> Observer for ReportObserver<W> {
         for c in commands {
             if let Command::JobFinished(r) = c {
                 self.pending.record(r);
+                if let Some((w, stats)) = &mut self.window {
+                    let queued =
+                        self.start + jiff::SignedDuration::from_millis(r.queued.as_ms() as i64);
+                    if w.set.in_period(queued) {
+                        stats.record(r);
+                    }
+                }
                 if let Err(e) = self.jobs_csv.write(r) {
                     self.error.get_or_insert(e.to_string());
                 }

@@ -3,6 +3,7 @@
 //! seed give byte-identical files.
 
 pub mod csv_line;
+pub mod html;
 pub mod jobs_csv;
 pub mod pending;
 pub mod summary;

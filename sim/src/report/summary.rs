@@ -36,8 +36,30 @@ pub struct Summary {
     pub utilization: Utilization,
     /// The fleet that was simulated.
     pub fleet: FleetSummary,
+    /// Pending time of the jobs queued inside the `--window`, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSummary>,
     /// Money.
     pub cost: CostSummary,
+}
+
+/// Pending time of the jobs queued inside a calendar window (e.g. weekday office hours).
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowSummary {
+    /// The window, e.g. `* 9-17 * * mon-fri (Asia/Seoul)`.
+    pub window: String,
+    /// Job runs queued inside it.
+    pub jobs: u64,
+    /// Mean pending time.
+    pub pending_mean_s: f64,
+    /// Median.
+    pub pending_p50_s: f64,
+    /// 95th percentile.
+    pub pending_p95_s: f64,
+    /// 99th percentile.
+    pub pending_p99_s: f64,
+    /// 95th percentile of queued → script start.
+    pub to_script_p95_s: f64,
 }
 
 /// Job counts.

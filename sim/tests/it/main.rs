@@ -9,4 +9,5 @@ mod equivalence;
 mod erlang_c;
 mod invariants;
 mod machine_properties;
+mod sweep;
 mod timelines;
