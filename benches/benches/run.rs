@@ -172,5 +172,36 @@ fn sim_run(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine, engine_autoscale, sim_run);
+/// `sim sweep` on the seed autoscaled fleet: 8 points (`IdleCount` 0..7), one seed each, no
+/// report files, on 1 and on 2 threads.
+fn sweep_throughput(c: &mut Criterion) {
+    use fleetsim::sweep::grid::{Shard, parse_axis};
+    use fleetsim::sweep::{SweepSpec, run_points};
+
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/seed-autoscale-spot.toml");
+    let axes = vec![parse_axis("runners[0].machine.IdleCount=0..7").expect("axis")];
+    let points: Vec<_> = fleetsim::sweep::grid::points(&axes).into_iter().enumerate().collect();
+    let mut group = c.benchmark_group("sweep");
+    group.throughput(Throughput::Elements(points.len() as u64));
+    group.sample_size(10);
+    for threads in [1, 2] {
+        let spec = SweepSpec {
+            scenario: scenario.clone(),
+            sets: Vec::new(),
+            axes: axes.clone(),
+            seeds: 1,
+            base_seed: None,
+            threads,
+            shard: Shard::ALL,
+            window: None,
+        };
+        group.bench_function(format!("seed_autoscale_8_points_{threads}_threads"), |b| {
+            b.iter(|| black_box(run_points(&spec, &points, false).expect("sweep")))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, engine, engine_autoscale, sim_run, sweep_throughput);
 criterion_main!(benches);
