@@ -19,12 +19,14 @@
 //! - [`periods`] — autoscaling periods: cron expressions and time zones, the active section.
 //! - [`report`] — summary, jobs and timeline outputs.
 //! - [`run`] — `sim run` end to end.
+//! - [`compare`] — `sim compare`: two reports' `summary.json` side by side (text and HTML).
 //! - [`sweep`] — `sim sweep` and `sim merge`: grids of runs in parallel, Pareto front, shards.
 //! - [`plan`] — `sim plan`: the cheapest configuration meeting SLOs.
 //! - [`queueing`] — Erlang C and M/M/c formulas the tests validate against.
 //! - [`input_error`] — the error type naming file, line and key.
 
 pub mod cloud;
+pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod input_error;

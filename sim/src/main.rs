@@ -103,6 +103,17 @@ enum Cmd {
         #[arg(long)]
         monotone: Option<String>,
     },
+    /// Compare two report folders (their summary.json) side by side: B − A for every
+    /// numeric field both have.
+    Compare {
+        /// The first report folder (A).
+        a: PathBuf,
+        /// The second report folder (B).
+        b: PathBuf,
+        /// Also write a self-contained HTML page with the table and bar charts.
+        #[arg(long, value_name = "FILE.html")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// A failure and its exit code.
@@ -212,6 +223,16 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             println!("evaluated points → {}", out.join("plan.csv").display());
             if result.best.is_none() {
                 return Err(Failure::Failed("no configuration meets the SLOs".into()));
+            }
+        }
+        Cmd::Compare { a, b, out } => {
+            let comparison = fleetsim::compare::compare(&a, &b)?;
+            print!("{}", comparison.table());
+            if let Some(out) = out {
+                comparison
+                    .write_html(&out)
+                    .map_err(|e| Failure::Failed(format!("cannot write {}: {e}", out.display())))?;
+                println!("\nhtml  {}", out.display());
             }
         }
     }

@@ -236,6 +236,8 @@ fn run_seeded(
         json.push('\n');
         std::fs::write(out_dir.join("summary.json"), json)
             .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
+        crate::report::html::write_run_report(&out_dir, &summary)
+            .map_err(|e| RunFailure::Failed(format!("writing report.html: {e}")))?;
     }
     Ok(RunOutput { summary, out_dir, warnings })
 }

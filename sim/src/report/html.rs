@@ -39,13 +39,14 @@ const WIDTH: u32 = 900;
 const HEIGHT: u32 = 360;
 /// Height of the bar charts in pixels.
 const BAR_HEIGHT: u32 = 300;
+/// Headroom above the data of the time charts, for the legend.
+const LEGEND_ROOM: f64 = 1.45;
 
 const FONT: &str = "sans-serif";
 const BLUE_C: RGBColor = RGBColor(31, 119, 180);
 const ORANGE_C: RGBColor = RGBColor(230, 115, 0);
 const GREEN_C: RGBColor = RGBColor(44, 160, 44);
 const RED_C: RGBColor = RGBColor(214, 39, 40);
-const PURPLE_C: RGBColor = RGBColor(148, 103, 189);
 const GRAY_C: RGBColor = RGBColor(127, 127, 127);
 const LIGHT_C: RGBColor = RGBColor(158, 202, 225);
 
@@ -159,7 +160,8 @@ struct Columns {
 impl Columns {
     fn open(path: &Path) -> io::Result<Columns> {
         let file = File::open(path).map_err(|e| named_kind(path, e))?;
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(BufReader::new(file));
+        let mut reader =
+            csv::ReaderBuilder::new().has_headers(true).from_reader(BufReader::new(file));
         let header = reader.byte_headers().map_err(|e| named(path, e))?.clone();
         Ok(Columns { reader, header })
     }
@@ -202,8 +204,14 @@ fn seconds_to_ms(s: f64) -> u64 {
     (s.max(0.0) * 1000.0).round() as u64
 }
 
+/// Longest time the histograms hold (1000 days in ms); longer ones count as this.
+const HISTOGRAM_MAX_MS: u64 = 1000 * 86_400_000;
+
+/// A fixed-range histogram of milliseconds, 3 significant digits (like the summary's), so
+/// that `saturating_record` never clamps a real value.
 fn new_histogram() -> io::Result<Histogram<u64>> {
-    Histogram::new(3).map_err(|e| io::Error::other(format!("histogram: {e}")))
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_MS, 3)
+        .map_err(|e| io::Error::other(format!("histogram: {e}")))
 }
 
 fn read_jobs(path: &Path) -> io::Result<JobStats> {
@@ -255,8 +263,11 @@ fn read_timeline(path: &Path) -> io::Result<TimelineStats> {
     let mut row: u64 = 0;
     let mut rec = csv::ByteRecord::new();
     while cols.reader.read_byte_record(&mut rec).map_err(|e| named(path, e))? {
-        let mut minute =
-            Bucket { start_s: number(path, &rec, time_i, "time_s")?, minutes: 1, ..Bucket::default() };
+        let mut minute = Bucket {
+            start_s: number(path, &rec, time_i, "time_s")?,
+            minutes: 1,
+            ..Bucket::default()
+        };
         for (k, &(i, name)) in avg_i.iter().enumerate() {
             if let Some(i) = i {
                 minute.sums[k] = number(path, &rec, i, name)?;
@@ -307,7 +318,8 @@ fn read_machines(path: &Path) -> io::Result<MachineStats> {
         let reason = if reason.is_empty() { "still running at the end".into() } else { reason };
         *stats.by_reason.entry(reason.into_owned()).or_default() += 1;
         if let Some(i) = type_i {
-            let mut kind = String::from_utf8_lossy(field(path, &rec, i, "instance_type")?).into_owned();
+            let mut kind =
+                String::from_utf8_lossy(field(path, &rec, i, "instance_type")?).into_owned();
             if let Some(m) = market_i {
                 let market = String::from_utf8_lossy(field(path, &rec, m, "market")?);
                 let _ = write!(kind, " ({market})");
@@ -440,15 +452,15 @@ pub(crate) fn svg(
 }
 
 fn caption_style() -> TextStyle<'static> {
-    (FONT, 20).into_font().style(FontStyle::Bold).into_text_style(&WHITE.to_rgba()).color(&BLACK)
+    (FONT, 23).into_font().style(FontStyle::Bold).color(&BLACK)
 }
 
 fn label_style() -> TextStyle<'static> {
-    (FONT, 15).into_font().color(&BLACK)
+    (FONT, 17).into_font().color(&BLACK)
 }
 
 fn desc_style() -> TextStyle<'static> {
-    (FONT, 16).into_font().color(&BLACK)
+    (FONT, 18).into_font().color(&BLACK)
 }
 
 /// A chart with nothing to show: its title and a note.
@@ -545,6 +557,7 @@ fn cdf_chart(root: &Area<'_>, input: &CdfInput<'_>) -> PlotResult {
             let chart = ChartBuilder::on(root)
                 .caption(title, caption_style())
                 .margin(12)
+                .margin_right(40)
                 .x_label_area_size(48)
                 .y_label_area_size(64)
                 .build_cartesian_2d(r, 0.0..1.02)?;
@@ -555,6 +568,7 @@ fn cdf_chart(root: &Area<'_>, input: &CdfInput<'_>) -> PlotResult {
             let chart = ChartBuilder::on(root)
                 .caption(title, caption_style())
                 .margin(12)
+                .margin_right(40)
                 .x_label_area_size(48)
                 .y_label_area_size(64)
                 .build_cartesian_2d(r.log_scale(), 0.0..1.02)?;
@@ -565,7 +579,11 @@ fn cdf_chart(root: &Area<'_>, input: &CdfInput<'_>) -> PlotResult {
 }
 
 fn cdf_body<'a, X>(
-    mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    mut chart: ChartContext<
+        'a,
+        SVGBackend<'a>,
+        Cartesian2d<X, plotters::coord::types::RangedCoordf64>,
+    >,
     input: &CdfInput<'_>,
     floor: f64,
     x_desc: &str,
@@ -583,22 +601,26 @@ where
         .axis_desc_style(desc_style())
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
+    // Pending first and thick, queued → script start on top, thin and dashed: where the
+    // two agree (no on-demand boot) both stay visible.
+    chart
+        .draw_series(LineSeries::new(
+            cdf_points(input.pending, floor),
+            ShapeStyle::from(BLUE_C).stroke_width(4),
+        ))?
+        .label("pending (queued → picked up)")
+        .legend(legend_marker(BLUE_C));
     if !input.to_script.is_empty() {
         chart
-            .draw_series(LineSeries::new(
+            .draw_series(DashedLineSeries::new(
                 cdf_points(input.to_script, floor),
+                6,
+                4,
                 ShapeStyle::from(ORANGE_C).stroke_width(2),
             ))?
             .label("queued → script start (runs that did not fail)")
             .legend(legend_marker(ORANGE_C));
     }
-    chart
-        .draw_series(LineSeries::new(
-            cdf_points(input.pending, floor),
-            ShapeStyle::from(BLUE_C).stroke_width(2),
-        ))?
-        .label("pending (queued → picked up)")
-        .legend(legend_marker(BLUE_C));
     for (i, &(label, x, q)) in input.marks.iter().enumerate() {
         let x = x.max(floor);
         chart.draw_series(std::iter::once(Circle::new((x, q), 4, BLACK.filled())))?;
@@ -632,11 +654,7 @@ fn time_axis(t: &TimelineStats) -> (f64, &'static str) {
 }
 
 fn bucket_note(t: &TimelineStats) -> String {
-    if t.width <= 1 {
-        "per minute".to_owned()
-    } else {
-        format!("per {}-minute bucket", t.width)
-    }
+    if t.width <= 1 { "per minute".to_owned() } else { format!("per {}-minute bucket", t.width) }
 }
 
 fn jobs_chart(root: &Area<'_>, t: &TimelineStats, slots: Option<f64>) -> PlotResult {
@@ -654,9 +672,10 @@ fn jobs_chart(root: &Area<'_>, t: &TimelineStats, slots: Option<f64>) -> PlotRes
     let mut chart = ChartBuilder::on(root)
         .caption(format!("{title} ({})", bucket_note(t)), caption_style())
         .margin(12)
+        .margin_right(40)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_end * scale, 0.0..(y_max * 1.1).max(1.0))?;
+        .build_cartesian_2d(0.0..x_end * scale, 0.0..(y_max * LEGEND_ROOM).max(1.0))?;
     chart
         .configure_mesh()
         .x_desc(unit)
@@ -668,12 +687,14 @@ fn jobs_chart(root: &Area<'_>, t: &TimelineStats, slots: Option<f64>) -> PlotRes
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
     chart
-        .draw_series(AreaSeries::new(
-            t.buckets.iter().map(|b| (b.mid_h() * scale, b.avg(1))),
-            0.0,
-            BLUE_C.mix(0.35),
-        )
-        .border_style(BLUE_C))?
+        .draw_series(
+            AreaSeries::new(
+                t.buckets.iter().map(|b| (b.mid_h() * scale, b.avg(1))),
+                0.0,
+                BLUE_C.mix(0.35),
+            )
+            .border_style(BLUE_C),
+        )?
         .label("running (average)")
         .legend(legend_marker(BLUE_C));
     chart
@@ -692,12 +713,14 @@ fn jobs_chart(root: &Area<'_>, t: &TimelineStats, slots: Option<f64>) -> PlotRes
         .legend(legend_marker(RED_C));
     if let Some(s) = slots {
         chart
-            .draw_series(LineSeries::new(
+            .draw_series(DashedLineSeries::new(
                 [(0.0, s), (x_end * scale, s)],
-                ShapeStyle::from(GRAY_C).stroke_width(1),
+                10,
+                6,
+                ShapeStyle::from(BLACK.mix(0.7)).stroke_width(2),
             ))?
             .label("job slots (concurrent × hosts)")
-            .legend(legend_marker(GRAY_C));
+            .legend(legend_marker(RGBColor(77, 77, 77)));
     }
     chart
         .configure_series_labels()
@@ -741,9 +764,10 @@ fn machines_chart(root: &Area<'_>, t: &TimelineStats) -> PlotResult {
     let mut chart = ChartBuilder::on(root)
         .caption(title, caption_style())
         .margin(12)
+        .margin_right(40)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_end * scale, 0.0..(y_max * 1.1).max(1.0))?;
+        .build_cartesian_2d(0.0..x_end * scale, 0.0..(y_max * LEGEND_ROOM).max(1.0))?;
     chart
         .configure_mesh()
         .x_desc(unit)
@@ -820,15 +844,14 @@ pub(crate) fn bar_chart(
     series: &[Bars],
     fmt: fn(f64) -> String,
 ) -> PlotResult {
-    let y_max = series
-        .iter()
-        .flat_map(|s| s.values.iter().flatten())
-        .fold(0.0f64, |m, &v| m.max(v));
+    let y_max =
+        series.iter().flat_map(|s| s.values.iter().flatten()).fold(0.0f64, |m, &v| m.max(v));
     let y_top = if y_max > 0.0 { y_max * 1.2 } else { 1.0 };
     let n = categories.len();
     let mut chart = ChartBuilder::on(root)
         .caption(title, caption_style())
         .margin(12)
+        .margin_right(40)
         .x_label_area_size(40)
         .y_label_area_size(72)
         .build_cartesian_2d(Slots(n), 0.0..y_top)?;
@@ -939,11 +962,7 @@ fn render_run_page(
     let mut out = page_head(&format!("fleetsim report: {scenario}"));
     let _ = writeln!(out, "<header>\n<h1>fleetsim report: {}</h1>", esc(&scenario));
     let meta = |label: &str, value: Option<String>| -> String {
-        format!(
-            "<b>{}</b> {}",
-            esc(label),
-            esc(&value.unwrap_or_else(|| MISSING.to_owned()))
-        )
+        format!("<b>{}</b> {}", esc(label), esc(&value.unwrap_or_else(|| MISSING.to_owned())))
     };
     let _ = writeln!(
         out,
@@ -1067,11 +1086,14 @@ fn render_run_page(
 
     // Charts.
     out.push_str("<h2>Pending time</h2>\n");
-    let marks: Vec<(&'static str, f64, f64)> =
-        [("p50", "pending.p50_s", 0.5), ("p95", "pending.p95_s", 0.95), ("p99", "pending.p99_s", 0.99)]
-            .into_iter()
-            .filter_map(|(label, path, q)| num(s, path).map(|x| (label, x, q)))
-            .collect();
+    let marks: Vec<(&'static str, f64, f64)> = [
+        ("p50", "pending.p50_s", 0.5),
+        ("p95", "pending.p95_s", 0.95),
+        ("p99", "pending.p99_s", 0.99),
+    ]
+    .into_iter()
+    .filter_map(|(label, path, q)| num(s, path).map(|x| (label, x, q)))
+    .collect();
     let marks = if marks.len() == 3 { marks } else { Vec::new() };
     let input = CdfInput { pending: &jobs.pending, to_script: &jobs.to_script, marks };
     let chart = svg((WIDTH, HEIGHT), |root| cdf_chart(root, &input))?;
@@ -1090,7 +1112,8 @@ fn render_run_page(
         ["no free slot (capacity)", "no idle machine", "runner had not polled"]
             .map(str::to_owned)
             .to_vec();
-    let title = format!("Why jobs waited: mean pending time by cause (mean {})", opt(p("mean_s"), fmt_s));
+    let title =
+        format!("Why jobs waited: mean pending time by cause (mean {})", opt(p("mean_s"), fmt_s));
     let chart = svg((WIDTH, BAR_HEIGHT), |root| {
         let bars = [Bars { name: String::new(), color: BLUE_C, values: values.clone() }];
         bar_chart(root, &title, "seconds (mean per job run)", &categories, &bars, fmt_s)
@@ -1110,7 +1133,8 @@ fn render_run_page(
         "Averages are time-weighted; the peak is the most pending jobs at any instant of the bucket.",
     );
 
-    let any_machine = machines.count > 0 || timeline.any_machine || m("created").is_some_and(|x| x > 0.0);
+    let any_machine =
+        machines.count > 0 || timeline.any_machine || m("created").is_some_and(|x| x > 0.0);
     if any_machine {
         out.push_str("<h2>Machines</h2>\n");
         if timeline.has_machine_columns && !timeline.buckets.is_empty() {
@@ -1121,10 +1145,15 @@ fn render_run_page(
             out.push_str("<div class=\"grid\">\n");
             let reasons: Vec<(&str, String)> =
                 machines.by_reason.iter().map(|(k, v)| (k.as_str(), v.to_string())).collect();
-            figure_table(&mut out, &format!("{} machines by removal reason", machines.count), &reasons);
+            figure_table(
+                &mut out,
+                &format!("{} machines by removal reason", machines.count),
+                &reasons,
+            );
             let mut types: Vec<(&str, String)> =
                 machines.by_type.iter().map(|(k, v)| (k.as_str(), v.to_string())).collect();
-            let busy = if machines.billed_s > 0.0 { machines.busy_s / machines.billed_s } else { 0.0 };
+            let busy =
+                if machines.billed_s > 0.0 { machines.busy_s / machines.billed_s } else { 0.0 };
             types.push(("busy share of billed time", fmt_pct(busy)));
             figure_table(&mut out, "Instance types", &types);
             out.push_str("</div>\n");
@@ -1182,7 +1211,7 @@ fn fleet_line(s: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) const SUMMARY_JSON: &str = r#"{
@@ -1286,7 +1315,9 @@ mod tests {
         assert!(html.contains("too many idle machines"));
         assert!(html.contains("still running at the end"));
         // Axis descriptions with units.
-        for unit in ["seconds", "share of job runs", "minutes since start", "jobs", "machines", "USD"] {
+        for unit in
+            ["seconds", "share of job runs", "minutes since start", "jobs", "machines", "USD"]
+        {
             assert!(html.contains(unit), "axis `{unit}`");
         }
         // The cost split: busy $0.03, idle $0.01, hosts $0.01.
@@ -1327,17 +1358,27 @@ mod tests {
         let header = |cols: &[&str]| format!("{}\n", cols.join(","));
         std::fs::write(dir.path().join("jobs.csv"), header(&crate::report::jobs_csv::COLUMNS))
             .unwrap();
-        std::fs::write(
-            dir.path().join("timeline.csv"),
-            header(&crate::report::timeline::COLUMNS),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("timeline.csv"), header(&crate::report::timeline::COLUMNS))
+            .unwrap();
         std::fs::write(dir.path().join("machines.csv"), header(&crate::cloud::ec2::COLUMNS))
             .unwrap();
         write_run_report_from_value(dir.path(), &summary_value()).unwrap();
         let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
         assert_self_contained(&html, 4);
         assert!(html.contains("no job runs in jobs.csv"));
+    }
+
+    #[test]
+    fn histograms_hold_long_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        write_fake_report(dir.path());
+        let jobs = read_jobs(&dir.path().join("jobs.csv")).unwrap();
+        assert_eq!(jobs.pending.len(), 4);
+        assert_eq!(jobs.to_script.len(), 3, "the failed run is left out");
+        let max = jobs.pending.max();
+        assert!((44_950..=45_050).contains(&max), "{max}");
+        assert!((49_950..=50_050).contains(&jobs.to_script.max()));
+        assert_eq!(jobs.pending.value_at_quantile(0.0), 0);
     }
 
     #[test]
