@@ -39,6 +39,7 @@ fn workload(seed: u64) -> Vec<(u64, JobSpec)> {
                 tags: TagSetId::UNTAGGED,
                 duration_ms: (durations.sample(&mut d) * 1000.0) as u64,
                 retry: 0,
+                work: Default::default(),
             };
             ((t * 1000.0) as u64, spec)
         })
@@ -118,6 +119,7 @@ fn engine_autoscale(c: &mut Criterion) {
         }],
         pickup: Pickup::Polling,
         long_poll_ms: 0,
+        cache: Default::default(),
         skip_idle_offers: true,
     };
     let cloud = CloudSpec { market: Market::Spot, ..CloudSpec::default() };

@@ -1,6 +1,7 @@
 //! Jobs as the core receives them, the inputs and commands of [`crate::Fleet::handle`], and
 //! the record of a finished job.
 
+use crate::cache::{CacheUseId, ImageId, Outcome};
 use crate::docker_machine::RemovalReason;
 use crate::ids::{HostId, JobId, JobKey, MachineId, ProjectId, RunnerId, TagSetId};
 use crate::time::SimTime;
@@ -18,6 +19,26 @@ pub struct JobSpec {
     pub duration_ms: u64,
     /// How often GitLab retries the job after a runner or machine failure (`retry`).
     pub retry: u32,
+    /// Its image and cache.
+    pub work: JobWork,
+}
+
+/// What a job needs besides its script: an image and a cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JobWork {
+    /// Its cache declaration (interned with [`crate::Fleet::declare_cache`]).
+    pub cache: Option<CacheUseId>,
+    /// Size of its cache archive, in bytes.
+    pub cache_size: u64,
+    /// Whether the job changes the cached files (if not, and a local archive exists, the
+    /// upload is skipped).
+    pub cache_changed: bool,
+    /// Extra script time when the cache misses (fetching dependencies), in ms.
+    pub cache_miss_penalty_ms: u64,
+    /// Its image (interned with [`crate::Fleet::intern_image`]).
+    pub image: Option<ImageId>,
+    /// Size of the image, in bytes.
+    pub image_size: u64,
 }
 
 /// Where a step runs.
@@ -29,11 +50,17 @@ pub enum Placement {
     Machine(MachineId),
 }
 
-/// A part of a job's execution that a driver carries out and reports back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A part of a job's execution that a driver carries out and reports back, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
-    /// The job's script (and, for now, everything around it: see the README's model notes).
+    /// Pulling the job's image.
+    Pull,
+    /// Restoring its cache (`restore_cache`, after `get_sources`).
+    Restore,
+    /// The job's script.
     Script,
+    /// Saving its cache (`archive_cache`, after `after_script`).
+    Save,
 }
 
 /// Something that happened, handed to the core.
@@ -144,6 +171,18 @@ pub struct JobRecord {
     /// The part spent with a slot free but no idle machine (docker+machine with
     /// `IdleCount > 0` does not even ask GitLab then).
     pub wait_machine_ms: u64,
+    /// What the cache restore found.
+    pub cache: Outcome,
+    /// Time pulling the image.
+    pub pull_ms: u64,
+    /// Time restoring the cache.
+    pub restore_ms: u64,
+    /// Time saving the cache.
+    pub save_ms: u64,
+    /// Cache bytes downloaded.
+    pub bytes_down: u64,
+    /// Cache bytes uploaded.
+    pub bytes_up: u64,
     /// The rest of the pending time: capacity was free, the runner had not polled yet.
     pub wait_poll_ms: u64,
 }

@@ -20,6 +20,7 @@
 //! - [`queue`] — GitLab's pending queue: tag matching, fair-usage and FIFO order.
 //! - [`runner_process`] — one runner process: feeder and `concurrent` workers.
 //! - [`adaptive`] — adaptive request concurrency (AIMD).
+//! - [`cache`] — machine-local and distributed caches, and image pulls.
 //! - [`docker_machine`] — the docker+machine autoscaler: machine states, `Acquire`, idle formula.
 //! - [`periods`] — which autoscaling period is active (implemented by the driver).
 //! - [`fleet`] — [`Fleet`]: all of the above behind `handle` and `next_wakeup`.
@@ -27,6 +28,7 @@
 //! References to §n are to `reference/gitlab-runner-semantics.md`, which the model follows.
 
 pub mod adaptive;
+pub mod cache;
 pub mod docker_machine;
 pub mod fleet;
 pub mod ids;
@@ -40,6 +42,6 @@ pub mod time;
 
 pub use fleet::{Fleet, Unservable};
 pub use ids::{HostId, JobId, JobKey, MachineId, ProjectId, RunnerId, TagSetId};
-pub use job::{Command, Input, JobRecord, JobSpec, Placement, Step};
+pub use job::{Command, Input, JobRecord, JobSpec, JobWork, Placement, Step};
 pub use spec::{ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec};
 pub use time::SimTime;

@@ -5,6 +5,7 @@
 //! `fleetsim` crate. Defaults quoted here are GitLab Runner's, from
 //! `reference/gitlab-runner-semantics.md` §1.1.
 
+use crate::cache::{CacheModel, RunnerCache};
 use crate::docker_machine::DockerMachineSpec;
 use crate::ids::ProjectId;
 
@@ -36,6 +37,8 @@ pub struct FleetSpec {
     /// Workhorse long polling: how long an empty job request is held, in ms; 0 = off (the
     /// default on self-managed GitLab, §1.5).
     pub long_poll_ms: u64,
+    /// The cache and image transfer model.
+    pub cache: CacheModel,
     /// Skip feeder offers that provably change nothing (no worker blocked, no job a runner
     /// could take). Gives exactly the same job timings as offering every `check_interval / N`
     /// (tested); `false` exists for that test and for benchmarks.
@@ -105,6 +108,8 @@ pub struct RunnerSpec {
     /// Whether the runner takes untagged jobs (GitLab side; GitLab's default is true for
     /// runners registered without tags).
     pub run_untagged: bool,
+    /// `[runners.cache]` and the image pull policy.
+    pub cache: RunnerCache,
 }
 
 impl RunnerSpec {
@@ -121,6 +126,7 @@ impl RunnerSpec {
             projects: None,
             tags: Vec::new(),
             run_untagged: true,
+            cache: RunnerCache::default(),
         }
     }
 }
@@ -138,6 +144,7 @@ impl FleetSpec {
             }],
             pickup,
             long_poll_ms: 0,
+            cache: CacheModel::default(),
             skip_idle_offers: true,
         }
     }

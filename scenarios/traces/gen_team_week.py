@@ -41,7 +41,11 @@ Model
 - ``cache_key`` is ``<project>-<branch>``; ``cache_size`` is drawn once per key around the
   project's base size. ``tags`` are empty: the seed runner is untagged.
 
-Columns: job_id,pipeline_id,project_id,name,created_at,duration,tags,cache_key,cache_size,image
+Columns: job_id,pipeline_id,project_id,name,created_at,duration,tags,cache_key,
+cache_fallback_keys,cache_size,cache_changed,cache_miss_penalty,image,image_size. The last
+four are derived without random draws: branch caches fall back to main's, build-stage jobs
+change the cached dependencies, a miss costs the project's dependency download, images have
+their published compressed sizes.
 Rows are sorted by created_at (then pipeline, then job order), and job ids are assigned 1, 2,
 3, ... in that order.
 """
@@ -84,7 +88,9 @@ class Project:
     project_id: int
     name: str
     image: str
+    image_mb: int  # compressed size of the image, pulled on a machine that lacks it
     cache_base_mb: int
+    miss_penalty_s: int  # extra script time on a cache miss (dependency download)
     main_share: float  # share of this project's pipelines that run on main
     deploy_on_main: float  # probability that a main pipeline deploys
     build: tuple[JobKind, ...]
@@ -97,6 +103,8 @@ PROJECTS = {
     "backend": Project(
         project_id=1,
         name="backend",
+        image_mb=480,
+        miss_penalty_s=240,
         image="maven:3-eclipse-temurin-17",
         cache_base_mb=350,
         main_share=0.25,
@@ -109,6 +117,8 @@ PROJECTS = {
     "frontend": Project(
         project_id=2,
         name="frontend",
+        image_mb=1100,
+        miss_penalty_s=150,
         image="node:20",
         cache_base_mb=450,
         main_share=0.25,
@@ -121,6 +131,8 @@ PROJECTS = {
     "library": Project(
         project_id=3,
         name="library",
+        image_mb=1020,
+        miss_penalty_s=60,
         image="python:3.12",
         cache_base_mb=120,
         main_share=0.20,
@@ -133,6 +145,8 @@ PROJECTS = {
     "infra": Project(
         project_id=4,
         name="infra",
+        image_mb=8,
+        miss_penalty_s=20,
         image="alpine:3.20",
         cache_base_mb=80,
         main_share=0.40,
@@ -250,6 +264,13 @@ def generate(seed: int, pipelines_per_weekday: float) -> tuple[list[dict], list[
                     "cache_key": key,
                     "cache_size": size,
                     "image": project.image,
+                    # Derived columns, no random draws (so arrivals and durations are unchanged):
+                    # branch caches fall back to main's; only build-stage jobs change the
+                    # cached dependencies; a miss costs the project's dependency download.
+                    "cache_fallback_keys": f"{project.name}-main" if key and key != f"{project.name}-main" else "",
+                    "cache_changed": "true" if any(name == b.name for b in project.build) else "false",
+                    "cache_miss_penalty": str(project.miss_penalty_s) if key else "",
+                    "image_size": f"{project.image_mb}MB",
                 })
                 order += 1
             created_ms += slowest  # the next stage becomes pending when this one would end
@@ -261,11 +282,14 @@ def write(rows: list[dict], out: Path) -> None:
     with out.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file, lineterminator="\n")
         writer.writerow(["job_id", "pipeline_id", "project_id", "name", "created_at", "duration",
-                         "tags", "cache_key", "cache_size", "image"])
+                         "tags", "cache_key", "cache_fallback_keys", "cache_size", "cache_changed",
+                         "cache_miss_penalty", "image", "image_size"])
         for job_id, row in enumerate(rows, 1):
             writer.writerow([job_id, row["pipeline_id"], row["project_id"], row["name"],
                              fmt_s(row["created_ms"]), fmt_s(row["duration_ms"]), "",
-                             row["cache_key"], row["cache_size"], row["image"]])
+                             row["cache_key"], row["cache_fallback_keys"], row["cache_size"],
+                             row["cache_changed"], row["cache_miss_penalty"], row["image"],
+                             row["image_size"]])
 
 
 def fifo_waits_s(rows: list[dict], slots: int) -> list[float]:

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use fleetsim::input_error::InputError;
 use fleetsim::plan::{Slo, plan};
+use fleetsim::report::sweep_html::write_sweep_report;
 use fleetsim::run::{JobWindow, RunFailure, RunOptions, run_file};
 use fleetsim::sweep::grid::{Shard, parse_axis};
 use fleetsim::sweep::{SweepFailure, SweepSpec, SweepTable, sweep};
@@ -173,6 +174,11 @@ fn default_out(scenario: &Path, suffix: &str) -> PathBuf {
     Path::new("reports").join(format!("{stem}-{suffix}"))
 }
 
+/// Writes the HTML page of a sweep or plan table.
+fn write_html(path: &Path, table: &SweepTable, title: &str) -> Result<(), Failure> {
+    write_sweep_report(path, table, title).map_err(|e| Failure::Failed(format!("cannot write {e}")))
+}
+
 fn run(cmd: Cmd) -> Result<(), Failure> {
     match cmd {
         Cmd::Run { common, out } => {
@@ -198,6 +204,10 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             let spec = sweep_spec(&common, &grid, shard)?;
             let out = grid.out.clone().unwrap_or_else(|| default_out(&common.scenario, "sweep"));
             let (path, results) = sweep(&spec, &out, true)?;
+            if shard == Shard::ALL {
+                let table = SweepTable::read(&path)?;
+                write_html(&path.with_file_name("sweep.html"), &table, "fleetsim sweep")?;
+            }
             println!("{} points → {}", results.len(), path.display());
         }
         Cmd::Merge { out, shards } => {
@@ -207,6 +217,7 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
                 .map_err(|e| Failure::Failed(format!("cannot create {}: {e}", out.display())))?;
             let path = out.join("sweep.csv");
             table.write(&path).map_err(Failure::Failed)?;
+            write_html(&out.join("sweep.html"), &table, "fleetsim sweep")?;
             println!("{} points → {}", table.rows.len(), path.display());
         }
         Cmd::Plan { common, grid, slos, monotone } => {
@@ -219,6 +230,7 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             let mut table = SweepTable::from_results(&spec.axes, &result.evaluated);
             table.mark_pareto().map_err(Failure::Failed)?;
             table.write(&out.join("plan.csv")).map_err(Failure::Failed)?;
+            write_html(&out.join("plan.html"), &table, "fleetsim plan")?;
             print!("{}", result.text(&spec.axes, &slos));
             println!("evaluated points → {}", out.join("plan.csv").display());
             if result.best.is_none() {

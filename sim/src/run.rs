@@ -13,7 +13,8 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use fleetsim_core::{Command, Fleet, JobId, JobSpec, ProjectId, SimTime};
+use fleetsim_core::cache::{CacheStats, MissReason, Policy};
+use fleetsim_core::{Command, Fleet, JobId, JobSpec, JobWork, ProjectId, SimTime};
 use sha2::{Digest, Sha256};
 
 use crate::cloud::ec2::{CloudTotals, SimCloud};
@@ -23,13 +24,13 @@ use crate::input_error::InputError;
 use crate::report::jobs_csv::JobsCsv;
 use crate::report::pending::PendingStats;
 use crate::report::summary::{
-    CostSummary, FleetSummary, JobsSummary, MachinesSummary, PendingSummary, Summary,
-    ToScriptSummary, Utilization, WindowSummary, round6,
+    CacheSummary, CostSummary, FleetSummary, ImagesSummary, JobsSummary, MachinesSummary,
+    PendingSummary, Summary, ToScriptSummary, Utilization, WindowSummary, round6,
 };
 use crate::report::timeline::{Levels, Timeline};
 use crate::scenario::Scenario;
 use crate::seeds::SeedTree;
-use crate::trace::{TraceReader, TraceRecord};
+use crate::trace::{CachePolicy, TraceReader, TraceRecord};
 
 /// Hours in the month used for monthly prices (AWS's convention).
 pub const HOURS_PER_MONTH: f64 = 730.0;
@@ -217,10 +218,20 @@ fn run_seeded(
     jobs_csv.finish().map_err(io_err)?;
     timeline.finish(end.end).map_err(io_err)?;
     let (_, machines) = cloud.finish(end.end).map_err(io_err)?;
+    let cache_stats = fleet.finish_cache(end.end);
 
     let areas = Areas { pending: pending_area, running: running_area };
-    let mut summary =
-        summarize(scenario, seed, replay, trace_sha256, end, &pending, areas, &machines);
+    let mut summary = summarize(
+        scenario,
+        seed,
+        replay,
+        trace_sha256,
+        end,
+        &pending,
+        areas,
+        &machines,
+        &cache_stats,
+    );
     summary.window = window.map(|(w, stats)| WindowSummary {
         window: w.text,
         jobs: stats.count(),
@@ -258,6 +269,7 @@ fn summarize(
     pending: &PendingStats,
     areas: Areas,
     machines: &CloudTotals,
+    cache: &CacheStats,
 ) -> Summary {
     let span_ms = end.end.as_ms();
     let per_ms = |area: u128| if span_ms == 0 { 0.0 } else { round6(area as f64 / span_ms as f64) };
@@ -269,7 +281,8 @@ fn summarize(
     } else {
         0.0
     };
-    let total_usd = hosts_usd + machines.cost_usd;
+    let (cache_summary, cache_usd) = cache_summary(scenario, cache, span_ms);
+    let total_usd = hosts_usd + machines.cost_usd + cache_usd;
     let days = span_ms as f64 / 86_400_000.0;
     Summary {
         scenario: scenario.name.clone(),
@@ -330,6 +343,8 @@ fn summarize(
             long_polling_s: scenario.long_poll_ms as f64 / 1000.0,
         },
         window: None,
+        cache: cache_summary,
+        images: ImagesSummary { pulls: cache.image_pulls, bytes: cache.image_bytes },
         cost: CostSummary {
             total_usd: round6(total_usd),
             per_month_usd: if days > 0.0 { round6(total_usd / days * 30.0) } else { 0.0 },
@@ -341,10 +356,54 @@ fn summarize(
                 0.0
             },
             hosts_usd: round6(hosts_usd),
+            cache_usd: round6(cache_usd),
             host_price_per_hour: price,
             host_price_source: scenario.host_price_source.clone(),
         },
     }
+}
+
+/// The cache figures of a run and what the cache cost: S3 requests and storage at AWS
+/// prices, or the MinIO server's machine for the run.
+fn cache_summary(scenario: &Scenario, c: &CacheStats, span_ms: u64) -> (CacheSummary, f64) {
+    use crate::scenario::{CacheBackend, s3_prices};
+    let restores = c.hits + c.misses.iter().sum::<u64>();
+    let gb_month = c.storage_byte_ms as f64 / 1e9 / (730.0 * 3_600_000.0);
+    let distributed_used = c.gets > 0 || c.puts > 0;
+    let cost = match &scenario.cache.backend {
+        CacheBackend::S3 => {
+            c.gets as f64 / 1000.0 * s3_prices::GET_PER_1000
+                + c.puts as f64 / 1000.0 * s3_prices::PUT_PER_1000
+                + gb_month * s3_prices::STORAGE_GB_MONTH
+        }
+        CacheBackend::Server { price_per_hour, .. } if distributed_used => {
+            prices::billed_usd(*price_per_hour, span_ms)
+        }
+        CacheBackend::Server { .. } => 0.0,
+    };
+    let reasons = MissReason::ALL
+        .iter()
+        .zip(c.misses)
+        .map(|(r, n)| (r.as_str().to_owned(), n))
+        .collect::<std::collections::BTreeMap<_, _>>();
+    let summary = CacheSummary {
+        restores,
+        hits: c.hits,
+        hit_rate: if restores == 0 { 0.0 } else { round6(c.hits as f64 / restores as f64) },
+        miss_reasons: reasons,
+        bytes_down: c.bytes_down,
+        bytes_up: c.bytes_up,
+        get_requests: c.gets,
+        put_requests: c.puts,
+        uploads_skipped: c.uploads_skipped,
+        storage_gb_month: round6(gb_month),
+        backend: match &scenario.cache.backend {
+            CacheBackend::S3 => "s3".into(),
+            CacheBackend::Server { source, .. } => format!("server ({source})"),
+        },
+        cost_usd: round6(cost),
+    };
+    (summary, cost)
 }
 
 fn file_sha256(path: &Path) -> Result<String, InputError> {
@@ -391,6 +450,21 @@ impl<R: Read> JobSource for TraceSource<R> {
             tags: fleet.intern_tags(&r.tags),
             duration_ms: r.duration_ms,
             retry: r.retry,
+            work: JobWork {
+                cache: (!r.cache_key.is_empty()).then(|| {
+                    let policy = match r.cache_policy {
+                        CachePolicy::PullPush => Policy::PullPush,
+                        CachePolicy::Pull => Policy::Pull,
+                        CachePolicy::Push => Policy::Push,
+                    };
+                    fleet.declare_cache(&r.cache_key, &r.cache_fallback_keys, policy)
+                }),
+                cache_size: r.cache_size_bytes,
+                cache_changed: r.cache_changed,
+                cache_miss_penalty_ms: r.cache_miss_penalty_ms,
+                image: (!r.image.is_empty()).then(|| fleet.intern_image(&r.image)),
+                image_size: r.image_size_bytes,
+            },
         };
         fleet.check_servable(&spec).map_err(|u| {
             InputError::file(

@@ -97,7 +97,7 @@ impl Fleet {
         let machine = pool.machine_mut(m);
         machine.used_at = now;
         machine.used_count += 1;
-        self.start_script(now, key, Placement::Machine(m), out);
+        self.start_work(now, key, Placement::Machine(m), out);
     }
 
     /// Makes sure every waiting job has a machine being created (or held back) for it: in
@@ -244,6 +244,7 @@ impl Fleet {
             "removed a machine not being removed"
         );
         pool.forget(m);
+        self.cache.forget(crate::cache::Place::Machine(m));
         self.start_deferred(now, runner, out);
     }
 

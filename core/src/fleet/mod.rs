@@ -28,6 +28,7 @@ mod machines;
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::adaptive::Adaptive;
+use crate::cache::{CacheUseId, CacheWorld, ImageId, Outcome, Place};
 use crate::docker_machine::{Acquired, Caps, DockerMachineSpec, IdleSettings, MachinePool};
 use crate::ids::{HostId, JobId, JobKey, MachineId, RunnerId, TagSetId};
 use crate::job::{Command, Input, JobRecord, JobSpec, Placement, Step};
@@ -127,6 +128,22 @@ enum JobState {
         failed_creations: u32,
         /// The token of its running step.
         step_token: Option<u64>,
+        /// Where it works, once it has a place.
+        on: Option<Placement>,
+        /// The step it is in (or will start next).
+        phase: Step,
+        /// What its cache restore found.
+        cache: Outcome,
+        /// Time per step, and cache bytes moved.
+        pull_ms: u64,
+        restore_ms: u64,
+        save_ms: u64,
+        bytes_down: u64,
+        bytes_up: u64,
+        /// The object its save publishes when the upload ends.
+        publish: Option<(u32, crate::ids::ProjectId, crate::cache::KeyId, u64)>,
+        /// Past the last step.
+        done: bool,
     },
 }
 
@@ -174,6 +191,8 @@ pub struct Fleet {
     next_machine: u32,
     /// The next step token.
     next_token: u64,
+    /// Caches and images.
+    cache: CacheWorld,
     now: SimTime,
     wakeup: Option<SimTime>,
 }
@@ -242,6 +261,7 @@ impl Fleet {
             machine_owner: BTreeMap::new(),
             next_machine: 0,
             next_token: 0,
+            cache: CacheWorld::new(spec.cache),
             now: SimTime::ZERO,
             wakeup: None,
         };
@@ -363,9 +383,9 @@ impl Fleet {
         self.skip_no_op_offers(now);
         match input {
             Input::JobCreated(spec) => self.job_created(now, spec, out),
-            Input::StepDone { job, step: Step::Script, token } => {
+            Input::StepDone { job, token, .. } => {
                 if self.step_token(job) == Some(token) {
-                    self.job_finished(now, job, out);
+                    self.step_done(now, job, out);
                 }
             }
             Input::Wakeup => self.wake(now, out),
@@ -442,6 +462,12 @@ impl Fleet {
             machine_free,
             machine,
             script_started,
+            cache,
+            pull_ms,
+            restore_ms,
+            save_ms,
+            bytes_down,
+            bytes_up,
             ..
         } = job.state
         else {
@@ -468,6 +494,12 @@ impl Fleet {
             wait_capacity_ms,
             wait_machine_ms,
             wait_poll_ms: pending - wait_capacity_ms - wait_machine_ms,
+            cache,
+            pull_ms,
+            restore_ms,
+            save_ms,
+            bytes_down,
+            bytes_up,
         }));
         self.running -= 1;
         self.queue.job_ended(runner, job.filed);
@@ -630,29 +662,222 @@ impl Fleet {
             script_started: None,
             failed_creations: 0,
             step_token: None,
+            on: None,
+            phase: Step::Pull,
+            cache: Outcome::None,
+            pull_ms: 0,
+            restore_ms: 0,
+            save_ms: 0,
+            bytes_down: 0,
+            bytes_up: 0,
+            publish: None,
+            done: false,
         };
         self.running += 1;
         if is_machine_runner {
             self.prepare_on_machine(now, runner, key, machine, out);
         } else {
-            self.start_script(now, key, Placement::Host(HostId(p as u16)), out);
+            self.start_work(now, key, Placement::Host(HostId(p as u16)), out);
         }
     }
 
-    /// The job's script starts now at `on`.
-    fn start_script(&mut self, now: SimTime, key: JobKey, on: Placement, out: &mut Vec<Command>) {
-        let token = self.next_token;
-        self.next_token += 1;
+    /// The job has its place (host slot or machine): pull, restore, script, save.
+    fn start_work(&mut self, now: SimTime, key: JobKey, on: Placement, out: &mut Vec<Command>) {
         let job = self.jobs[key.0 as usize].as_mut().expect("running job");
-        if let JobState::Running { script_started, machine, step_token, .. } = &mut job.state {
-            *script_started = Some(now);
-            *step_token = Some(token);
+        if let JobState::Running { machine, on: place, .. } = &mut job.state {
+            *place = Some(on);
             if let Placement::Machine(m) = on {
                 *machine = Some(m);
             }
         }
-        let duration_ms = job.spec.duration_ms;
-        out.push(Command::StartStep { job: key, on, step: Step::Script, duration_ms, token });
+        self.next_step(now, key, out);
+    }
+
+    /// A step finished: publish an uploaded cache, then go on.
+    fn step_done(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
+        let job = self.jobs[key.0 as usize].as_mut().expect("running job");
+        if let JobState::Running { phase: Step::Save, publish, .. } = &mut job.state
+            && let Some(p) = publish.take()
+        {
+            self.cache.publish(now, p);
+        }
+        self.next_step(now, key, out);
+    }
+
+    /// Starts the job's next step that takes time, or finishes the job.
+    fn next_step(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
+        let job = *self.jobs[key.0 as usize].as_ref().expect("running job");
+        let JobState::Running { runner, worker, on: Some(on), phase, cache, done, .. } = job.state
+        else {
+            unreachable!("a job works only once it is running with a place");
+        };
+        if done {
+            return self.job_finished(now, key, out);
+        }
+        let spec = job.spec;
+        let rc = self.runners[runner.0 as usize].spec.cache;
+        let (cache_place, image_place) = match on {
+            Placement::Host(h) => (Place::Slot(h.0, worker as u32), Place::Host(h.0)),
+            Placement::Machine(m) => (Place::Machine(m), Place::Machine(m)),
+        };
+        let scope = CacheWorld::scope(runner, &rc);
+        // Work out this phase; skip phases that take no time.
+        let (step, ms, next) = match phase {
+            Step::Pull => {
+                let ms = spec.work.image.map_or(0, |img: ImageId| {
+                    self.cache.pull(image_place, img, spec.work.image_size, rc.pull_policy)
+                });
+                self.update(key, |s| {
+                    if let JobState::Running { pull_ms, .. } = s {
+                        *pull_ms = ms;
+                    }
+                });
+                (Step::Pull, ms, Step::Restore)
+            }
+            Step::Restore => {
+                let r = spec.work.cache.map(|u: CacheUseId| {
+                    self.cache.restore(now, cache_place, scope, rc.distributed, spec.project, u)
+                });
+                let ms = r.map_or(0, |r| r.ms);
+                self.update(key, |s| {
+                    if let (JobState::Running { cache, restore_ms, bytes_down, .. }, Some(r)) =
+                        (s, r)
+                    {
+                        *cache = r.outcome;
+                        *restore_ms = r.ms;
+                        *bytes_down = r.bytes_down;
+                    }
+                });
+                (Step::Restore, ms, Step::Script)
+            }
+            Step::Script => {
+                self.update(key, |s| {
+                    if let JobState::Running { script_started, .. } = s {
+                        *script_started = Some(now);
+                    }
+                });
+                let penalty = if matches!(cache, Outcome::Miss(_)) {
+                    spec.work.cache_miss_penalty_ms
+                } else {
+                    0
+                };
+                // The script always runs (and is reported) even when it takes no time.
+                return self.emit_step(
+                    now,
+                    key,
+                    on,
+                    Step::Script,
+                    spec.duration_ms + penalty,
+                    Step::Save,
+                    out,
+                );
+            }
+            Step::Save => {
+                let s = spec.work.cache.map(|u| {
+                    self.cache.save(
+                        now,
+                        cache_place,
+                        scope,
+                        rc.distributed,
+                        spec.project,
+                        u,
+                        spec.work.cache_size,
+                        spec.work.cache_changed,
+                    )
+                });
+                let ms = s.map_or(0, |s| s.ms);
+                self.update(key, |st| {
+                    if let (JobState::Running { save_ms, bytes_up, publish, .. }, Some(s)) = (st, s)
+                    {
+                        *save_ms = s.ms;
+                        *bytes_up = s.bytes_up;
+                        *publish = s.publish;
+                    }
+                });
+                (Step::Save, ms, Step::Save)
+            }
+        };
+        if ms > 0 {
+            return self.emit_step(now, key, on, step, ms, next, out);
+        }
+        if step == Step::Save {
+            // Nothing to save, or a save that takes no time (an empty archive with no
+            // latency): the job is done, and such an upload is visible at once.
+            let mut published = None;
+            self.update(key, |s| {
+                if let JobState::Running { done, publish, .. } = s {
+                    *done = true;
+                    published = publish.take();
+                }
+            });
+            if let Some(p) = published {
+                self.cache.publish(now, p);
+            }
+            return self.job_finished(now, key, out);
+        }
+        self.update(key, |s| {
+            if let JobState::Running { phase, .. } = s {
+                *phase = next;
+            }
+        });
+        self.next_step(now, key, out)
+    }
+
+    /// Emits a step; when it is done, the job goes on with `next` (or finishes after a save).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_step(
+        &mut self,
+        _now: SimTime,
+        key: JobKey,
+        on: Placement,
+        step: Step,
+        duration_ms: u64,
+        next: Step,
+        out: &mut Vec<Command>,
+    ) {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.update(key, |s| {
+            if let JobState::Running { step_token, phase, done, .. } = s {
+                *step_token = Some(token);
+                if step == Step::Save {
+                    *done = true;
+                } else {
+                    *phase = next;
+                }
+            }
+        });
+        out.push(Command::StartStep { job: key, on, step, duration_ms, token });
+    }
+
+    fn update(&mut self, key: JobKey, f: impl FnOnce(&mut JobState)) {
+        f(&mut self.jobs[key.0 as usize].as_mut().expect("running job").state);
+    }
+
+    /// Interns a cache declaration for [`crate::job::JobWork::cache`].
+    pub fn declare_cache<S: AsRef<str>>(
+        &mut self,
+        key: &str,
+        fallbacks: &[S],
+        policy: crate::cache::Policy,
+    ) -> CacheUseId {
+        self.cache.declare(key, fallbacks, policy)
+    }
+
+    /// Interns an image name for [`crate::job::JobWork::image`].
+    pub fn intern_image(&mut self, name: &str) -> ImageId {
+        self.cache.image(name)
+    }
+
+    /// Cache counters so far.
+    pub fn cache_stats(&self) -> crate::cache::CacheStats {
+        self.cache.stats()
+    }
+
+    /// Ends the run's accounting at `end` (storage of objects still stored) and returns the
+    /// cache counters.
+    pub fn finish_cache(&mut self, end: SimTime) -> crate::cache::CacheStats {
+        self.cache.finish(end)
     }
 
     /// The token of a job's running step, if it has one.

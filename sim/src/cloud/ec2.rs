@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use fleetsim_core::{Command, Input, MachineId, Placement, RunnerId, SimTime};
+use fleetsim_core::{Command, Input, MachineId, Placement, RunnerId, SimTime, Step};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
@@ -344,14 +344,15 @@ impl<W: Write> Provider for SimCloud<W> {
                 }
                 schedule.input(now + self.spec.removal_ms, Input::MachineRemoved { machine });
             }
-            Command::StartStep { on: Placement::Machine(m), .. } => {
+            Command::StartStep { on: Placement::Machine(m), step: Step::Script, .. } => {
                 if let Some(a) = self.alive.get_mut(&m) {
                     a.jobs += 1;
                 }
             }
             Command::JobFinished(r) => {
                 if let Some(a) = r.machine.and_then(|m| self.alive.get_mut(&m)) {
-                    a.busy_ms += r.finished - r.script_started;
+                    // Busy from the first step (image pull) to the end of the job.
+                    a.busy_ms += r.finished - r.script_started + r.pull_ms + r.restore_ms;
                 }
             }
             Command::StartStep { .. } => {}

@@ -42,12 +42,12 @@ const BAR_HEIGHT: u32 = 300;
 /// Headroom above the data of the time charts, for the legend.
 const LEGEND_ROOM: f64 = 1.45;
 
-const FONT: &str = "sans-serif";
-const BLUE_C: RGBColor = RGBColor(31, 119, 180);
+pub(crate) const FONT: &str = "sans-serif";
+pub(crate) const BLUE_C: RGBColor = RGBColor(31, 119, 180);
 const ORANGE_C: RGBColor = RGBColor(230, 115, 0);
 const GREEN_C: RGBColor = RGBColor(44, 160, 44);
-const RED_C: RGBColor = RGBColor(214, 39, 40);
-const GRAY_C: RGBColor = RGBColor(127, 127, 127);
+pub(crate) const RED_C: RGBColor = RGBColor(214, 39, 40);
+pub(crate) const GRAY_C: RGBColor = RGBColor(127, 127, 127);
 const LIGHT_C: RGBColor = RGBColor(158, 202, 225);
 
 /// Writes `out_dir/report.html` from `summary` and the `jobs.csv`, `timeline.csv` and (when
@@ -375,7 +375,7 @@ fn text(v: &Value, path: &str) -> Option<String> {
     }
 }
 
-const MISSING: &str = "—";
+pub(crate) const MISSING: &str = "—";
 
 fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
     x.map_or_else(|| MISSING.to_owned(), f)
@@ -429,8 +429,8 @@ pub(crate) fn tick(v: f64) -> String {
 // Charts
 // ---------------------------------------------------------------------------------------
 
-type PlotResult = Result<(), Box<dyn std::error::Error>>;
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+pub(crate) type PlotResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
 /// Draws one SVG chart of `size` into a string.
 pub(crate) fn svg(
@@ -451,20 +451,20 @@ pub(crate) fn svg(
     Ok(buf)
 }
 
-fn caption_style() -> TextStyle<'static> {
+pub(crate) fn caption_style() -> TextStyle<'static> {
     (FONT, 23).into_font().style(FontStyle::Bold).color(&BLACK)
 }
 
-fn label_style() -> TextStyle<'static> {
+pub(crate) fn label_style() -> TextStyle<'static> {
     (FONT, 17).into_font().color(&BLACK)
 }
 
-fn desc_style() -> TextStyle<'static> {
+pub(crate) fn desc_style() -> TextStyle<'static> {
     (FONT, 18).into_font().color(&BLACK)
 }
 
 /// A chart with nothing to show: its title and a note.
-fn empty_chart(root: &Area<'_>, title: &str, note: &str) -> PlotResult {
+pub(crate) fn empty_chart(root: &Area<'_>, title: &str, note: &str) -> PlotResult {
     let (w, h) = root.dim_in_pixel();
     root.draw(&Text::new(title.to_owned(), (20, 16), caption_style()))?;
     let style = desc_style().color(&GRAY_C).pos(Pos::new(HPos::Center, VPos::Center));
@@ -948,7 +948,7 @@ fn figure_table(out: &mut String, heading: &str, rows: &[(&str, String)]) {
     out.push_str("</tbody></table></div>\n");
 }
 
-fn figure(out: &mut String, svg: &str, caption: &str) {
+pub(crate) fn figure(out: &mut String, svg: &str, caption: &str) {
     let _ = write!(out, "<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>\n", esc(caption));
 }
 
@@ -1239,10 +1239,10 @@ pub(crate) mod tests {
     fn write_fake_report(dir: &Path) {
         let jobs = format!(
             "{}\n\
-             1,1,r,host-0,0,1,false,0.000,0.000,3.000,3.000,60.000,3.000,0.000,2.000,1.000,0.000,3.000,57.000\n\
-             2,1,r,host-0,1,1,false,10.000,10.000,55.000,60.000,120.000,45.000,40.000,3.000,2.000,5.000,50.000,65.000\n\
-             3,2,r,host-0,0,1,false,20.000,20.000,20.000,20.000,200.000,0.000,0.000,0.000,0.000,0.000,0.000,180.000\n\
-             4,2,r,host-0,1,1,true,30.000,30.000,32.000,32.000,90.000,2.000,0.000,0.000,2.000,0.000,2.000,58.000\n",
+             1,1,r,host-0,0,1,false,0.000,0.000,3.000,3.000,60.000,3.000,0.000,2.000,1.000,0.000,3.000,57.000,hit_local,0.000,0.000,0.000,0,0\n\
+             2,1,r,host-0,1,1,false,10.000,10.000,55.000,60.000,120.000,45.000,40.000,3.000,2.000,5.000,50.000,65.000,miss_never_uploaded,1.000,0.500,2.000,0,100\n\
+             3,2,r,host-0,0,1,false,20.000,20.000,20.000,20.000,200.000,0.000,0.000,0.000,0.000,0.000,0.000,180.000,,0.000,0.000,0.000,0,0\n\
+             4,2,r,host-0,1,1,true,30.000,30.000,32.000,32.000,90.000,2.000,0.000,0.000,2.000,0.000,2.000,58.000,hit_remote,0.000,1.000,0.000,100,0\n",
             crate::report::jobs_csv::COLUMNS.join(",")
         );
         let mut timeline = crate::report::timeline::COLUMNS.join(",");

@@ -9,7 +9,7 @@ use fleetsim_core::JobRecord;
 use super::csv_line::{CsvLine, escape, write_header};
 
 /// The columns of `jobs.csv`, in order.
-pub const COLUMNS: [&str; 19] = [
+pub const COLUMNS: [&str; 25] = [
     "job_id",
     "project_id",
     "runner",
@@ -26,9 +26,15 @@ pub const COLUMNS: [&str; 19] = [
     "wait_capacity_s",
     "wait_machine_s",
     "wait_poll_s",
-    "boot_wait_s",
+    "prepare_s",
     "to_script_s",
     "run_s",
+    "cache",
+    "pull_s",
+    "restore_s",
+    "save_s",
+    "cache_bytes_down",
+    "cache_bytes_up",
 ];
 
 /// Streams finished jobs to CSV.
@@ -82,7 +88,13 @@ impl<W: Write> JobsCsv<W> {
             .milli(r.wait_poll_ms)
             .milli(r.script_started - r.started)
             .milli(r.script_started - r.queued)
-            .milli(r.finished - r.script_started);
+            .milli(r.finished - r.script_started)
+            .escaped(r.cache.label().as_bytes())
+            .milli(r.pull_ms)
+            .milli(r.restore_ms)
+            .milli(r.save_ms)
+            .u64(r.bytes_down)
+            .u64(r.bytes_up);
         self.line.write_to(&mut self.out)
     }
 

@@ -7,4 +7,5 @@ pub mod html;
 pub mod jobs_csv;
 pub mod pending;
 pub mod summary;
+pub mod sweep_html;
 pub mod timeline;

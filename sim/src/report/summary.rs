@@ -36,11 +36,53 @@ pub struct Summary {
     pub utilization: Utilization,
     /// The fleet that was simulated.
     pub fleet: FleetSummary,
+    /// Caches: restores, hits, misses and why, bytes, requests, storage, cost.
+    pub cache: CacheSummary,
+    /// Image pulls.
+    pub images: ImagesSummary,
     /// Pending time of the jobs queued inside the `--window`, when one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowSummary>,
     /// Money.
     pub cost: CostSummary,
+}
+
+/// Cache figures over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheSummary {
+    /// Restores attempted (jobs with a cache whose policy pulls).
+    pub restores: u64,
+    /// Restores that found the key or a fallback key.
+    pub hits: u64,
+    /// `hits / restores`.
+    pub hit_rate: f64,
+    /// Misses by reason: `never_uploaded`, `cold_machine`, `expired`, `key_changed`.
+    pub miss_reasons: std::collections::BTreeMap<String, u64>,
+    /// Bytes downloaded from the distributed cache.
+    pub bytes_down: u64,
+    /// Bytes uploaded to it.
+    pub bytes_up: u64,
+    /// GET requests (404s included).
+    pub get_requests: u64,
+    /// PUT requests.
+    pub put_requests: u64,
+    /// Uploads skipped because nothing changed.
+    pub uploads_skipped: u64,
+    /// Stored GB-months in the distributed cache.
+    pub storage_gb_month: f64,
+    /// `s3` or the server it runs on.
+    pub backend: String,
+    /// What the cache cost.
+    pub cost_usd: f64,
+}
+
+/// Image pulls over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagesSummary {
+    /// Pulls.
+    pub pulls: u64,
+    /// Bytes pulled.
+    pub bytes: u64,
 }
 
 /// Pending time of the jobs queued inside a calendar window (e.g. weekday office hours).
@@ -177,6 +219,8 @@ pub struct CostSummary {
     pub idle_share: f64,
     /// Runner hosts over the simulated time.
     pub hosts_usd: f64,
+    /// The distributed cache: S3 requests and storage, or the MinIO server.
+    pub cache_usd: f64,
     /// Hourly price of one host (0 when none was given).
     pub host_price_per_hour: f64,
     /// Where that price came from.

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use fleetsim_core::{Command, SimTime};
+use fleetsim_core::{Command, SimTime, Step};
 
 use super::csv_line::{CsvLine, write_header};
 
@@ -116,7 +116,8 @@ impl<W: Write> Timeline<W> {
         self.row.created += u32::from(created);
         for c in commands {
             match c {
-                Command::StartStep { .. } => self.row.started += 1,
+                Command::StartStep { step: Step::Script, .. } => self.row.started += 1,
+                Command::StartStep { .. } => {}
                 Command::JobFinished(_) => self.row.finished += 1,
                 Command::CreateMachine { .. } | Command::RemoveMachine { .. } => {}
             }

@@ -15,6 +15,7 @@ pub mod raw;
 
 use std::path::{Path, PathBuf};
 
+use fleetsim_core::cache::{CacheModel, PullPolicy, RunnerCache, Transfer};
 use fleetsim_core::docker_machine::{DockerMachineSpec, IdleSettings};
 use fleetsim_core::spec::{
     DEFAULT_LONG_POLL_MS, ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec,
@@ -28,18 +29,20 @@ use crate::cloud::ec2::{BootTime, CloudSpec, MachineType};
 use crate::cloud::prices::{self, Market};
 use crate::config::overrides::{Override, PathSegment, apply_override, parse_override};
 use crate::config::{
-    Executor, MachineSettings, RunnerConfig, load_config_str_with_overrides, parse_go_duration_ms,
+    CacheType, Executor, MachineSettings, PullPolicy as ConfigPullPolicy, RunnerConfig,
+    load_config_str_with_overrides, parse_go_duration_ms,
 };
 use crate::input_error::InputError;
 use crate::periods::{CalendarPeriods, CronDialect, PeriodSet};
 use crate::seeds::SeedTree;
-use raw::{RawBootTime, RawCloud, RawConfigRef, RawScenario};
+use raw::{RawBootTime, RawCache, RawCloud, RawConfigRef, RawScenario};
 
 /// The seed used when a scenario gives none.
 pub const DEFAULT_SEED: u64 = 1;
 
 /// The scenario's own top-level tables; `--set` keys starting with them go to the scenario.
-const SCENARIO_TABLES: [&str; 6] = ["scenario", "runner", "workload", "gitlab", "output", "cloud"];
+const SCENARIO_TABLES: [&str; 7] =
+    ["scenario", "runner", "workload", "gitlab", "output", "cloud", "cache"];
 
 /// The trace's time 0 when `[workload] start` is not given: Monday 2026-03-02 00:00 in
 /// Asia/Seoul, the start of the seed week.
@@ -122,6 +125,8 @@ pub struct Scenario {
     pub price_overrides: std::collections::BTreeMap<String, f64>,
     /// The wall-clock instant of the run's time 0.
     pub start: jiff::Timestamp,
+    /// The cache setup.
+    pub cache: CacheSetup,
     /// SHA-256 of the scenario text, the config text and the overrides (hex).
     pub sha256: String,
 }
@@ -340,6 +345,8 @@ impl Scenario {
             })?,
         };
 
+        let cache = cache_setup(&raw.cache, &loaded.config, path, text)?;
+
         Ok(Scenario {
             path: path.to_path_buf(),
             name,
@@ -360,6 +367,7 @@ impl Scenario {
             cloud,
             price_overrides,
             start,
+            cache,
             sha256: hex(&hash.finalize()),
         })
     }
@@ -431,6 +439,18 @@ impl Scenario {
                     .map(|ps| ps.iter().map(|&p| ProjectId(p)).collect()),
                 tags: gitlab.tags.clone(),
                 run_untagged: gitlab.run_untagged,
+                cache: RunnerCache {
+                    distributed: self
+                        .cache
+                        .distributed
+                        .unwrap_or(entry.cache.cache_type != CacheType::None),
+                    shared: entry.cache.shared,
+                    pull_policy: match entry.docker.pull_policy.first() {
+                        Some(ConfigPullPolicy::IfNotPresent) => PullPolicy::IfNotPresent,
+                        Some(ConfigPullPolicy::Never) => PullPolicy::Never,
+                        _ => PullPolicy::Always,
+                    },
+                },
             });
         }
         let check_interval_ms = self.config.check_interval_ms;
@@ -450,6 +470,7 @@ impl Scenario {
             processes,
             pickup: self.pickup,
             long_poll_ms: self.long_poll_ms,
+            cache: self.cache.model,
             skip_idle_offers: true,
         };
         spec.validate().map_err(|e| InputError::file(&self.path, e).key("gitlab.pickup"))?;
@@ -558,6 +579,152 @@ impl Build {
     pub fn has_machines(&self) -> bool {
         self.machine_types.iter().any(Option::is_some)
     }
+}
+
+/// Where the distributed cache lives, for its price.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheBackend {
+    /// AWS S3: requests and GB-months at the reference's prices.
+    S3,
+    /// A MinIO (or other self-hosted) server: priced as the machine it runs on.
+    Server {
+        /// USD per hour (0 when no type was given).
+        price_per_hour: f64,
+        /// Where the price came from.
+        source: String,
+    },
+}
+
+/// The cache setup of a scenario (`[cache]` plus what `[runners.cache]` implies).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSetup {
+    /// The transfer model and expiry.
+    pub model: CacheModel,
+    /// `[cache] distributed`, overriding `[runners.cache] Type` for every runner.
+    pub distributed: Option<bool>,
+    /// Where the distributed cache lives.
+    pub backend: CacheBackend,
+}
+
+/// AWS S3 prices, us-east-1 (reference prices-and-timings.md): USD.
+pub mod s3_prices {
+    /// Standard storage, first 50 TB, per GB-month.
+    pub const STORAGE_GB_MONTH: f64 = 0.023;
+    /// PUT, COPY, POST, LIST per 1,000 requests.
+    pub const PUT_PER_1000: f64 = 0.005;
+    /// GET and others per 1,000 requests.
+    pub const GET_PER_1000: f64 = 0.0004;
+}
+
+fn cache_setup(
+    raw: &RawCache,
+    config: &RunnerConfig,
+    path: &Path,
+    text: &str,
+) -> Result<CacheSetup, InputError> {
+    let err = |span: std::ops::Range<usize>, key: &str, msg: String| {
+        InputError::file(path, msg).at_offset(text, span.start).key(key)
+    };
+    let rate = |v: &Option<Spanned<String>>, key: &str, default: u64| -> Result<u64, InputError> {
+        let Some(v) = v else { return Ok(default) };
+        let t = v.get_ref().trim();
+        let bytes = t.strip_suffix("/s").map(crate::trace::parse_size_bytes);
+        match bytes {
+            Some(Ok(b)) if b > 0 => Ok(b),
+            _ => {
+                Err(err(v.span(), key, format!("expected a rate such as \"100MB/s\", found {t:?}")))
+            }
+        }
+    };
+    let d = Transfer::default();
+    let transfer = Transfer {
+        remote_bytes_per_s: rate(&raw.bandwidth, "cache.bandwidth", d.remote_bytes_per_s)?,
+        remote_latency_ms: match &raw.latency {
+            Some(l) => duration(l, "cache.latency", path, text)?,
+            None => d.remote_latency_ms,
+        },
+        local_bytes_per_s: rate(
+            &raw.local_bandwidth,
+            "cache.local_bandwidth",
+            d.local_bytes_per_s,
+        )?,
+        registry_bytes_per_s: rate(
+            &raw.registry_bandwidth,
+            "cache.registry_bandwidth",
+            d.registry_bytes_per_s,
+        )?,
+        registry_latency_ms: match &raw.registry_latency {
+            Some(l) => duration(l, "cache.registry_latency", path, text)?,
+            None => d.registry_latency_ms,
+        },
+    };
+    let expiry_ms = match &raw.expiry_days {
+        None => None,
+        Some(e) if e.get_ref().is_finite() && *e.get_ref() > 0.0 => {
+            Some((e.get_ref() * 86_400_000.0).round() as u64)
+        }
+        Some(e) => {
+            return Err(err(e.span(), "cache.expiry_days", "expected a number of days > 0".into()));
+        }
+    };
+    // Default backend: AWS when the S3 address is AWS's (or absent), a server otherwise.
+    let address = config
+        .runners
+        .iter()
+        .find_map(|r| r.cache.s3.as_ref().and_then(|s| s.server_address.clone()));
+    let aws = address.as_deref().is_none_or(|a| a.is_empty() || a.contains("amazonaws.com"));
+    let backend_name = match &raw.backend {
+        Some(b) => match b.get_ref().as_str() {
+            "s3" | "minio" => b.get_ref().clone(),
+            other => {
+                return Err(err(
+                    b.span(),
+                    "cache.backend",
+                    format!("expected \"s3\" or \"minio\", found {other:?}"),
+                ));
+            }
+        },
+        None if aws => "s3".into(),
+        None => "minio".into(),
+    };
+    let backend = if backend_name == "s3" {
+        CacheBackend::S3
+    } else {
+        match &raw.server {
+            None => CacheBackend::Server {
+                price_per_hour: 0.0,
+                source: "no cache.server type given".into(),
+            },
+            Some(t) => {
+                let region = raw
+                    .server_region
+                    .as_ref()
+                    .map_or(prices::DEFAULT_REGION.to_owned(), |r| r.get_ref().clone());
+                let price = prices::hourly_usd(t.get_ref(), &region, Market::OnDemand).ok_or_else(
+                    || {
+                        err(
+                            t.span(),
+                            "cache.server",
+                            format!(
+                                "no built-in price for {} in {region}; the table has {}",
+                                t.get_ref(),
+                                prices::known()
+                            ),
+                        )
+                    },
+                )?;
+                CacheBackend::Server {
+                    price_per_hour: price,
+                    source: format!("{} on demand in {region}", t.get_ref()),
+                }
+            }
+        }
+    };
+    Ok(CacheSetup {
+        model: CacheModel { transfer, expiry_ms },
+        distributed: raw.distributed,
+        backend,
+    })
 }
 
 fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, InputError> {

@@ -26,6 +26,35 @@ pub struct RawScenario {
     /// `[cloud]`: the simulated EC2.
     #[serde(default)]
     pub cloud: RawCloud,
+    /// `[cache]`: the cache and image transfer model and the cache server's price.
+    #[serde(default)]
+    pub cache: RawCache,
+}
+
+/// `[cache]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// Override whether the distributed cache of `[runners.cache]` is used.
+    pub distributed: Option<bool>,
+    /// `"s3"` (AWS prices) or `"minio"` (priced as its server); default from ServerAddress.
+    pub backend: Option<Spanned<String>>,
+    /// The MinIO server's EC2 instance type.
+    pub server: Option<Spanned<String>>,
+    /// The MinIO server's region (default: the runners' region, else us-east-1).
+    pub server_region: Option<Spanned<String>>,
+    /// Cache server bandwidth, e.g. `"100MB/s"`.
+    pub bandwidth: Option<Spanned<String>>,
+    /// Per-request latency, e.g. `"30ms"`.
+    pub latency: Option<Spanned<String>>,
+    /// Local archive/extract speed.
+    pub local_bandwidth: Option<Spanned<String>>,
+    /// Image registry bandwidth.
+    pub registry_bandwidth: Option<Spanned<String>>,
+    /// Per-pull latency.
+    pub registry_latency: Option<Spanned<String>>,
+    /// Objects expire this many days after upload (lifecycle rule; default: never).
+    pub expiry_days: Option<Spanned<f64>>,
 }
 
 /// `[scenario]`.

@@ -36,6 +36,7 @@ pub fn one_process(
         }],
         pickup: Pickup::Polling,
         long_poll_ms: 0,
+        cache: Default::default(),
         skip_idle_offers: true,
     }
 }
@@ -56,6 +57,7 @@ pub fn run(spec: FleetSpec, jobs: &[TestJob]) -> Vec<JobRecord> {
                     tags,
                     duration_ms: j.duration_ms,
                     retry: j.retry,
+                    work: Default::default(),
                 },
             )
         })
@@ -151,6 +153,7 @@ pub fn run_machines(
                     tags,
                     duration_ms: j.duration_ms,
                     retry: j.retry,
+                    work: Default::default(),
                 },
             )
         })

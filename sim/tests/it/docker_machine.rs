@@ -186,6 +186,7 @@ fn concurrent_limit_and_idle_count_bound_the_machines() {
                     tags: TagSetId::UNTAGGED,
                     duration_ms: 10_000_000,
                     retry: 0,
+                    work: Default::default(),
                 };
                 (300_000, spec)
             })

@@ -55,6 +55,7 @@ fn fleet_strategy() -> impl Strategy<Value = FleetSpec> {
                 .collect(),
             pickup: fleetsim_core::Pickup::Polling,
             long_poll_ms,
+            cache: Default::default(),
             skip_idle_offers: true,
         })
 }

@@ -38,6 +38,7 @@ fn simulate(lambda: f64, mu: f64, c: u32, pickup: Pickup, seed: u64) -> Outcome 
                 tags: TagSetId::UNTAGGED,
                 duration_ms: ((d * 1000.0).round() as u64).max(1),
                 retry: 0,
+                work: Default::default(),
             };
             ((t * 1000.0).round() as u64, spec)
         })

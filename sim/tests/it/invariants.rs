@@ -71,6 +71,7 @@ fn spec_strategy() -> impl Strategy<Value = FleetSpec> {
             }],
             pickup: if immediate { Pickup::Immediate } else { Pickup::Polling },
             long_poll_ms,
+            cache: Default::default(),
             skip_idle_offers: true,
         })
 }
@@ -87,7 +88,7 @@ proptest! {
             .iter()
             .map(|j| {
                 let tags = if j.tags.is_empty() { TagSetId::UNTAGGED } else { fleet.intern_tags(&j.tags) };
-                (j.at_ms, JobSpec { id: JobId(j.id), project: ProjectId(j.project), tags, duration_ms: j.duration_ms, retry: 0 })
+                (j.at_ms, JobSpec { id: JobId(j.id), project: ProjectId(j.project), tags, duration_ms: j.duration_ms, retry: 0, work: Default::default() })
             })
             .collect();
         let mut check = Check { timeline: Timeline::new(Vec::new()).unwrap(), records: Vec::new(), slots, limits: limits.clone() };

@@ -130,6 +130,7 @@ fn growth_is_capped_at_every_instant() {
                 tags: TagSetId::UNTAGGED,
                 duration_ms: 90_000,
                 retry: 2,
+                work: Default::default(),
             };
             (i * 7_000, spec)
         })

@@ -129,6 +129,11 @@ fn sweep_and_merge_on_the_command_line() {
         std::fs::read(tmp.path().join("s/sweep.csv")).unwrap(),
         std::fs::read(tmp.path().join("m/sweep.csv")).unwrap()
     );
+    assert_eq!(
+        std::fs::read(tmp.path().join("s/sweep.html")).unwrap(),
+        std::fs::read(tmp.path().join("m/sweep.html")).unwrap(),
+        "the sweep's page exists and the merged shards give the same bytes"
+    );
     let o = run(&["sweep", scenario.to_str().unwrap(), "--vary", "concurrent=9..1", "--out", &out]);
     assert_eq!(o.status.code(), Some(2));
     let o = run(&[

@@ -1,0 +1,626 @@
+//! The cache model (reference §4): the machine-local cache (a Docker volume on the runner
+//! host, or on a docker+machine machine, where it dies with the machine), the distributed
+//! cache of `[runners.cache]` (S3, GCS, Azure, MinIO), and the per-place Docker image cache.
+//!
+//! ```text
+//!  restore: key, then each fallback key, stopping at the first success (§4.3)
+//!    distributed: GET object ── 404 ──► local archive? ─yes─► hit (local) ; no ─► next key
+//!                   │ found
+//!                   └► local copy at least as new (mtime ≥ Last-Modified)? ─yes─► hit (local, no download)
+//!                                                                          no ─► download ─► hit (remote)
+//!    local only:  local archive? ─yes─► hit (local) ; no ─► next key
+//!  save (policy push/pull-push): nothing changed and a local archive exists ─► skip (§4.5)
+//!                                else archive locally, upload if distributed (object visible when the PUT ends)
+//! ```
+//!
+//! The core decides what moves and how much; the transfer model turns bytes into time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use indexmap::IndexMap;
+
+use crate::ids::{MachineId, ProjectId, RunnerId};
+use crate::time::SimTime;
+
+/// An interned cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId(pub u32);
+
+/// An interned image name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ImageId(pub u32);
+
+/// An interned cache declaration: key, fallback keys, policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CacheUseId(pub u32);
+
+/// `cache:policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Policy {
+    /// Download and upload (the default).
+    #[default]
+    PullPush,
+    /// Download only.
+    Pull,
+    /// Upload only.
+    Push,
+}
+
+impl Policy {
+    fn pulls(self) -> bool {
+        self != Policy::Push
+    }
+    fn pushes(self) -> bool {
+        self != Policy::Pull
+    }
+}
+
+/// `[runners.docker] pull_policy` (the first one listed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Pull for every job: a full pull where the image is missing, a manifest check where
+    /// it is present.
+    #[default]
+    Always,
+    /// Pull when the image is not on the place yet.
+    IfNotPresent,
+    /// Never pull (the image is assumed present).
+    Never,
+}
+
+/// How bytes become time. Rates in bytes per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transfer {
+    /// Cache server bandwidth per transfer.
+    pub remote_bytes_per_s: u64,
+    /// Per request (GET, HEAD, PUT) latency, in ms.
+    pub remote_latency_ms: u64,
+    /// Archiving and extracting on local disk.
+    pub local_bytes_per_s: u64,
+    /// Image registry bandwidth per pull.
+    pub registry_bytes_per_s: u64,
+    /// Per pull latency, in ms.
+    pub registry_latency_ms: u64,
+}
+
+impl Default for Transfer {
+    fn default() -> Self {
+        Transfer {
+            remote_bytes_per_s: 100_000_000,
+            remote_latency_ms: 30,
+            local_bytes_per_s: 400_000_000,
+            registry_bytes_per_s: 50_000_000,
+            registry_latency_ms: 500,
+        }
+    }
+}
+
+fn ms_for(bytes: u64, bytes_per_s: u64) -> u64 {
+    if bytes_per_s == 0 {
+        0
+    } else {
+        (u128::from(bytes) * 1000).div_ceil(u128::from(bytes_per_s)) as u64
+    }
+}
+
+/// Fleet-wide cache settings.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CacheModel {
+    /// The transfer model.
+    pub transfer: Transfer,
+    /// Objects expire this long after their upload (a bucket lifecycle rule); `None` = never.
+    pub expiry_ms: Option<u64>,
+}
+
+/// The cache settings of one `[[runners]]` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunnerCache {
+    /// `[runners.cache] Type` is set (s3, gcs, azure).
+    pub distributed: bool,
+    /// `Shared = true`: no `runner/<token>/` prefix, so runners share objects.
+    pub shared: bool,
+    /// `[runners.docker] pull_policy`.
+    pub pull_policy: PullPolicy,
+}
+
+/// Why a restore found nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MissReason {
+    /// No job ever saved this key (in this scope).
+    NeverUploaded,
+    /// It was saved, but on another machine or slot, and there is no distributed cache (or
+    /// the machine holding it is gone).
+    ColdMachine,
+    /// The object expired (lifecycle rule).
+    Expired,
+    /// This key was never saved, but the project saved others (a new branch, a changed
+    /// lock file).
+    KeyChanged,
+}
+
+impl MissReason {
+    /// All reasons, in report order.
+    pub const ALL: [MissReason; 4] = [
+        MissReason::NeverUploaded,
+        MissReason::ColdMachine,
+        MissReason::Expired,
+        MissReason::KeyChanged,
+    ];
+
+    /// Its name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissReason::NeverUploaded => "never_uploaded",
+            MissReason::ColdMachine => "cold_machine",
+            MissReason::Expired => "expired",
+            MissReason::KeyChanged => "key_changed",
+        }
+    }
+}
+
+/// What a job's cache restore found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// The job has no cache, or its policy does not pull.
+    #[default]
+    None,
+    /// Found on the place itself (no download); `fallback` 0 is the primary key.
+    HitLocal {
+        /// Index of the key that hit (0 = primary).
+        fallback: u8,
+    },
+    /// Downloaded from the distributed cache.
+    HitRemote {
+        /// Index of the key that hit (0 = primary).
+        fallback: u8,
+    },
+    /// Nothing found.
+    Miss(MissReason),
+}
+
+impl Outcome {
+    /// Its name in `jobs.csv`.
+    pub fn label(self) -> String {
+        match self {
+            Outcome::None => String::new(),
+            Outcome::HitLocal { fallback: 0 } => "hit_local".into(),
+            Outcome::HitRemote { fallback: 0 } => "hit_remote".into(),
+            Outcome::HitLocal { fallback } => format!("hit_local_fallback_{fallback}"),
+            Outcome::HitRemote { fallback } => format!("hit_remote_fallback_{fallback}"),
+            Outcome::Miss(r) => format!("miss_{}", r.as_str()),
+        }
+    }
+}
+
+/// Where a local cache and images live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    /// A worker slot of a runner host (docker executor: the cache volume name includes the
+    /// concurrency id, so each slot has its own, reference §4.8).
+    Slot(u16, u32),
+    /// A runner host's Docker (images are shared by its slots).
+    Host(u16),
+    /// An autoscaled machine.
+    Machine(MachineId),
+}
+
+/// Fleet-wide counters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CacheStats {
+    /// Restores that found something.
+    pub hits: u64,
+    /// Restores that found nothing, by [`MissReason::ALL`] order.
+    pub misses: [u64; 4],
+    /// Bytes downloaded from the distributed cache.
+    pub bytes_down: u64,
+    /// Bytes uploaded.
+    pub bytes_up: u64,
+    /// GET requests (including 404s).
+    pub gets: u64,
+    /// PUT requests.
+    pub puts: u64,
+    /// Uploads skipped because nothing changed.
+    pub uploads_skipped: u64,
+    /// Image pulls.
+    pub image_pulls: u64,
+    /// Bytes pulled from the registry.
+    pub image_bytes: u64,
+    /// Stored bytes × ms in the distributed cache (for GB-month pricing).
+    pub storage_byte_ms: u128,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Remote {
+    version: SimTime,
+    size: u64,
+    expires: Option<SimTime>,
+}
+
+#[derive(Debug, Default)]
+struct Local {
+    caches: BTreeMap<(ProjectId, KeyId), (SimTime, u64)>,
+    images: BTreeSet<ImageId>,
+}
+
+type RemoteKey = (u32, ProjectId, KeyId);
+
+/// A planned restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restore {
+    /// What it found.
+    pub outcome: Outcome,
+    /// How long it takes.
+    pub ms: u64,
+    /// Bytes downloaded.
+    pub bytes_down: u64,
+}
+
+/// A planned save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Save {
+    /// How long it takes (0 when skipped).
+    pub ms: u64,
+    /// Bytes uploaded (0 when skipped or local only).
+    pub bytes_up: u64,
+    /// The object to publish when the upload ends.
+    pub publish: Option<(u32, ProjectId, KeyId, u64)>,
+}
+
+/// All cache state of the fleet.
+#[derive(Debug, Default)]
+pub struct CacheWorld {
+    model: CacheModel,
+    keys: IndexMap<String, ()>,
+    images: IndexMap<String, ()>,
+    uses: IndexMap<(KeyId, Vec<KeyId>, Policy), ()>,
+    remote: BTreeMap<RemoteKey, Remote>,
+    /// Keys ever saved (per scope), and projects that ever saved anything.
+    saved: BTreeSet<RemoteKey>,
+    projects_saved: BTreeSet<(u32, ProjectId)>,
+    expired: BTreeSet<RemoteKey>,
+    local: BTreeMap<Place, Local>,
+    stats: CacheStats,
+}
+
+impl CacheWorld {
+    /// A world with this model.
+    pub fn new(model: CacheModel) -> CacheWorld {
+        CacheWorld { model, ..CacheWorld::default() }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> CacheStats {
+        self.stats
+    }
+
+    /// Interns a cache declaration.
+    pub fn declare<S: AsRef<str>>(
+        &mut self,
+        key: &str,
+        fallbacks: &[S],
+        policy: Policy,
+    ) -> CacheUseId {
+        let key = self.key(key);
+        let fallbacks: Vec<KeyId> =
+            fallbacks.iter().take(5).map(|f| self.key(f.as_ref())).collect();
+        let (i, _) = self.uses.insert_full((key, fallbacks, policy), ());
+        CacheUseId(i as u32)
+    }
+
+    fn key(&mut self, k: &str) -> KeyId {
+        let (i, _) = self.keys.insert_full(k.to_owned(), ());
+        KeyId(i as u32)
+    }
+
+    /// Interns an image name.
+    pub fn image(&mut self, name: &str) -> ImageId {
+        let (i, _) = self.images.insert_full(name.to_owned(), ());
+        ImageId(i as u32)
+    }
+
+    /// Whether a declaration pulls and pushes.
+    pub fn policy(&self, u: CacheUseId) -> Policy {
+        self.uses.get_index(u.0 as usize).expect("declared cache").0.2
+    }
+
+    /// The object scope of a runner: 0 when `Shared`, else one per runner (`runner/<token>/`).
+    pub fn scope(runner: RunnerId, c: &RunnerCache) -> u32 {
+        if c.shared { 0 } else { u32::from(runner.0) + 1 }
+    }
+
+    /// How long pulling `image` (of `size` bytes) takes on `place`, counting the pull; 0
+    /// when the policy does not pull it.
+    pub fn pull(&mut self, place: Place, image: ImageId, size: u64, policy: PullPolicy) -> u64 {
+        let local = self.local.entry(place).or_default();
+        let present = !local.images.insert(image);
+        let t = self.model.transfer;
+        match (policy, present) {
+            (PullPolicy::Never, _) | (PullPolicy::IfNotPresent, true) => 0,
+            // `always` on a place that has the image: the registry confirms the manifest,
+            // no layer moves.
+            (PullPolicy::Always, true) => t.registry_latency_ms,
+            (_, false) => {
+                self.stats.image_pulls += 1;
+                self.stats.image_bytes += size;
+                t.registry_latency_ms + ms_for(size, t.registry_bytes_per_s)
+            }
+        }
+    }
+
+    /// Restores a cache on `place` at `now` (§4.4).
+    pub fn restore(
+        &mut self,
+        now: SimTime,
+        place: Place,
+        scope: u32,
+        distributed: bool,
+        project: ProjectId,
+        u: CacheUseId,
+    ) -> Restore {
+        let (key, fallbacks, policy) =
+            self.uses.get_index(u.0 as usize).expect("declared cache").0.clone();
+        if !policy.pulls() {
+            return Restore { outcome: Outcome::None, ms: 0, bytes_down: 0 };
+        }
+        let t = self.model.transfer;
+        let mut ms = 0;
+        for (i, k) in std::iter::once(key).chain(fallbacks.iter().copied()).enumerate() {
+            let fallback = i as u8;
+            let local = self.local.get(&place).and_then(|l| l.caches.get(&(project, k))).copied();
+            if distributed {
+                self.stats.gets += 1;
+                ms += t.remote_latency_ms;
+                let remote = self.live_remote(now, (scope, project, k));
+                if let Some(r) = remote {
+                    if let Some((mtime, size)) = local
+                        && mtime >= r.version
+                    {
+                        ms += ms_for(size, t.local_bytes_per_s);
+                        self.stats.hits += 1;
+                        return Restore {
+                            outcome: Outcome::HitLocal { fallback },
+                            ms,
+                            bytes_down: 0,
+                        };
+                    }
+                    ms +=
+                        ms_for(r.size, t.remote_bytes_per_s) + ms_for(r.size, t.local_bytes_per_s);
+                    self.stats.bytes_down += r.size;
+                    self.stats.hits += 1;
+                    self.local.entry(place).or_default().caches.insert((project, k), (now, r.size));
+                    return Restore {
+                        outcome: Outcome::HitRemote { fallback },
+                        ms,
+                        bytes_down: r.size,
+                    };
+                }
+            }
+            if let Some((_, size)) = local {
+                ms += ms_for(size, t.local_bytes_per_s);
+                self.stats.hits += 1;
+                return Restore { outcome: Outcome::HitLocal { fallback }, ms, bytes_down: 0 };
+            }
+        }
+        let reason = if distributed && self.expired.contains(&(scope, project, key)) {
+            MissReason::Expired
+        } else if self.saved.contains(&(scope, project, key)) {
+            MissReason::ColdMachine
+        } else if self.projects_saved.contains(&(scope, project)) {
+            MissReason::KeyChanged
+        } else {
+            MissReason::NeverUploaded
+        };
+        let slot = MissReason::ALL.iter().position(|&r| r == reason).expect("listed reason");
+        self.stats.misses[slot] += 1;
+        Restore { outcome: Outcome::Miss(reason), ms, bytes_down: 0 }
+    }
+
+    /// The remote object if it exists and has not expired (an expired one is dropped).
+    fn live_remote(&mut self, now: SimTime, rk: RemoteKey) -> Option<Remote> {
+        let r = *self.remote.get(&rk)?;
+        if let Some(exp) = r.expires
+            && exp <= now
+        {
+            self.remote.remove(&rk);
+            self.stats.storage_byte_ms += u128::from(r.size) * u128::from(exp - r.version);
+            self.expired.insert(rk);
+            return None;
+        }
+        Some(r)
+    }
+
+    /// Saves a cache after a successful job (§4.5). `local_scope` names the local-only
+    /// scope for miss reasons (the runner's own).
+    #[allow(clippy::too_many_arguments)]
+    pub fn save(
+        &mut self,
+        now: SimTime,
+        place: Place,
+        scope: u32,
+        distributed: bool,
+        project: ProjectId,
+        u: CacheUseId,
+        size: u64,
+        changed: bool,
+    ) -> Save {
+        let (key, _, policy) = self.uses.get_index(u.0 as usize).expect("declared cache").0.clone();
+        if !policy.pushes() {
+            return Save { ms: 0, bytes_up: 0, publish: None };
+        }
+        let local = self.local.entry(place).or_default();
+        if !changed && local.caches.contains_key(&(project, key)) {
+            self.stats.uploads_skipped += 1;
+            return Save { ms: 0, bytes_up: 0, publish: None };
+        }
+        local.caches.insert((project, key), (now, size));
+        self.saved.insert((scope, project, key));
+        self.projects_saved.insert((scope, project));
+        let t = self.model.transfer;
+        let mut ms = ms_for(size, t.local_bytes_per_s);
+        if !distributed {
+            return Save { ms, bytes_up: 0, publish: None };
+        }
+        ms += t.remote_latency_ms + ms_for(size, t.remote_bytes_per_s);
+        self.stats.puts += 1;
+        self.stats.bytes_up += size;
+        Save { ms, bytes_up: size, publish: Some((scope, project, key, size)) }
+    }
+
+    /// The upload of a save finished: the object becomes visible (and replaces the old one).
+    pub fn publish(
+        &mut self,
+        now: SimTime,
+        (scope, project, key, size): (u32, ProjectId, KeyId, u64),
+    ) {
+        let rk = (scope, project, key);
+        if let Some(old) = self.remote.remove(&rk) {
+            let end = old.expires.map_or(now, |e| e.min(now));
+            self.stats.storage_byte_ms +=
+                u128::from(old.size) * u128::from(end.saturating_since(old.version));
+        }
+        self.expired.remove(&rk);
+        let expires = self.model.expiry_ms.map(|e| now + e);
+        self.remote.insert(rk, Remote { version: now, size, expires });
+    }
+
+    /// A place is gone (its machine was removed or lost): its local cache and images too.
+    pub fn forget(&mut self, place: Place) {
+        self.local.remove(&place);
+    }
+
+    /// Counts the storage of every object still stored at the end of the run.
+    pub fn finish(&mut self, end: SimTime) -> CacheStats {
+        for r in std::mem::take(&mut self.remote).into_values() {
+            let stop = r.expires.map_or(end, |e| e.min(end));
+            self.stats.storage_byte_ms +=
+                u128::from(r.size) * u128::from(stop.saturating_since(r.version));
+        }
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: ProjectId = ProjectId(1);
+
+    fn world() -> CacheWorld {
+        let model = CacheModel {
+            transfer: Transfer {
+                remote_bytes_per_s: 1000,
+                remote_latency_ms: 10,
+                local_bytes_per_s: 10_000,
+                registry_bytes_per_s: 1000,
+                registry_latency_ms: 100,
+            },
+            expiry_ms: Some(100_000),
+        };
+        CacheWorld::new(model)
+    }
+
+    #[test]
+    fn fallback_order_and_the_up_to_date_local_copy() {
+        let mut w = world();
+        let u = w.declare("feature", &["main"], Policy::PullPush);
+        let main = w.declare("main", &[] as &[&str], Policy::PullPush);
+        let (a, b) = (Place::Machine(MachineId(1)), Place::Machine(MachineId(2)));
+        // Nothing yet: both keys 404 (two GETs), never uploaded.
+        let r = w.restore(SimTime(0), a, 0, true, P, u);
+        assert_eq!((r.outcome, r.ms), (Outcome::Miss(MissReason::NeverUploaded), 20));
+        // Machine a saves `main` (1000 bytes): 100 ms archive + 10 ms + 1000 ms upload.
+        let s = w.save(SimTime(10), a, 0, true, P, main, 1000, true);
+        assert_eq!((s.ms, s.bytes_up), (1110, 1000));
+        w.publish(SimTime(1120), s.publish.unwrap());
+        // Machine b: `feature` 404s, `main` downloads: 2 GETs + 1000 ms + 100 ms extract.
+        let r = w.restore(SimTime(2000), b, 0, true, P, u);
+        assert_eq!(
+            (r.outcome, r.ms, r.bytes_down),
+            (Outcome::HitRemote { fallback: 1 }, 1120, 1000)
+        );
+        // Again on b: its copy (mtime 2000) is at least as new as the object (1120): no download.
+        let r = w.restore(SimTime(3000), b, 0, true, P, u);
+        assert_eq!((r.outcome, r.bytes_down), (Outcome::HitLocal { fallback: 1 }, 0));
+        // On a: its archive (mtime 10) is older than the object (uploaded at 1120): download.
+        let r = w.restore(SimTime(3000), a, 0, true, P, main);
+        assert_eq!(r.outcome, Outcome::HitRemote { fallback: 0 });
+    }
+
+    #[test]
+    fn unchanged_files_are_not_uploaded_and_local_only_caches_are_cold_elsewhere() {
+        let mut w = world();
+        let u = w.declare("k", &[] as &[&str], Policy::PullPush);
+        let (a, b) = (Place::Slot(0, 0), Place::Slot(0, 1));
+        assert_eq!(w.save(SimTime(0), a, 1, false, P, u, 500, true).ms, 50, "archive only");
+        assert_eq!(w.save(SimTime(10), a, 1, false, P, u, 500, false).ms, 0, "up to date: skipped");
+        assert_eq!(w.stats().uploads_skipped, 1);
+        assert_eq!(
+            w.restore(SimTime(20), a, 1, false, P, u).outcome,
+            Outcome::HitLocal { fallback: 0 }
+        );
+        assert_eq!(
+            w.restore(SimTime(20), b, 1, false, P, u).outcome,
+            Outcome::Miss(MissReason::ColdMachine)
+        );
+        let other = w.declare("k2", &[] as &[&str], Policy::PullPush);
+        assert_eq!(
+            w.restore(SimTime(20), b, 1, false, P, other).outcome,
+            Outcome::Miss(MissReason::KeyChanged)
+        );
+        w.forget(a);
+        assert_eq!(
+            w.restore(SimTime(30), a, 1, false, P, u).outcome,
+            Outcome::Miss(MissReason::ColdMachine)
+        );
+    }
+
+    #[test]
+    fn objects_expire_and_storage_is_integrated() {
+        let mut w = world();
+        let u = w.declare("k", &[] as &[&str], Policy::PullPush);
+        let a = Place::Machine(MachineId(1));
+        let s = w.save(SimTime(0), a, 0, true, P, u, 2000, true);
+        w.publish(SimTime(0), s.publish.unwrap());
+        let b = Place::Machine(MachineId(2));
+        assert_eq!(
+            w.restore(SimTime(200_000), b, 0, true, P, u).outcome,
+            Outcome::Miss(MissReason::Expired)
+        );
+        // Stored 2000 bytes for 100 000 ms, then expired.
+        assert_eq!(w.finish(SimTime(300_000)).storage_byte_ms, 2000 * 100_000);
+    }
+
+    #[test]
+    fn scopes_separate_runners_unless_shared() {
+        let mut w = world();
+        let u = w.declare("k", &[] as &[&str], Policy::PullPush);
+        let s = w.save(SimTime(0), Place::Machine(MachineId(1)), 1, true, P, u, 10, true);
+        w.publish(SimTime(5), s.publish.unwrap());
+        let b = Place::Machine(MachineId(2));
+        assert!(
+            matches!(w.restore(SimTime(10), b, 2, true, P, u).outcome, Outcome::Miss(_)),
+            "other runner's scope"
+        );
+        assert_eq!(
+            w.restore(SimTime(10), b, 1, true, P, u).outcome,
+            Outcome::HitRemote { fallback: 0 }
+        );
+        assert_eq!(
+            CacheWorld::scope(RunnerId(3), &RunnerCache { shared: true, ..Default::default() }),
+            0
+        );
+    }
+
+    #[test]
+    fn images_are_pulled_per_place_by_policy() {
+        let mut w = world();
+        let img = w.image("node:20");
+        let m = Place::Machine(MachineId(1));
+        assert_eq!(w.pull(m, img, 1000, PullPolicy::IfNotPresent), 1100);
+        assert_eq!(w.pull(m, img, 1000, PullPolicy::IfNotPresent), 0);
+        assert_eq!(w.pull(m, img, 1000, PullPolicy::Always), 100, "present: a manifest check");
+        assert_eq!(w.pull(Place::Machine(MachineId(2)), img, 1000, PullPolicy::Always), 1100);
+        assert_eq!(w.pull(Place::Host(0), img, 1000, PullPolicy::Never), 0);
+        assert_eq!(w.stats().image_pulls, 2);
+    }
+}
