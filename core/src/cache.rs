@@ -244,6 +244,9 @@ struct Local {
 
 type RemoteKey = (u32, ProjectId, KeyId);
 
+/// An object to publish when its upload ends: scope, project, key, size in bytes.
+pub type Upload = (u32, ProjectId, KeyId, u64);
+
 /// A planned restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Restore {
@@ -263,7 +266,7 @@ pub struct Save {
     /// Bytes uploaded (0 when skipped or local only).
     pub bytes_up: u64,
     /// The object to publish when the upload ends.
-    pub publish: Option<(u32, ProjectId, KeyId, u64)>,
+    pub publish: Option<Upload>,
 }
 
 /// All cache state of the fleet.
@@ -622,5 +625,57 @@ mod tests {
         assert_eq!(w.pull(Place::Machine(MachineId(2)), img, 1000, PullPolicy::Always), 1100);
         assert_eq!(w.pull(Place::Host(0), img, 1000, PullPolicy::Never), 0);
         assert_eq!(w.stats().image_pulls, 2);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A restore never finds a key before some job saved it, a remote hit never comes
+        /// before an upload of that key in that scope ended, and counters add up.
+        #[test]
+        fn no_hit_before_the_first_save(distributed in any::<bool>(), ops in prop::collection::vec((0u8..4, 0u8..3, 0u8..3, 0u8..2), 1..80)) {
+            let mut w = world();
+            let keys: Vec<CacheUseId> = (0..3).map(|k| w.declare(&format!("k{k}"), &[] as &[&str], Policy::PullPush)).collect();
+            let mut saved_local: BTreeSet<(u8, u8)> = BTreeSet::new(); // (place, key)
+            let mut published: BTreeSet<(u8, u8)> = BTreeSet::new(); // (scope, key)
+            let mut pending: Vec<(Upload, u8, u8)> = Vec::new();
+            for (t, (op, place, key, scope)) in ops.into_iter().enumerate() {
+                let now = SimTime(t as u64 * 1000);
+                let pl = Place::Machine(MachineId(u32::from(place)));
+                match op {
+                    0 => {
+                        let r = w.restore(now, pl, u32::from(scope), distributed, P, keys[key as usize]);
+                        match r.outcome {
+                            Outcome::HitRemote { .. } => prop_assert!(published.contains(&(scope, key))),
+                            Outcome::HitLocal { .. } => prop_assert!(saved_local.contains(&(place, key))),
+                            _ => {}
+                        }
+                        if matches!(r.outcome, Outcome::HitRemote { .. }) {
+                            saved_local.insert((place, key));
+                        }
+                    }
+                    1 => {
+                        let s = w.save(now, pl, u32::from(scope), distributed, P, keys[key as usize], 100, true);
+                        saved_local.insert((place, key));
+                        if let Some(p) = s.publish {
+                            pending.push((p, scope, key));
+                        }
+                    }
+                    2 => {
+                        for (p, scope, key) in pending.drain(..) {
+                            w.publish(now, p);
+                            published.insert((scope, key));
+                        }
+                    }
+                    _ => {
+                        w.forget(pl);
+                        saved_local.retain(|&(p, _)| p != place);
+                    }
+                }
+            }
+            let st = w.finish(SimTime(1_000_000));
+            prop_assert_eq!(st.bytes_up, st.puts * 100);
+            prop_assert!(distributed || (st.gets == 0 && st.puts == 0));
+        }
     }
 }

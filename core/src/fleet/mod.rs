@@ -141,7 +141,7 @@ enum JobState {
         bytes_down: u64,
         bytes_up: u64,
         /// The object its save publishes when the upload ends.
-        publish: Option<(u32, crate::ids::ProjectId, crate::cache::KeyId, u64)>,
+        publish: Option<crate::cache::Upload>,
         /// Past the last step.
         done: bool,
     },

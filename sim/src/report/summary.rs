@@ -300,6 +300,30 @@ impl Summary {
                 m.created, m.creation_failed, m.interrupted, m.max, m.billed_hours
             );
         }
+        let c = &self.cache;
+        if c.restores > 0 || self.images.pulls > 0 {
+            let misses: Vec<String> = c
+                .miss_reasons
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| format!("{n} {r}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "cache      {:.1} % of {} restores hit{}; {:.1} GB down, {:.1} GB up, {} uploads skipped; {} image pulls",
+                c.hit_rate * 100.0,
+                c.restores,
+                if misses.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (misses: {})", misses.join(", "))
+                },
+                c.bytes_down as f64 / 1e9,
+                c.bytes_up as f64 / 1e9,
+                c.uploads_skipped,
+                self.images.pulls
+            );
+        }
         let u = &self.utilization;
         let _ = writeln!(
             s,
@@ -312,13 +336,14 @@ impl Summary {
         let c = &self.cost;
         let _ = writeln!(
             s,
-            "cost       ${:.2} over the run = ${:.2} per 30 days, ${:.4} per job; machines ${:.2} ({:.0} % idle), hosts ${:.2}",
+            "cost       ${:.2} over the run = ${:.2} per 30 days, ${:.4} per job; machines ${:.2} ({:.0} % idle), hosts ${:.2}, cache ${:.2}",
             c.total_usd,
             c.per_month_usd,
             c.per_job_usd,
             c.machines_usd,
             c.idle_share * 100.0,
-            c.hosts_usd
+            c.hosts_usd,
+            c.cache_usd
         );
         s
     }

@@ -1,0 +1,134 @@
+//! Caches through the whole fleet: a hand-worked docker+machine sequence, and bad cache
+//! input in a trace.
+
+use fleetsim_core::cache::{MissReason, Outcome, Policy};
+use fleetsim_core::{Fleet, JobId, JobSpec, JobWork, ProjectId, TagSetId};
+
+use crate::common::{fixed_cloud, machine_runner, one_process};
+
+#[test]
+fn a_cold_machine_misses_without_a_distributed_cache_and_hits_with_one() {
+    // Two jobs of one project, far apart, on docker+machine with MaxBuilds 1 (every job gets
+    // a fresh machine). The first job (cache `main`, changed) saves; the second restores.
+    // Local cache only: the second machine is cold. With S3: it downloads the object.
+    use fleetsim::engine::{CollectRecords, Engine, ListSource};
+    for distributed in [false, true] {
+        let mut runner = machine_runner(0, 0, 0, 0, 1);
+        runner.cache.distributed = distributed;
+        let spec = one_process(2, 3000, 0, vec![runner]);
+        let mut fleet = Fleet::new(spec);
+        let cache = fleet.declare_cache("main", &[] as &[&str], Policy::PullPush);
+        let image = fleet.intern_image("node:20");
+        let work = JobWork {
+            cache: Some(cache),
+            cache_size: 100_000_000,
+            cache_changed: true,
+            cache_miss_penalty_ms: 120_000,
+            image: Some(image),
+            image_size: 500_000_000,
+        };
+        let job = |id: u64, at: u64| {
+            (
+                at,
+                JobSpec {
+                    id: JobId(id),
+                    project: ProjectId(1),
+                    tags: TagSetId::UNTAGGED,
+                    duration_ms: 60_000,
+                    retry: 0,
+                    work,
+                },
+            )
+        };
+        let types = vec![Some(fleetsim::cloud::ec2::MachineType {
+            instance_type: "t2.medium".into(),
+            region: "us-east-1".into(),
+            price_per_hour: 0.0464,
+            hazard_per_hour: 0.0,
+        })];
+        let mut cloud = fleetsim::cloud::ec2::SimCloud::new(
+            fixed_cloud(30),
+            types,
+            &["r".into()],
+            fleetsim::seeds::SeedTree::new(1),
+            Vec::new(),
+        )
+        .unwrap();
+        let mut records = CollectRecords::default();
+        Engine::new()
+            .run_with(
+                &mut fleet,
+                &mut ListSource::new(vec![job(1, 0), job(2, 600_000)]),
+                &mut records,
+                &mut cloud,
+            )
+            .unwrap();
+        records.records.sort_by_key(|r| r.id);
+        let (first, second) = (records.records[0], records.records[1]);
+        // Defaults: registry 50 MB/s + 500 ms; cache 100 MB/s + 30 ms; local disk 400 MB/s.
+        assert_eq!(first.pull_ms, 10_500, "a fresh machine pulls the 500 MB image");
+        assert_eq!(first.cache, Outcome::Miss(MissReason::NeverUploaded));
+        assert_eq!(
+            first.finished - first.script_started,
+            180_000 + first.save_ms,
+            "60 s script + 120 s miss penalty, then save"
+        );
+        if distributed {
+            assert_eq!(first.save_ms, 250 + 30 + 1000, "archive 100 MB locally, then PUT it");
+            assert_eq!(second.cache, Outcome::HitRemote { fallback: 0 });
+            assert_eq!(second.restore_ms, 30 + 1000 + 250, "GET, download, extract");
+            assert_eq!(second.bytes_down, 100_000_000);
+            assert_eq!(fleet.cache_stats().puts, 2, "both jobs changed the cache");
+        } else {
+            assert_eq!(first.save_ms, 250, "archive only");
+            assert_eq!(second.cache, Outcome::Miss(MissReason::ColdMachine));
+            assert_eq!(fleet.cache_stats().gets, 0);
+        }
+    }
+}
+
+#[test]
+fn bad_cache_columns_are_refused_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "concurrent = 1\n[[runners]]\n  name = \"r\"\n  executor = \"docker\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[scenario]\nname = \"t\"\n[runner]\nconfig = \"c.toml\"\n[workload]\ntrace = \"t.csv\"\n",
+    )
+    .unwrap();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "job_id,created_at,duration,cache_key,cache_size\n1,0,60,k,12XB\n",
+            &["t.csv:2", "cache_size", "12XB"],
+        ),
+        (
+            "job_id,created_at,duration,cache_key,cache_size\n1,0,60,k,-5MB\n",
+            &["t.csv:2", "cache_size"],
+        ),
+        (
+            "job_id,created_at,duration,cache_key,cache_policy\n1,0,60,k,sometimes\n",
+            &["t.csv:2", "cache_policy", "sometimes"],
+        ),
+    ];
+    for (trace, needles) in cases {
+        std::fs::write(dir.path().join("t.csv"), trace).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args([
+                "run",
+                dir.path().join("s.toml").to_str().unwrap(),
+                "--out",
+                dir.path().join("o").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{n:?} in {err}");
+        }
+    }
+}
