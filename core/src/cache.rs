@@ -247,6 +247,20 @@ type RemoteKey = (u32, ProjectId, KeyId);
 /// An object to publish when its upload ends: scope, project, key, size in bytes.
 pub type Upload = (u32, ProjectId, KeyId, u64);
 
+/// Where a job's cache lives: its place, its object scope, whether the runner has a
+/// distributed cache, and its project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheAt {
+    /// The place of the local cache (slot or machine).
+    pub place: Place,
+    /// The object scope ([`CacheWorld::scope`]).
+    pub scope: u32,
+    /// Whether `[runners.cache]` has a distributed cache.
+    pub distributed: bool,
+    /// The job's project.
+    pub project: ProjectId,
+}
+
 /// A planned restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Restore {
@@ -350,16 +364,9 @@ impl CacheWorld {
         }
     }
 
-    /// Restores a cache on `place` at `now` (§4.4).
-    pub fn restore(
-        &mut self,
-        now: SimTime,
-        place: Place,
-        scope: u32,
-        distributed: bool,
-        project: ProjectId,
-        u: CacheUseId,
-    ) -> Restore {
+    /// Restores a cache at `now` (§4.4).
+    pub fn restore(&mut self, now: SimTime, at: CacheAt, u: CacheUseId) -> Restore {
+        let CacheAt { place, scope, distributed, project } = at;
         let (key, fallbacks, policy) =
             self.uses.get_index(u.0 as usize).expect("declared cache").0.clone();
         if !policy.pulls() {
@@ -432,20 +439,17 @@ impl CacheWorld {
         Some(r)
     }
 
-    /// Saves a cache after a successful job (§4.5). `local_scope` names the local-only
-    /// scope for miss reasons (the runner's own).
-    #[allow(clippy::too_many_arguments)]
+    /// Saves a cache of `size` bytes after a successful job (§4.5); `changed` says whether
+    /// the job changed the cached files.
     pub fn save(
         &mut self,
         now: SimTime,
-        place: Place,
-        scope: u32,
-        distributed: bool,
-        project: ProjectId,
+        at: CacheAt,
         u: CacheUseId,
         size: u64,
         changed: bool,
     ) -> Save {
+        let CacheAt { place, scope, distributed, project } = at;
         let (key, _, policy) = self.uses.get_index(u.0 as usize).expect("declared cache").0.clone();
         if !policy.pushes() {
             return Save { ms: 0, bytes_up: 0, publish: None };
@@ -508,6 +512,10 @@ mod tests {
 
     const P: ProjectId = ProjectId(1);
 
+    fn at(place: Place, scope: u32, distributed: bool) -> CacheAt {
+        CacheAt { place, scope, distributed, project: P }
+    }
+
     fn world() -> CacheWorld {
         let model = CacheModel {
             transfer: Transfer {
@@ -529,23 +537,23 @@ mod tests {
         let main = w.declare("main", &[] as &[&str], Policy::PullPush);
         let (a, b) = (Place::Machine(MachineId(1)), Place::Machine(MachineId(2)));
         // Nothing yet: both keys 404 (two GETs), never uploaded.
-        let r = w.restore(SimTime(0), a, 0, true, P, u);
+        let r = w.restore(SimTime(0), at(a, 0, true), u);
         assert_eq!((r.outcome, r.ms), (Outcome::Miss(MissReason::NeverUploaded), 20));
         // Machine a saves `main` (1000 bytes): 100 ms archive + 10 ms + 1000 ms upload.
-        let s = w.save(SimTime(10), a, 0, true, P, main, 1000, true);
+        let s = w.save(SimTime(10), at(a, 0, true), main, 1000, true);
         assert_eq!((s.ms, s.bytes_up), (1110, 1000));
         w.publish(SimTime(1120), s.publish.unwrap());
         // Machine b: `feature` 404s, `main` downloads: 2 GETs + 1000 ms + 100 ms extract.
-        let r = w.restore(SimTime(2000), b, 0, true, P, u);
+        let r = w.restore(SimTime(2000), at(b, 0, true), u);
         assert_eq!(
             (r.outcome, r.ms, r.bytes_down),
             (Outcome::HitRemote { fallback: 1 }, 1120, 1000)
         );
         // Again on b: its copy (mtime 2000) is at least as new as the object (1120): no download.
-        let r = w.restore(SimTime(3000), b, 0, true, P, u);
+        let r = w.restore(SimTime(3000), at(b, 0, true), u);
         assert_eq!((r.outcome, r.bytes_down), (Outcome::HitLocal { fallback: 1 }, 0));
         // On a: its archive (mtime 10) is older than the object (uploaded at 1120): download.
-        let r = w.restore(SimTime(3000), a, 0, true, P, main);
+        let r = w.restore(SimTime(3000), at(a, 0, true), main);
         assert_eq!(r.outcome, Outcome::HitRemote { fallback: 0 });
     }
 
@@ -554,25 +562,29 @@ mod tests {
         let mut w = world();
         let u = w.declare("k", &[] as &[&str], Policy::PullPush);
         let (a, b) = (Place::Slot(0, 0), Place::Slot(0, 1));
-        assert_eq!(w.save(SimTime(0), a, 1, false, P, u, 500, true).ms, 50, "archive only");
-        assert_eq!(w.save(SimTime(10), a, 1, false, P, u, 500, false).ms, 0, "up to date: skipped");
+        assert_eq!(w.save(SimTime(0), at(a, 1, false), u, 500, true).ms, 50, "archive only");
+        assert_eq!(
+            w.save(SimTime(10), at(a, 1, false), u, 500, false).ms,
+            0,
+            "up to date: skipped"
+        );
         assert_eq!(w.stats().uploads_skipped, 1);
         assert_eq!(
-            w.restore(SimTime(20), a, 1, false, P, u).outcome,
+            w.restore(SimTime(20), at(a, 1, false), u).outcome,
             Outcome::HitLocal { fallback: 0 }
         );
         assert_eq!(
-            w.restore(SimTime(20), b, 1, false, P, u).outcome,
+            w.restore(SimTime(20), at(b, 1, false), u).outcome,
             Outcome::Miss(MissReason::ColdMachine)
         );
         let other = w.declare("k2", &[] as &[&str], Policy::PullPush);
         assert_eq!(
-            w.restore(SimTime(20), b, 1, false, P, other).outcome,
+            w.restore(SimTime(20), at(b, 1, false), other).outcome,
             Outcome::Miss(MissReason::KeyChanged)
         );
         w.forget(a);
         assert_eq!(
-            w.restore(SimTime(30), a, 1, false, P, u).outcome,
+            w.restore(SimTime(30), at(a, 1, false), u).outcome,
             Outcome::Miss(MissReason::ColdMachine)
         );
     }
@@ -582,11 +594,11 @@ mod tests {
         let mut w = world();
         let u = w.declare("k", &[] as &[&str], Policy::PullPush);
         let a = Place::Machine(MachineId(1));
-        let s = w.save(SimTime(0), a, 0, true, P, u, 2000, true);
+        let s = w.save(SimTime(0), at(a, 0, true), u, 2000, true);
         w.publish(SimTime(0), s.publish.unwrap());
         let b = Place::Machine(MachineId(2));
         assert_eq!(
-            w.restore(SimTime(200_000), b, 0, true, P, u).outcome,
+            w.restore(SimTime(200_000), at(b, 0, true), u).outcome,
             Outcome::Miss(MissReason::Expired)
         );
         // Stored 2000 bytes for 100 000 ms, then expired.
@@ -597,15 +609,15 @@ mod tests {
     fn scopes_separate_runners_unless_shared() {
         let mut w = world();
         let u = w.declare("k", &[] as &[&str], Policy::PullPush);
-        let s = w.save(SimTime(0), Place::Machine(MachineId(1)), 1, true, P, u, 10, true);
+        let s = w.save(SimTime(0), at(Place::Machine(MachineId(1)), 1, true), u, 10, true);
         w.publish(SimTime(5), s.publish.unwrap());
         let b = Place::Machine(MachineId(2));
         assert!(
-            matches!(w.restore(SimTime(10), b, 2, true, P, u).outcome, Outcome::Miss(_)),
+            matches!(w.restore(SimTime(10), at(b, 2, true), u).outcome, Outcome::Miss(_)),
             "other runner's scope"
         );
         assert_eq!(
-            w.restore(SimTime(10), b, 1, true, P, u).outcome,
+            w.restore(SimTime(10), at(b, 1, true), u).outcome,
             Outcome::HitRemote { fallback: 0 }
         );
         assert_eq!(
@@ -644,7 +656,7 @@ mod tests {
                 let pl = Place::Machine(MachineId(u32::from(place)));
                 match op {
                     0 => {
-                        let r = w.restore(now, pl, u32::from(scope), distributed, P, keys[key as usize]);
+                        let r = w.restore(now, at(pl, u32::from(scope), distributed), keys[key as usize]);
                         match r.outcome {
                             Outcome::HitRemote { .. } => prop_assert!(published.contains(&(scope, key))),
                             Outcome::HitLocal { .. } => prop_assert!(saved_local.contains(&(place, key))),
@@ -655,7 +667,7 @@ mod tests {
                         }
                     }
                     1 => {
-                        let s = w.save(now, pl, u32::from(scope), distributed, P, keys[key as usize], 100, true);
+                        let s = w.save(now, at(pl, u32::from(scope), distributed), keys[key as usize], 100, true);
                         saved_local.insert((place, key));
                         if let Some(p) = s.publish {
                             pending.push((p, scope, key));

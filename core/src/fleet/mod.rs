@@ -28,7 +28,7 @@ mod machines;
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::adaptive::Adaptive;
-use crate::cache::{CacheUseId, CacheWorld, ImageId, Outcome, Place};
+use crate::cache::{CacheAt, CacheUseId, CacheWorld, ImageId, Outcome, Place};
 use crate::docker_machine::{Acquired, Caps, DockerMachineSpec, IdleSettings, MachinePool};
 use crate::ids::{HostId, JobId, JobKey, MachineId, RunnerId, TagSetId};
 use crate::job::{Command, Input, JobRecord, JobSpec, Placement, Step};
@@ -720,7 +720,12 @@ impl Fleet {
             Placement::Host(h) => (Place::Slot(h.0, worker as u32), Place::Host(h.0)),
             Placement::Machine(m) => (Place::Machine(m), Place::Machine(m)),
         };
-        let scope = CacheWorld::scope(runner, &rc);
+        let at = CacheAt {
+            place: cache_place,
+            scope: CacheWorld::scope(runner, &rc),
+            distributed: rc.distributed,
+            project: spec.project,
+        };
         // Work out this phase; skip phases that take no time.
         let (step, ms, next) = match phase {
             Step::Pull => {
@@ -735,9 +740,7 @@ impl Fleet {
                 (Step::Pull, ms, Step::Restore)
             }
             Step::Restore => {
-                let r = spec.work.cache.map(|u: CacheUseId| {
-                    self.cache.restore(now, cache_place, scope, rc.distributed, spec.project, u)
-                });
+                let r = spec.work.cache.map(|u: CacheUseId| self.cache.restore(now, at, u));
                 let ms = r.map_or(0, |r| r.ms);
                 self.update(key, |s| {
                     if let (JobState::Running { cache, restore_ms, bytes_down, .. }, Some(r)) =
@@ -774,16 +777,7 @@ impl Fleet {
             }
             Step::Save => {
                 let s = spec.work.cache.map(|u| {
-                    self.cache.save(
-                        now,
-                        cache_place,
-                        scope,
-                        rc.distributed,
-                        spec.project,
-                        u,
-                        spec.work.cache_size,
-                        spec.work.cache_changed,
-                    )
+                    self.cache.save(now, at, u, spec.work.cache_size, spec.work.cache_changed)
                 });
                 let ms = s.map_or(0, |s| s.ms);
                 self.update(key, |st| {

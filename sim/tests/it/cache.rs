@@ -40,20 +40,7 @@ fn a_cold_machine_misses_without_a_distributed_cache_and_hits_with_one() {
                 },
             )
         };
-        let types = vec![Some(fleetsim::cloud::ec2::MachineType {
-            instance_type: "t2.medium".into(),
-            region: "us-east-1".into(),
-            price_per_hour: 0.0464,
-            hazard_per_hour: 0.0,
-        })];
-        let mut cloud = fleetsim::cloud::ec2::SimCloud::new(
-            fixed_cloud(30),
-            types,
-            &["r".into()],
-            fleetsim::seeds::SeedTree::new(1),
-            Vec::new(),
-        )
-        .unwrap();
+        let mut cloud = crate::common::t2_medium_cloud(fixed_cloud(30), 1, 0.0, 1);
         let mut records = CollectRecords::default();
         Engine::new()
             .run_with(

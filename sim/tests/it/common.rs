@@ -41,27 +41,55 @@ pub fn one_process(
     }
 }
 
-/// Runs `jobs` (sorted by arrival) and returns the records sorted by job id.
-pub fn run(spec: FleetSpec, jobs: &[TestJob]) -> Vec<JobRecord> {
-    let mut fleet = Fleet::new(spec);
-    let list: Vec<(u64, JobSpec)> = jobs
-        .iter()
+/// The engine's job list for `jobs`, with their tags interned in `fleet`.
+pub fn job_specs(fleet: &mut Fleet, jobs: &[TestJob]) -> Vec<(u64, JobSpec)> {
+    jobs.iter()
         .map(|j| {
             let tags =
                 if j.tags.is_empty() { TagSetId::UNTAGGED } else { fleet.intern_tags(&j.tags) };
-            (
-                j.at_ms,
-                JobSpec {
-                    id: JobId(j.id),
-                    project: ProjectId(j.project),
-                    tags,
-                    duration_ms: j.duration_ms,
-                    retry: j.retry,
-                    work: Default::default(),
-                },
-            )
+            let spec = JobSpec {
+                id: JobId(j.id),
+                project: ProjectId(j.project),
+                tags,
+                duration_ms: j.duration_ms,
+                retry: j.retry,
+                work: Default::default(),
+            };
+            (j.at_ms, spec)
         })
-        .collect();
+        .collect()
+}
+
+/// Simulated EC2 where each of `runners` runners has t2.medium machines in us-east-1 at
+/// $0.0464/h, with `hazard` interruptions per hour, writing machines.csv to memory.
+pub fn t2_medium_cloud(
+    spec: fleetsim::cloud::ec2::CloudSpec,
+    runners: usize,
+    hazard: f64,
+    seed: u64,
+) -> fleetsim::cloud::ec2::SimCloud<Vec<u8>> {
+    use fleetsim::cloud::ec2::{MachineType, SimCloud};
+    let machine = MachineType {
+        instance_type: "t2.medium".into(),
+        region: "us-east-1".into(),
+        price_per_hour: 0.0464,
+        hazard_per_hour: hazard,
+    };
+    let names: Vec<String> = (0..runners).map(|i| format!("r{i}")).collect();
+    SimCloud::new(
+        spec,
+        vec![Some(machine); runners],
+        &names,
+        fleetsim::seeds::SeedTree::new(seed),
+        Vec::new(),
+    )
+    .unwrap()
+}
+
+/// Runs `jobs` (sorted by arrival) and returns the records sorted by job id.
+pub fn run(spec: FleetSpec, jobs: &[TestJob]) -> Vec<JobRecord> {
+    let mut fleet = Fleet::new(spec);
+    let list = job_specs(&mut fleet, jobs);
     let mut records = CollectRecords::default();
     Engine::new().run(&mut fleet, &mut ListSource::new(list), &mut records).expect("run ends");
     records.records.sort_by_key(|r| r.id);
@@ -118,49 +146,18 @@ pub fn run_machines(
     periods: Option<Box<dyn fleetsim_core::periods::PeriodSchedule>>,
     seed: u64,
 ) -> MachineRun {
-    use fleetsim::cloud::ec2::{MachineType, SimCloud};
     let n = spec.processes.iter().map(|p| p.runners.len()).sum::<usize>();
     let hazard = if cloud.market == fleetsim::cloud::prices::Market::Spot {
         fleetsim::cloud::prices::hazard_per_hour(cloud.interruption_per_month.unwrap_or(0.05))
     } else {
         0.0
     };
-    let types: Vec<Option<MachineType>> = (0..n)
-        .map(|_| {
-            Some(MachineType {
-                instance_type: "t2.medium".into(),
-                region: "us-east-1".into(),
-                price_per_hour: 0.0464,
-                hazard_per_hour: hazard,
-            })
-        })
-        .collect();
-    let names: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
     let mut fleet = Fleet::new(spec);
     if let Some(p) = periods {
         fleet.set_periods(fleetsim_core::RunnerId(0), p);
     }
-    let list: Vec<(u64, JobSpec)> = jobs
-        .iter()
-        .map(|j| {
-            let tags =
-                if j.tags.is_empty() { TagSetId::UNTAGGED } else { fleet.intern_tags(&j.tags) };
-            (
-                j.at_ms,
-                JobSpec {
-                    id: JobId(j.id),
-                    project: ProjectId(j.project),
-                    tags,
-                    duration_ms: j.duration_ms,
-                    retry: j.retry,
-                    work: Default::default(),
-                },
-            )
-        })
-        .collect();
-    let mut cloud =
-        SimCloud::new(cloud, types, &names, fleetsim::seeds::SeedTree::new(seed), Vec::new())
-            .unwrap();
+    let list = job_specs(&mut fleet, jobs);
+    let mut cloud = t2_medium_cloud(cloud, n, hazard, seed);
     let mut records = CollectRecords::default();
     let end = Engine::new()
         .run_with(&mut fleet, &mut ListSource::new(list), &mut records, &mut cloud)

@@ -192,20 +192,7 @@ fn concurrent_limit_and_idle_count_bound_the_machines() {
             })
             .collect();
         let mut fleet = Fleet::new(spec);
-        let types = vec![Some(fleetsim::cloud::ec2::MachineType {
-            instance_type: "t2.medium".into(),
-            region: "us-east-1".into(),
-            price_per_hour: 0.0464,
-            hazard_per_hour: 0.0,
-        })];
-        let mut cloud = fleetsim::cloud::ec2::SimCloud::new(
-            fixed_cloud(60),
-            types,
-            &["r".into()],
-            fleetsim::seeds::SeedTree::new(1),
-            Vec::new(),
-        )
-        .unwrap();
+        let mut cloud = crate::common::t2_medium_cloud(fixed_cloud(60), 1, 0.0, 1);
         let mut peaks = Peaks { kept: 0, total: 0 };
         Engine::new()
             .run_with(&mut fleet, &mut ListSource::new(jobs), &mut peaks, &mut cloud)

@@ -137,20 +137,7 @@ fn growth_is_capped_at_every_instant() {
         .collect();
     let mut fleet = Fleet::new(spec);
     let cloud_spec = CloudSpec { failure_probability: 0.2, ..CloudSpec::default() };
-    let types = vec![Some(fleetsim::cloud::ec2::MachineType {
-        instance_type: "t2.medium".into(),
-        region: "us-east-1".into(),
-        price_per_hour: 0.0464,
-        hazard_per_hour: 0.0,
-    })];
-    let mut cloud = fleetsim::cloud::ec2::SimCloud::new(
-        cloud_spec,
-        types,
-        &["r".into()],
-        fleetsim::seeds::SeedTree::new(3),
-        Vec::new(),
-    )
-    .unwrap();
+    let mut cloud = crate::common::t2_medium_cloud(cloud_spec, 1, 0.0, 3);
     Engine::new()
         .run_with(&mut fleet, &mut ListSource::new(jobs), &mut Caps(2, 12), &mut cloud)
         .unwrap();
