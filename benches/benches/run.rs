@@ -132,29 +132,65 @@ fn engine_autoscale(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(JOBS));
     group.sample_size(10);
-    group.bench_function("seed_autoscale_spot", |b| {
-        b.iter_batched(
-            || jobs.clone(),
-            |jobs| {
-                let mut fleet = Fleet::new(spec.clone());
-                let mut cloud = SimCloud::new(
-                    cloud.clone(),
-                    types.clone(),
-                    &["dm".into()],
-                    SeedTree::new(7),
-                    std::io::sink(),
-                )
-                .expect("cloud");
-                let mut count = Count::default();
-                Engine::new()
-                    .run_with(&mut fleet, &mut ListSource::new(jobs), &mut count, &mut cloud)
-                    .expect("run");
-                black_box(count.0)
-            },
-            BatchSize::LargeInput,
-        );
-    });
+    for with_cache in [false, true] {
+        let name = if with_cache { "seed_autoscale_spot_s3_cache" } else { "seed_autoscale_spot" };
+        let mut spec = spec.clone();
+        spec.processes[0].runners[0].cache.distributed = with_cache;
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                // Interning the cache keys and images happens while the trace is read; it is
+                // set up outside the measurement, like the job list itself.
+                || {
+                    let mut fleet = Fleet::new(spec.clone());
+                    let mut jobs = jobs.clone();
+                    if with_cache {
+                        add_caches(&mut fleet, &mut jobs);
+                    }
+                    (fleet, jobs)
+                },
+                |(mut fleet, jobs)| {
+                    let mut cloud = SimCloud::new(
+                        cloud.clone(),
+                        types.clone(),
+                        &["dm".into()],
+                        SeedTree::new(7),
+                        std::io::sink(),
+                    )
+                    .expect("cloud");
+                    let mut count = Count::default();
+                    Engine::new()
+                        .run_with(&mut fleet, &mut ListSource::new(jobs), &mut count, &mut cloud)
+                        .expect("run");
+                    black_box(count.0)
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
     group.finish();
+}
+
+/// Gives each job a cache (its project's `main` key, or a branch key falling back to it, for
+/// one job in four) and its project's image, as the seed trace has.
+fn add_caches(fleet: &mut Fleet, jobs: &mut [(u64, JobSpec)]) {
+    use fleetsim_core::cache::Policy;
+    for (k, (_, job)) in jobs.iter_mut().enumerate() {
+        let project = job.project.0;
+        let main = format!("p{project}-main");
+        let cache = if k % 4 == 0 {
+            fleet.declare_cache(&format!("p{project}-branch{}", k % 13), &[main], Policy::PullPush)
+        } else {
+            fleet.declare_cache(&main, &[] as &[&str], Policy::PullPush)
+        };
+        job.work = fleetsim_core::JobWork {
+            cache: Some(cache),
+            cache_size: 300_000_000,
+            cache_changed: k % 3 == 0,
+            cache_miss_penalty_ms: 120_000,
+            image: Some(fleet.intern_image(&format!("image-{project}"))),
+            image_size: 500_000_000,
+        };
+    }
 }
 
 fn sim_run(c: &mut Criterion) {
