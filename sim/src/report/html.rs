@@ -1080,6 +1080,7 @@ fn render_run_page(
             ("machines", opt(c("machines_usd"), fmt_usd)),
             ("machines' idle share", opt(c("idle_share"), fmt_pct)),
             ("hosts / manager", opt(c("hosts_usd"), fmt_usd)),
+            ("cache", opt(c("cache_usd"), fmt_usd)),
         ],
     );
     out.push_str("</div>\n");
@@ -1167,9 +1168,12 @@ fn render_run_page(
         machines_usd.zip(idle).map(|(m, i)| m * (1.0 - i)),
         machines_usd.zip(idle).map(|(m, i)| m * i),
         c("hosts_usd"),
+        c("cache_usd"),
     ];
     let cost_categories: Vec<String> =
-        ["machines, busy", "machines, idle", "hosts / manager"].map(str::to_owned).to_vec();
+        ["machines, busy", "machines, idle", "hosts / manager", "cache"]
+            .map(str::to_owned)
+            .to_vec();
     let title = format!(
         "Cost over the run: {} ({} per 30 days)",
         opt(c("total_usd"), fmt_usd),
@@ -1182,7 +1186,7 @@ fn render_run_page(
     figure(
         &mut out,
         &chart,
-        "Machines: per-second billing with a 60 s minimum; idle = billed while running no job. Hosts: runner hosts or the docker+machine manager.",
+        "Machines: per-second billing with a 60 s minimum; idle = billed while running no job. Hosts: runner hosts or the docker+machine manager. Cache: S3 requests and storage, or the MinIO server.",
     );
     let _ = writeln!(
         out,

@@ -601,6 +601,7 @@ mod tests {
                     "13".to_owned(),
                     "300".to_owned(),
                     "0".to_owned(),
+                    "0.95".to_owned(),
                     String::new(),
                 ]
                 .to_vec()

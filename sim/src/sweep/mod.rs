@@ -83,6 +83,8 @@ pub struct PointResult {
     pub machines_created: f64,
     /// Mean failed job runs.
     pub jobs_failed: f64,
+    /// Mean cache hit rate.
+    pub cache_hit_rate: f64,
 }
 
 /// Why a sweep failed.
@@ -156,6 +158,7 @@ fn aggregate(point: usize, values: &[(String, String)], s: &[Summary]) -> PointR
         machines_max: s.iter().map(|x| x.machines.max).max().unwrap_or(0),
         machines_created: mean(&|x| x.machines.created as f64),
         jobs_failed: mean(&|x| x.jobs.failed as f64),
+        cache_hit_rate: mean(&|x| x.cache.hit_rate),
     }
 }
 
@@ -217,7 +220,7 @@ pub fn run_points(
 }
 
 /// The columns of `sweep.csv` after the varied keys.
-pub const METRIC_COLUMNS: [&str; 15] = [
+pub const METRIC_COLUMNS: [&str; 16] = [
     "seeds",
     "pending_p50_s",
     "pending_p95_s",
@@ -232,6 +235,7 @@ pub const METRIC_COLUMNS: [&str; 15] = [
     "machines_max",
     "machines_created",
     "jobs_failed",
+    "cache_hit_rate",
     "pareto",
 ];
 
@@ -270,6 +274,7 @@ impl SweepTable {
                     r.machines_max.to_string(),
                     r.machines_created.to_string(),
                     r.jobs_failed.to_string(),
+                    r.cache_hit_rate.to_string(),
                     String::new(),
                 ]);
                 row
