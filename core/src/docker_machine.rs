@@ -12,6 +12,7 @@
 //! every job request of the runner (§2.2). The fleet calls [`MachinePool::acquire`] at the
 //! same moments.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use crate::ids::MachineId;
@@ -209,6 +210,20 @@ pub enum PoolAction {
 pub struct MachinePool {
     machines: BTreeMap<MachineId, Machine>,
     counts: Counts,
+    /// Bumped on every change, so the answer of [`MachinePool::next_removal_at`] can be
+    /// remembered while nothing changes (the fast path asks after every input).
+    generation: u64,
+    removal_memo: Cell<Option<RemovalMemo>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RemovalMemo {
+    generation: u64,
+    from: SimTime,
+    settings: IdleSettings,
+    limit: u32,
+    max_builds: u32,
+    answer: Option<SimTime>,
 }
 
 impl MachinePool {
@@ -224,6 +239,7 @@ impl MachinePool {
 
     /// Changes a machine's state, keeping the counts.
     pub fn set_state(&mut self, id: MachineId, state: MachineState) {
+        self.generation += 1;
         let m = self.machines.get_mut(&id).expect("known machine");
         self.counts.add(m.state, -1);
         self.counts.add(state, 1);
@@ -232,6 +248,7 @@ impl MachinePool {
 
     /// Mutable access to a machine's fields other than its state.
     pub fn machine_mut(&mut self, id: MachineId) -> &mut Machine {
+        self.generation += 1;
         self.machines.get_mut(&id).expect("known machine")
     }
 
@@ -244,12 +261,14 @@ impl MachinePool {
             free_since: now,
             on_demand,
         };
+        self.generation += 1;
         assert!(self.machines.insert(id, m).is_none(), "machine id reused");
         self.counts.add(MachineState::Creating, 1);
     }
 
     /// Forgets a machine whose removal finished.
     pub fn forget(&mut self, id: MachineId) {
+        self.generation += 1;
         let m = self.machines.remove(&id).expect("known machine");
         self.counts.add(m.state, -1);
     }
@@ -319,23 +338,60 @@ impl MachinePool {
     /// The earliest instant ≥ `from` at which the removal pass would remove a machine, if
     /// nothing else changes before then. Exact: it replays the pass at each expiry instant.
     pub fn next_removal_at(&self, from: SimTime, s: &IdleSettings, caps: &Caps) -> Option<SimTime> {
-        let mut candidates: Vec<SimTime> = self
-            .machines
-            .values()
-            .filter(|m| m.state == MachineState::Idle)
-            .map(|m| (m.used_at + s.idle_time_ms + 1).max(from))
-            .collect();
-        candidates.sort_unstable();
-        candidates.dedup();
-        candidates.into_iter().find(|&t| {
+        // While nothing changed, an answer at or after `from` found for an earlier `from` still
+        // holds: no expiry before it removed anything, and the machines are the same.
+        if let Some(m) = self.removal_memo.get()
+            && m.generation == self.generation
+            && m.settings == *s
+            && (m.limit, m.max_builds) == (caps.limit, caps.max_builds)
+            && m.from <= from
+            && m.answer.is_none_or(|a| a >= from)
+        {
+            return m.answer;
+        }
+        let answer = self.compute_next_removal(from, s, caps);
+        self.removal_memo.set(Some(RemovalMemo {
+            generation: self.generation,
+            from,
+            settings: *s,
+            limit: caps.limit,
+            max_builds: caps.max_builds,
+            answer,
+        }));
+        answer
+    }
+
+    fn compute_next_removal(
+        &self,
+        from: SimTime,
+        s: &IdleSettings,
+        caps: &Caps,
+    ) -> Option<SimTime> {
+        // The candidate instants are the idle machines' expiries (clamped to `from`), tried in
+        // increasing order without allocating; a replay of the pass at each says whether it
+        // removes anything then.
+        let expiry = |m: &Machine| (m.used_at + s.idle_time_ms + 1).max(from);
+        let mut after: Option<SimTime> = None;
+        loop {
+            let t = self
+                .machines
+                .values()
+                .filter(|m| m.state == MachineState::Idle)
+                .map(expiry)
+                .filter(|&t| after.is_none_or(|a| t > a))
+                .min()?;
             let mut so_far = Counts::default();
-            self.machines.values().any(|m| {
+            let removes = self.machines.values().any(|m| {
                 let remove = m.state == MachineState::Idle
                     && should_remove_idle(t, s, caps, &so_far, m).is_some();
                 so_far.add(m.state, 1);
                 remove
-            })
-        })
+            });
+            if removes {
+                return Some(t);
+            }
+            after = Some(t);
+        }
     }
 
     /// The machines and their ids, oldest first.
