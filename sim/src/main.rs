@@ -60,7 +60,29 @@ struct GridArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum TraceCmd {
+    /// What is in a trace: jobs per hour of the week, script-time percentiles, pipeline
+    /// sizes, and the peak concurrency with unlimited capacity.
+    Stats {
+        /// The trace CSV.
+        trace: PathBuf,
+        /// The wall-clock instant of the trace's time 0 (RFC 3339; a trace with RFC 3339
+        /// times brings its own).
+        #[arg(long, default_value = fleetsim::scenario::DEFAULT_START)]
+        start: String,
+        /// Time zone of the hours of the week (IANA name; default UTC).
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Work with traces.
+    Trace {
+        #[command(subcommand)]
+        cmd: TraceCmd,
+    },
     /// Replay a scenario's trace on a simulated clock and write its reports.
     Run {
         #[command(flatten)]
@@ -181,6 +203,16 @@ fn write_html(path: &Path, table: &SweepTable, title: &str) -> Result<(), Failur
 
 fn run(cmd: Cmd) -> Result<(), Failure> {
     match cmd {
+        Cmd::Trace { cmd: TraceCmd::Stats { trace, start, tz } } => {
+            let start: jiff::Timestamp = start.parse().map_err(|e| {
+                InputError::file("--start", format!("expected an RFC 3339 time: {e}"))
+            })?;
+            let zone =
+                fleetsim::periods::load_zone(&tz).map_err(|e| InputError::file("--tz", e))?;
+            let reader = fleetsim::trace::TraceReader::open(&trace)?;
+            let stats = fleetsim::trace::stats::trace_stats(reader, start, &zone)?;
+            print!("{}", stats.text());
+        }
         Cmd::Run { common, out } => {
             let opts = RunOptions {
                 seed: common.seed,

@@ -339,7 +339,7 @@ impl PeriodSchedule for CalendarPeriods {
 
 /// Loads a zone from the bundled IANA database; empty and `Local` mean UTC (see the module
 /// documentation).
-fn load_zone(name: &str) -> Result<TimeZone, String> {
+pub fn load_zone(name: &str) -> Result<TimeZone, String> {
     if name.is_empty() || name == "Local" || name == "UTC" {
         return Ok(TimeZone::UTC);
     }

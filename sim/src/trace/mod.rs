@@ -81,6 +81,8 @@ mod id_set;
 mod reader;
 mod record;
 
+pub mod stats;
+
 pub use id_set::IdSet;
 pub use reader::{COLUMNS, REQUIRED_COLUMNS, TraceReader};
 pub use record::{

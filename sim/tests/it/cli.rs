@@ -307,3 +307,18 @@ fn docker_machine_scenario_reports_machines_and_money() {
         "machines_creating_avg,machines_idle_avg,machines_busy_avg,machines_removing_avg"
     ));
 }
+
+#[test]
+fn trace_stats_reports_the_week_and_refuses_bad_traces() {
+    let o = sim(&["trace", "stats", "scenarios/traces/team-week.csv", "--tz", "Asia/Seoul"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("3175 in 773 pipelines"), "{out}");
+    assert!(out.contains("at most 17 jobs run at once"), "{out}");
+    let f = Fixture::new(CONFIG, "job_id,created_at,duration\n1,0,sixty\n");
+    assert_bad_input(&sim(&["trace", "stats", &f.path("trace.csv")]), &["trace.csv:2", "duration"]);
+    assert_bad_input(
+        &sim(&["trace", "stats", "scenarios/traces/team-week.csv", "--tz", "Mars/Base"]),
+        &["--tz"],
+    );
+}
