@@ -766,7 +766,6 @@ impl Fleet {
                 };
                 // The script always runs (and is reported) even when it takes no time.
                 return self.emit_step(
-                    now,
                     key,
                     on,
                     Step::Script,
@@ -792,7 +791,7 @@ impl Fleet {
             }
         };
         if ms > 0 {
-            return self.emit_step(now, key, on, step, ms, next, out);
+            return self.emit_step(key, on, step, ms, next, out);
         }
         if step == Step::Save {
             // Nothing to save, or a save that takes no time (an empty archive with no
@@ -818,10 +817,8 @@ impl Fleet {
     }
 
     /// Emits a step; when it is done, the job goes on with `next` (or finishes after a save).
-    #[allow(clippy::too_many_arguments)]
     fn emit_step(
         &mut self,
-        _now: SimTime,
         key: JobKey,
         on: Placement,
         step: Step,
