@@ -74,6 +74,20 @@ enum TraceCmd {
         #[arg(long, default_value = "UTC")]
         tz: String,
     },
+    /// Convert GitLab's jobs API JSON (`GET /projects/:id/jobs` or
+    /// `/pipelines/:id/jobs`, one file per page) into a trace CSV.
+    Import {
+        /// The JSON files: each an array of job objects.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where to write the trace CSV.
+        #[arg(long)]
+        out: PathBuf,
+        /// Estimate of the preparation inside GitLab's `duration` (machine boot, image pull,
+        /// cache), subtracted from each job's duration (a Go duration, e.g. `30s`).
+        #[arg(long, default_value = "0s")]
+        prepare_estimate: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +226,14 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             let reader = fleetsim::trace::TraceReader::open(&trace)?;
             let stats = fleetsim::trace::stats::trace_stats(reader, start, &zone)?;
             print!("{}", stats.text());
+        }
+        Cmd::Trace { cmd: TraceCmd::Import { inputs, out, prepare_estimate } } => {
+            let prepare_ms = fleetsim::config::parse_go_duration_ms(&prepare_estimate)
+                .map_err(|e| InputError::file("--prepare-estimate", e))?;
+            let (csv, report) = fleetsim::trace::import::import_jobs(&inputs, prepare_ms)?;
+            std::fs::write(&out, csv)
+                .map_err(|e| Failure::Failed(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!("{} → {}", report.text(), out.display());
         }
         Cmd::Run { common, out } => {
             let opts = RunOptions {

@@ -81,6 +81,7 @@ mod id_set;
 mod reader;
 mod record;
 
+pub mod import;
 pub mod stats;
 
 pub use id_set::IdSet;

@@ -322,3 +322,49 @@ fn trace_stats_reports_the_week_and_refuses_bad_traces() {
         &["--tz"],
     );
 }
+
+#[test]
+fn trace_import_converts_gitlab_jobs_and_refuses_malformed_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.csv").display().to_string();
+    let o = sim(&[
+        "trace",
+        "import",
+        "sim/tests/fixtures/gitlab-jobs-page1.json",
+        "sim/tests/fixtures/gitlab-jobs-page2.json",
+        "--out",
+        &out,
+        "--prepare-estimate",
+        "1s",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrote 5"), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(csv.starts_with("job_id,pipeline_id,project_id,name,stage,created_at,duration,tags\n"));
+    assert!(
+        csv.contains("5001,1001,42,compile,build,2026-03-02T09:00:00.000Z,34.679,docker;linux")
+    );
+    let o = sim(&["trace", "stats", &out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stats = String::from_utf8_lossy(&o.stdout);
+    assert!(stats.contains("5 in 2 pipelines"), "{stats}");
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "[\n  {\"id\": 1,\n   \"name\": }\n]\n").unwrap();
+    assert_bad_input(
+        &sim(&["trace", "import", &bad.display().to_string(), "--out", &out]),
+        &["bad.json:3:"],
+    );
+    assert_bad_input(
+        &sim(&[
+            "trace",
+            "import",
+            &bad.display().to_string(),
+            "--out",
+            &out,
+            "--prepare-estimate",
+            "soon",
+        ]),
+        &["--prepare-estimate"],
+    );
+}
