@@ -17,9 +17,7 @@ use std::path::{Path, PathBuf};
 
 use fleetsim_core::cache::{CacheModel, PullPolicy, RunnerCache, Transfer};
 use fleetsim_core::docker_machine::{DockerMachineSpec, IdleSettings};
-use fleetsim_core::spec::{
-    DEFAULT_LONG_POLL_MS, ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec,
-};
+use fleetsim_core::spec::{ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec};
 use fleetsim_core::{ProjectId, RunnerId};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
@@ -805,9 +803,6 @@ fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, Inpu
     }
     Ok(c)
 }
-
-/// Workhorse's long-polling duration when turned on, for documentation and defaults.
-pub const LONG_POLL_WHEN_ON_MS: u64 = DEFAULT_LONG_POLL_MS;
 
 fn duration(s: &Spanned<String>, key: &str, path: &Path, text: &str) -> Result<u64, InputError> {
     parse_go_duration_ms(s.get_ref()).map_err(|e| {
