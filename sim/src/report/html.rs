@@ -28,7 +28,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::Value;
 
-use crate::report::summary::Summary;
+use crate::report::summary::{Summary, human};
 
 /// Most points per time series on the charts.
 pub const MAX_POINTS: usize = 2000;
@@ -397,19 +397,6 @@ fn fmt_pct(x: f64) -> String {
 
 fn fmt_count(x: f64) -> String {
     format!("{x:.0}")
-}
-
-/// A short duration such as `6d 15h 46m`.
-fn human(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
-    if d > 0 {
-        format!("{d}d {h}h {m}m")
-    } else if h > 0 {
-        format!("{h}h {m}m")
-    } else {
-        format!("{m}m {}s", s % 60)
-    }
 }
 
 /// A tick label: no trailing zeros, no float noise.

@@ -349,8 +349,9 @@ impl Summary {
     }
 }
 
-fn human(secs: f64) -> String {
-    let s = secs as u64;
+/// A duration in seconds as `2d 3h 4m`, `3h 4m` or `4m 5s`.
+pub(crate) fn human(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
     let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
     if d > 0 {
         format!("{d}d {h}h {m}m")
