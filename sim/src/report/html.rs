@@ -624,9 +624,56 @@ where
                 + Text::new(format!("{label} {}", fmt_s(input.marks[i].1)), offset, style),
         ))?;
     }
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    Ok(())
+}
+
+/// The time axis: hours, or minutes for runs shorter than three hours.
+/// The axes of a chart over the run's time: x from 0 to `x_end` in `unit`, y from 0 to
+/// `y_max` with room for the legend, labelled and gridded like every chart of the page.
+fn time_chart<'a, 'b>(
+    root: &'a Area<'b>,
+    caption: &str,
+    x_end: f64,
+    y_max: f64,
+    unit: &str,
+    y_desc: &str,
+) -> Result<
+    ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    Box<dyn std::error::Error>,
+> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, caption_style())
+        .margin(12)
+        .margin_right(40)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..x_end, 0.0..(y_max * LEGEND_ROOM).max(1.0))?;
+    chart
+        .configure_mesh()
+        .x_desc(unit)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .label_style(label_style())
+        .axis_desc_style(desc_style())
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    Ok(chart)
+}
+
+/// Draws a chart's legend at `position`, styled like every legend of the pages.
+pub(crate) fn draw_legend<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, CT>,
+    position: SeriesLabelPosition,
+) -> PlotResult {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(position)
         .label_font(label_style())
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(200, 200, 200))
@@ -634,7 +681,6 @@ where
     Ok(())
 }
 
-/// The time axis: hours, or minutes for runs shorter than three hours.
 fn time_axis(t: &TimelineStats) -> (f64, &'static str) {
     let end_h = t.buckets.last().map_or(0.0, |b| (b.start_s + 60.0 * b.minutes as f64) / 3600.0);
     if end_h < 3.0 { (60.0, "minutes since start") } else { (1.0, "hours since start") }
@@ -656,23 +702,8 @@ fn jobs_chart(root: &Area<'_>, t: &TimelineStats, slots: Option<f64>) -> PlotRes
     if let Some(s) = slots {
         y_max = y_max.max(s);
     }
-    let mut chart = ChartBuilder::on(root)
-        .caption(format!("{title} ({})", bucket_note(t)), caption_style())
-        .margin(12)
-        .margin_right(40)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_end * scale, 0.0..(y_max * LEGEND_ROOM).max(1.0))?;
-    chart
-        .configure_mesh()
-        .x_desc(unit)
-        .y_desc("jobs")
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| tick(*v))
-        .label_style(label_style())
-        .axis_desc_style(desc_style())
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()?;
+    let caption = format!("{title} ({})", bucket_note(t));
+    let mut chart = time_chart(root, &caption, x_end * scale, y_max, unit, "jobs")?;
     chart
         .draw_series(
             AreaSeries::new(
@@ -709,13 +740,7 @@ fn jobs_chart(root: &Area<'_>, t: &TimelineStats, slots: Option<f64>) -> PlotRes
             .label("job slots (concurrent × hosts)")
             .legend(legend_marker(RGBColor(77, 77, 77)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(label_style())
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 200))
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
@@ -748,23 +773,7 @@ fn machines_chart(root: &Area<'_>, t: &TimelineStats) -> PlotResult {
         layers[..=upto].iter().map(|&(i, _, _)| b.avg(i)).sum()
     };
     let y_max = t.buckets.iter().map(|b| stacked(b, 3)).fold(0.0, f64::max);
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, caption_style())
-        .margin(12)
-        .margin_right(40)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_end * scale, 0.0..(y_max * LEGEND_ROOM).max(1.0))?;
-    chart
-        .configure_mesh()
-        .x_desc(unit)
-        .y_desc("machines")
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| tick(*v))
-        .label_style(label_style())
-        .axis_desc_style(desc_style())
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()?;
+    let mut chart = time_chart(root, &title, x_end * scale, y_max, unit, "machines")?;
     // Top layer first, so each lower layer paints over the part that is its own.
     for upto in (0..layers.len()).rev() {
         let (_, name, color) = layers[upto];
@@ -777,13 +786,7 @@ fn machines_chart(root: &Area<'_>, t: &TimelineStats) -> PlotResult {
             .label(name)
             .legend(legend_marker(color));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(label_style())
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 200))
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
@@ -881,13 +884,7 @@ pub(crate) fn bar_chart(
         }))?;
     }
     if series.len() > 1 {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(label_style())
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(200, 200, 200))
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
     Ok(())
 }

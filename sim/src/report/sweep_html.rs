@@ -22,8 +22,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::report::html::{
-    Area, BLUE_C, FONT, GRAY_C, MISSING, PlotResult, RED_C, caption_style, desc_style, empty_chart,
-    esc, figure, fmt_usd, label_style, page_head, svg, tick,
+    Area, BLUE_C, FONT, GRAY_C, MISSING, PlotResult, RED_C, caption_style, desc_style, draw_legend,
+    empty_chart, esc, figure, fmt_usd, label_style, page_head, svg, tick,
 };
 use crate::sweep::SweepTable;
 
@@ -546,13 +546,7 @@ where
         ))?;
     }
 
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(label_style())
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 200))
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
