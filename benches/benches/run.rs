@@ -128,6 +128,7 @@ fn engine_autoscale(c: &mut Criterion) {
         region: "ap-northeast-2".into(),
         price_per_hour: 0.0144,
         hazard_per_hour: fleetsim::cloud::prices::hazard_per_hour(0.05),
+        slots: 1,
     })];
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(JOBS));

@@ -22,6 +22,7 @@
 //! - [`adaptive`] — adaptive request concurrency (AIMD).
 //! - [`cache`] — machine-local and distributed caches, and image pulls.
 //! - [`docker_machine`] — the docker+machine autoscaler: machine states, `Acquire`, idle formula.
+//! - [`taskscaler`] — the docker-autoscaler executor's instances, slots and scaling rule.
 //! - [`periods`] — which autoscaling period is active (implemented by the driver).
 //! - [`fleet`] — [`Fleet`]: all of the above behind `handle` and `next_wakeup`.
 //!
@@ -38,6 +39,7 @@ pub mod queue;
 pub mod runner_process;
 pub mod spec;
 pub mod tags;
+pub mod taskscaler;
 pub mod time;
 
 pub use fleet::{Fleet, Unservable};

@@ -8,6 +8,7 @@
 use crate::cache::{CacheModel, RunnerCache};
 use crate::docker_machine::DockerMachineSpec;
 use crate::ids::ProjectId;
+use crate::taskscaler::AutoscalerSpec;
 
 /// GitLab Runner's default `check_interval`: 3 s (`common.CheckInterval`).
 pub const DEFAULT_CHECK_INTERVAL_MS: u64 = 3_000;
@@ -81,6 +82,9 @@ pub enum ExecutorKind {
     Docker,
     /// `executor = "docker+machine"`: one job per autoscaled machine (§2).
     DockerMachine(DockerMachineSpec),
+    /// `executor = "docker-autoscaler"`: taskscaler instances with
+    /// `capacity_per_instance` job slots each (§3).
+    DockerAutoscaler(AutoscalerSpec),
 }
 
 /// One `[[runners]]` entry with its GitLab-side registration facts.
@@ -172,6 +176,9 @@ impl FleetSpec {
                         "{}: immediate pick-up is a validation mode for the docker executor only",
                         r.name
                     ));
+                }
+                if let ExecutorKind::DockerAutoscaler(a) = &r.executor {
+                    a.validate().map_err(|e| format!("{}: {e}", r.name))?;
                 }
                 if r.request_concurrency == 0 {
                     return Err(format!("{}: request_concurrency must be at least 1", r.name));

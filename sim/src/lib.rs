@@ -30,6 +30,7 @@ pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod input_error;
+pub mod migrate;
 pub mod periods;
 pub mod plan;
 pub mod queueing;

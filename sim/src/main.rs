@@ -140,6 +140,28 @@ enum Cmd {
         #[arg(long)]
         monotone: Option<String>,
     },
+    /// Rewrite a docker+machine config.toml for the docker-autoscaler executor, and report
+    /// every step that loses information.
+    Migrate {
+        /// The docker+machine config.toml.
+        config: PathBuf,
+        /// Where to write the new config.toml (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Jobs per instance (`capacity_per_instance`).
+        #[arg(long, default_value_t = 1)]
+        capacity: u32,
+        /// Write `preemptive_mode` on every policy; by default taskscaler's default applies
+        /// (on when idle_count > 0), which matches docker+machine.
+        #[arg(long, value_parser = ["on", "off"])]
+        preemptive: Option<String>,
+        /// The fleeting plugin.
+        #[arg(long, default_value = fleetsim::migrate::DEFAULT_PLUGIN)]
+        plugin: String,
+        /// The instance group (AWS Auto Scaling group) name for `plugin_config.name`.
+        #[arg(long, default_value = "gitlab-runner-instances")]
+        group_name: String,
+    },
     /// Compare two report folders (their summary.json) side by side: B − A for every
     /// numeric field both have.
     Compare {
@@ -289,6 +311,34 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             println!("evaluated points → {}", out.join("plan.csv").display());
             if result.best.is_none() {
                 return Err(Failure::Failed("no configuration meets the SLOs".into()));
+            }
+        }
+        Cmd::Migrate { config, out, capacity, preemptive, plugin, group_name } => {
+            let text = std::fs::read_to_string(&config)
+                .map_err(|e| InputError::file(&config, format!("cannot read the file: {e}")))?;
+            let opts = fleetsim::migrate::MigrateOptions {
+                capacity,
+                preemptive: preemptive.map(|p| p == "on"),
+                plugin,
+                group_name,
+            };
+            let m = fleetsim::migrate::migrate(&text, &config, &opts)?;
+            match &out {
+                Some(path) => std::fs::write(path, &m.config).map_err(|e| {
+                    Failure::Failed(format!("cannot write {}: {e}", path.display()))
+                })?,
+                None => print!("{}", m.config),
+            }
+            for n in &m.notes {
+                eprintln!("{n}");
+            }
+            for (name, ty, region) in &m.instance_types {
+                eprintln!(
+                    "scenario: runner {name:?} ran on {} in {}; set [autoscaler] instance_type \
+                     (and region) in the scenario to simulate it",
+                    ty.as_deref().unwrap_or("t2.micro (docker-machine's default)"),
+                    region.as_deref().unwrap_or("us-east-1 (docker-machine's default)")
+                );
             }
         }
         Cmd::Compare { a, b, out } => {

@@ -55,6 +55,10 @@ impl Fleet {
             return None;
         }
         let mut best: Option<SimTime> = None;
+        if self.has_scalers {
+            let now = self.now;
+            best = self.runners.iter_mut().filter_map(|r| r.scaler.as_mut()?.next_event(now)).min();
+        }
         for p in 0..self.processes.len() {
             let poll = self.processes[p].next_poll_deadline();
             let offer = self.next_useful_offer(p);
@@ -103,6 +107,9 @@ fn sends_request(r: &mut RunnerState, now: SimTime) -> bool {
     if r.at_limit() || r.requests_full() {
         return false;
     }
+    if let Some(s) = &mut r.scaler {
+        return s.can_reserve(now);
+    }
     let caps = if r.machines.is_some() { Some(r.caps()) } else { None };
     match (&mut r.machines, caps) {
         (Some(m), Some(caps)) => {
@@ -126,6 +133,11 @@ fn useful_from(
         return None;
     }
     let has_job = queue.has_job_for(r.id);
+    if let Some(s) = &mut r.scaler {
+        // Scaling runs on its own (after every input and at the scaler's own wakeups), so an
+        // offer matters only when its request would go out and could get or hold a job.
+        return (s.can_reserve(now) && (has_job || long_poll)).then_some(now);
+    }
     let caps = if r.machines.is_some() { Some(r.caps()) } else { None };
     let (Some(m), Some(caps)) = (&mut r.machines, caps) else {
         return (has_job || long_poll).then_some(now);

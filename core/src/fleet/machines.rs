@@ -184,6 +184,9 @@ impl Fleet {
 
     pub(super) fn machine_ready(&mut self, now: SimTime, m: MachineId, out: &mut Vec<Command>) {
         let runner = self.owner(m);
+        if self.is_scaler(runner) {
+            return self.instance_ready(now, runner, m);
+        }
         let machine = self.machine_runner(runner).pool.machine_mut(m);
         assert_eq!(
             machine.state,
@@ -196,6 +199,10 @@ impl Fleet {
     }
 
     pub(super) fn machine_failed(&mut self, now: SimTime, m: MachineId, out: &mut Vec<Command>) {
+        let runner = self.owner(m);
+        if self.is_scaler(runner) {
+            return self.instance_gone(now, runner, m, RemovalReason::FailedToCreate, out);
+        }
         self.creation_failed(now, m, RemovalReason::FailedToCreate, out);
     }
 
@@ -237,6 +244,11 @@ impl Fleet {
 
     pub(super) fn machine_removed(&mut self, now: SimTime, m: MachineId, out: &mut Vec<Command>) {
         let runner = self.machine_owner.remove(&m).expect("MachineRemoved for an unknown machine");
+        if self.is_scaler(runner) {
+            self.instance_removed(runner, m);
+            self.cache.forget(crate::cache::Place::Machine(m));
+            return;
+        }
         let pool = &mut self.machine_runner(runner).pool;
         assert_eq!(
             pool.get(m).map(|x| x.state),
@@ -251,6 +263,9 @@ impl Fleet {
     /// The cloud took machine `m`. A job on it fails (and is retried if it may be).
     pub(super) fn machine_lost(&mut self, now: SimTime, m: MachineId, out: &mut Vec<Command>) {
         let Some(&runner) = self.machine_owner.get(&m) else { return };
+        if self.is_scaler(runner) {
+            return self.instance_gone(now, runner, m, RemovalReason::Lost, out);
+        }
         let Some(state) = self.machine_runner(runner).pool.get(m).map(|x| x.state) else { return };
         match state {
             MachineState::Creating => self.creation_failed(now, m, RemovalReason::Lost, out),
@@ -262,19 +277,10 @@ impl Fleet {
             MachineState::Used => {
                 self.machine_runner(runner).pool.set_state(m, MachineState::Removing);
                 out.push(Command::RemoveMachine { machine: m, reason: RemovalReason::Lost });
-                let key = self.job_on(m).expect("a used machine runs a job");
+                let key = *self.jobs_on(m).first().expect("a used machine runs a job");
                 self.end_job(now, key, true, out);
             }
         }
-    }
-
-    fn job_on(&self, m: MachineId) -> Option<JobKey> {
-        self.jobs.iter().enumerate().find_map(|(k, j)| match j {
-            Some(super::ActiveJob {
-                state: JobState::Running { machine: Some(x), .. }, ..
-            }) if *x == m => Some(JobKey(k as u32)),
-            _ => None,
-        })
     }
 
     fn owner(&self, m: MachineId) -> RunnerId {

@@ -23,6 +23,7 @@
 //! effects of the skipped ones.
 
 mod fast_path;
+mod instances;
 mod machines;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -76,6 +77,8 @@ struct RunnerState {
     limit_free_since: SimTime,
     /// docker+machine state, for that executor.
     machines: Option<MachineRunner>,
+    /// docker-autoscaler state, for that executor.
+    scaler: Option<instances::ScalerRunner>,
 }
 
 impl RunnerState {
@@ -195,6 +198,8 @@ pub struct Fleet {
     cache: CacheWorld,
     now: SimTime,
     wakeup: Option<SimTime>,
+    /// Whether any runner is a docker-autoscaler (its scaling pass runs after every input).
+    has_scalers: bool,
 }
 
 impl Fleet {
@@ -219,8 +224,14 @@ impl Fleet {
                     tags: tags.intern(&r.tags),
                     run_untagged: r.run_untagged,
                 });
+                let scaler = match &r.executor {
+                    ExecutorKind::DockerAutoscaler(a) => {
+                        Some(instances::ScalerRunner::new(a.clone()))
+                    }
+                    _ => None,
+                };
                 let machines = match &r.executor {
-                    ExecutorKind::Docker => None,
+                    ExecutorKind::Docker | ExecutorKind::DockerAutoscaler(_) => None,
                     ExecutorKind::DockerMachine(dm) => Some(MachineRunner {
                         spec: dm.clone(),
                         pool: MachinePool::default(),
@@ -238,6 +249,7 @@ impl Fleet {
                     adaptive: Adaptive::default(),
                     limit_free_since: SimTime::ZERO,
                     machines,
+                    scaler,
                 });
             }
             processes.push(RunnerProcess::new(
@@ -264,21 +276,28 @@ impl Fleet {
             cache: CacheWorld::new(spec.cache),
             now: SimTime::ZERO,
             wakeup: None,
+            has_scalers: false,
         };
+        fleet.has_scalers = fleet.runners.iter().any(|r| r.scaler.is_some());
         fleet.wakeup = fleet.compute_wakeup();
         fleet
     }
 
-    /// Gives a docker+machine runner its autoscaling periods (by default none match). Panics
-    /// for other executors, and once the run has started.
+    /// Gives a docker+machine runner its `[[runners.machine.autoscaling]]` periods, or a
+    /// docker-autoscaler runner the periods of its `[[runners.autoscaler.policy]]` entries
+    /// (section `i` is policy `i`). By default none match. Panics for the docker executor,
+    /// and once the run has started.
     pub fn set_periods(&mut self, runner: RunnerId, periods: Box<dyn PeriodSchedule>) {
         assert!(
             self.now == SimTime::ZERO && self.machine_owner.is_empty(),
             "set periods before the run"
         );
-        let m =
-            self.runners[runner.0 as usize].machines.as_mut().expect("periods need docker+machine");
-        m.periods = periods;
+        let r = &mut self.runners[runner.0 as usize];
+        match (&mut r.machines, &mut r.scaler) {
+            (Some(m), _) => m.periods = periods,
+            (_, Some(s)) => s.periods = periods,
+            _ => panic!("periods need docker+machine or docker-autoscaler"),
+        }
         self.wakeup = self.compute_wakeup();
     }
 
@@ -346,15 +365,22 @@ impl Fleet {
         self.runners[r.0 as usize].builds
     }
 
-    /// Machines by state of a docker+machine runner (`None` for other executors).
+    /// Machines by state of a docker+machine runner, or instances of a docker-autoscaler
+    /// runner (running ones count as idle without a job, used with one); `None` for the
+    /// docker executor.
     pub fn machine_counts(&self, r: RunnerId) -> Option<crate::docker_machine::Counts> {
-        self.runners[r.0 as usize].machines.as_ref().map(|m| m.pool.counts())
+        let r = &self.runners[r.0 as usize];
+        match (&r.machines, &r.scaler) {
+            (Some(m), _) => Some(m.pool.counts()),
+            (_, Some(s)) => Some(s.pool.counts()),
+            _ => None,
+        }
     }
 
-    /// Machines by state over every docker+machine runner.
+    /// Machines (and instances) by state over every autoscaled runner.
     pub fn machine_totals(&self) -> crate::docker_machine::Counts {
         let mut t = crate::docker_machine::Counts::default();
-        for c in self.runners.iter().filter_map(|r| r.machines.as_ref()).map(|m| m.pool.counts()) {
+        for c in (0..self.runners.len()).filter_map(|r| self.machine_counts(RunnerId(r as u16))) {
             t.creating += c.creating;
             t.idle += c.idle;
             t.acquired += c.acquired;
@@ -397,6 +423,9 @@ impl Fleet {
         if self.pickup == Pickup::Immediate {
             self.dispatch_immediately(now, out);
         }
+        if self.has_scalers {
+            self.run_scalers(now, out);
+        }
         self.wakeup = self.compute_wakeup();
     }
 
@@ -437,8 +466,10 @@ impl Fleet {
     fn job_finished(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
         let job = self.end_job(now, key, false, out);
         let JobState::Running { runner, machine, .. } = job.state else { unreachable!() };
-        if let Some(m) = machine {
-            self.release_machine(now, runner, m, out);
+        match machine {
+            Some(m) if self.is_scaler(runner) => self.release_instance(now, runner, m, out),
+            Some(m) => self.release_machine(now, runner, m, out),
+            None => {}
         }
     }
 
@@ -613,15 +644,25 @@ impl Fleet {
             return Requested::Held;
         }
         self.runners[runner.0 as usize].after_request(false);
-        if let Some(m) = machine {
-            self.unacquire(runner, m);
-        }
+        self.request_was_empty(runner, machine);
         Requested::Nothing
     }
 
+    /// A job request got no job: give back what `Acquire` took.
+    fn request_was_empty(&mut self, runner: RunnerId, machine: Option<MachineId>) {
+        if self.is_scaler(runner) {
+            self.scaler_unreserve(runner);
+        } else if let Some(m) = machine {
+            self.unacquire(runner, m);
+        }
+    }
+
     /// The executor's `Acquire`: always succeeds for docker; scales and reserves a machine
-    /// for docker+machine.
+    /// for docker+machine; reserves a slot for docker-autoscaler.
     fn acquire(&mut self, now: SimTime, runner: RunnerId, out: &mut Vec<Command>) -> Acquired {
+        if self.is_scaler(runner) {
+            return self.scaler_reserve(now, runner);
+        }
         if self.runners[runner.0 as usize].machines.is_none() {
             return Acquired::OnDemand;
         }
@@ -646,8 +687,10 @@ impl Fleet {
         let worker = &mut self.processes[p].workers[w];
         worker.state = WorkerState::Busy { job: key };
         let slot_free = worker.free_since.max(limit_free_since);
+        let is_scaler = self.is_scaler(runner);
         let machine_free = match machine {
             Some(m) => self.machine_runner(runner).pool.get(m).map_or(now, |x| x.free_since),
+            None if is_scaler => self.scaler_slot_free_since(now, runner),
             None => SimTime::ZERO,
         };
         let job = self.jobs[key.0 as usize].as_mut().expect("picked job exists");
@@ -676,6 +719,8 @@ impl Fleet {
         self.running += 1;
         if is_machine_runner {
             self.prepare_on_machine(now, runner, key, machine, out);
+        } else if is_scaler {
+            self.prepare_on_instance(now, runner, key, out);
         } else {
             self.start_work(now, key, Placement::Host(HostId(p as u16)), out);
         }
@@ -764,15 +809,13 @@ impl Fleet {
                 } else {
                     0
                 };
+                let mut ms = spec.duration_ms + penalty;
+                let factor = self.contention_factor(runner, on);
+                if factor != 1.0 {
+                    ms = (ms as f64 * factor).round() as u64;
+                }
                 // The script always runs (and is reported) even when it takes no time.
-                return self.emit_step(
-                    key,
-                    on,
-                    Step::Script,
-                    spec.duration_ms + penalty,
-                    Step::Save,
-                    out,
-                );
+                return self.emit_step(key, on, Step::Script, ms, Step::Save, out);
             }
             Step::Save => {
                 let s = spec.work.cache.map(|u| {
@@ -940,9 +983,7 @@ impl Fleet {
             }
             None => {
                 self.runners[runner.0 as usize].after_request(false);
-                if let Some(m) = machine {
-                    self.unacquire(runner, m);
-                }
+                self.request_was_empty(runner, machine);
                 self.worker_freed(now, p, w, out);
             }
         }

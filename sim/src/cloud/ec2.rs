@@ -99,6 +99,9 @@ pub struct MachineType {
     pub price_per_hour: f64,
     /// Spot interruption hazard per hour (0 on demand).
     pub hazard_per_hour: f64,
+    /// Jobs one machine runs at once (1 for docker+machine, `capacity_per_instance` for
+    /// docker-autoscaler): a machine is fully busy when every slot runs a job.
+    pub slots: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -236,7 +239,8 @@ impl<W: Write> SimCloud<W> {
         let run_ms = stop - a.created;
         let cost = prices::billed_usd(t.price_per_hour, run_ms);
         let billed_s = run_ms.div_ceil(1000).max(60);
-        let busy_share = (a.busy_ms as f64 / (billed_s * 1000) as f64).min(1.0);
+        let slot_ms = billed_s * 1000 * u64::from(t.slots.max(1));
+        let busy_share = (a.busy_ms as f64 / slot_ms as f64).min(1.0);
         self.totals.cost_usd += cost;
         self.totals.idle_cost_usd += cost * (1.0 - busy_share);
         self.totals.billed_s += billed_s;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use fleetsim_core::cache::{CacheModel, PullPolicy, RunnerCache, Transfer};
 use fleetsim_core::docker_machine::{DockerMachineSpec, IdleSettings};
 use fleetsim_core::spec::{ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec};
+use fleetsim_core::taskscaler::{AutoscalerSpec, Policy, ScaleFactorRule, Throttle};
 use fleetsim_core::{ProjectId, RunnerId};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
@@ -27,20 +28,20 @@ use crate::cloud::ec2::{BootTime, CloudSpec, MachineType};
 use crate::cloud::prices::{self, Market};
 use crate::config::overrides::{Override, PathSegment, apply_override, parse_override};
 use crate::config::{
-    CacheType, Executor, MachineSettings, PullPolicy as ConfigPullPolicy, RunnerConfig,
-    load_config_str_with_overrides, parse_go_duration_ms,
+    AutoscalerSettings, CacheType, Executor, MachineSettings, PullPolicy as ConfigPullPolicy,
+    RunnerConfig, load_config_str_with_overrides, parse_go_duration_ms,
 };
 use crate::input_error::InputError;
 use crate::periods::{CalendarPeriods, CronDialect, PeriodSet};
 use crate::seeds::SeedTree;
-use raw::{RawBootTime, RawCache, RawCloud, RawConfigRef, RawScenario};
+use raw::{RawAutoscaler, RawBootTime, RawCache, RawCloud, RawConfigRef, RawScenario};
 
 /// The seed used when a scenario gives none.
 pub const DEFAULT_SEED: u64 = 1;
 
 /// The scenario's own top-level tables; `--set` keys starting with them go to the scenario.
-const SCENARIO_TABLES: [&str; 7] =
-    ["scenario", "runner", "workload", "gitlab", "output", "cloud", "cache"];
+const SCENARIO_TABLES: [&str; 8] =
+    ["scenario", "runner", "workload", "gitlab", "output", "cloud", "cache", "autoscaler"];
 
 /// The trace's time 0 when `[workload] start` is not given: Monday 2026-03-02 00:00 in
 /// Asia/Seoul, the start of the seed week.
@@ -125,9 +126,30 @@ pub struct Scenario {
     pub start: jiff::Timestamp,
     /// The cache setup.
     pub cache: CacheSetup,
+    /// `[autoscaler]`: docker-autoscaler facts and switches.
+    pub autoscaler: AutoscalerSetup,
     /// SHA-256 of the scenario text, the config text and the overrides (hex).
     pub sha256: String,
 }
+
+/// The scenario's `[autoscaler]` table, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoscalerSetup {
+    /// The instances' EC2 type (the cloud group's launch template), if given.
+    pub instance_type: Option<String>,
+    /// Region for its price, if given.
+    pub region: Option<String>,
+    /// How `scale_factor` combines with `idle_count`.
+    pub scale_factor_rule: ScaleFactorRule,
+    /// Script slowdown per other job on the same instance.
+    pub contention: f64,
+}
+
+/// How many Prepare attempts GitLab Runner makes before a job fails ("unable to acquire
+/// instance" is retried like any Prepare error, §3.2), and the pause between them.
+pub const PREPARE_ATTEMPTS: u64 = 3;
+/// The pause between Prepare attempts, in ms.
+pub const PREPARE_RETRY_PAUSE_MS: u64 = 3_000;
 
 impl Scenario {
     /// Reads and validates a scenario file, applying `--set` overrides.
@@ -344,6 +366,7 @@ impl Scenario {
         };
 
         let cache = cache_setup(&raw.cache, &loaded.config, path, text)?;
+        let autoscaler = autoscaler_setup(&raw.autoscaler, path, text)?;
 
         Ok(Scenario {
             path: path.to_path_buf(),
@@ -366,6 +389,7 @@ impl Scenario {
             price_overrides,
             start,
             cache,
+            autoscaler,
             sha256: hex(&hash.finalize()),
         })
     }
@@ -412,10 +436,28 @@ impl Scenario {
                     )
                     .key(format!("runners[{i}].machine")));
                 }
+                (Executor::DockerAutoscaler, _) => {
+                    let Some(a) = &entry.autoscaler else {
+                        return Err(InputError::file(
+                            &self.config_file,
+                            format!(
+                                "runner {:?} uses docker-autoscaler but has no [runners.autoscaler] section",
+                                entry.name
+                            ),
+                        )
+                        .key(format!("runners[{i}].autoscaler")));
+                    };
+                    let (spec, schedule) = self.autoscaler_spec(i, a)?;
+                    let ty = MachineType {
+                        slots: spec.capacity_per_instance,
+                        ..self.autoscaler_type(i, a)?
+                    };
+                    (ExecutorKind::DockerAutoscaler(spec), Some(ty), schedule)
+                }
                 (other, _) => {
                     return Err(InputError::file(&self.config_file, format!(
-                        "runner {:?} uses executor {other}; `sim run` simulates the docker and docker+machine \
-                         executors so far (docker-autoscaler is parsed but not simulated yet)",
+                        "runner {:?} uses executor {other}; `sim run` simulates the docker, docker+machine \
+                         and docker-autoscaler executors",
                         entry.name
                     ))
                     .key(format!("runners[{i}].executor")));
@@ -527,11 +569,106 @@ impl Scenario {
         Ok((spec, schedule))
     }
 
+    /// The core's docker-autoscaler spec and the policies' periods.
+    fn autoscaler_spec(
+        &self,
+        i: usize,
+        a: &AutoscalerSettings,
+    ) -> Result<(AutoscalerSpec, Option<CalendarPeriods>), InputError> {
+        let mut policies = Vec::new();
+        let mut sets = Vec::new();
+        for (k, p) in a.policies.iter().enumerate() {
+            policies.push(Policy {
+                idle_count: p.idle_count,
+                idle_time_ms: p.idle_time_ms,
+                scale_factor: p.scale_factor,
+                scale_factor_limit: p.scale_factor_limit,
+                preemptive: p.preemptive_mode,
+            });
+            let set = PeriodSet::parse(
+                &p.periods,
+                p.timezone.as_deref().unwrap_or(""),
+                CronDialect::Minutes5,
+            )
+            .map_err(|e| {
+                InputError::file(&self.config_file, format!("bad policy period: {e}"))
+                    .key(format!("runners[{i}].autoscaler.policy[{k}].periods"))
+            })?;
+            sets.push(set);
+        }
+        let capacity = a.capacity_per_instance.max(1);
+        // taskscaler's burst default: max_instances, or the limit when max_instances is unset.
+        let throttle = Throttle {
+            per_s: a.scale_throttle.limit_per_s,
+            burst: a
+                .scale_throttle
+                .burst
+                .or((a.max_instances > 0).then_some(a.max_instances))
+                .or(a.scale_throttle.limit_per_s)
+                .unwrap_or(1)
+                .max(1),
+        };
+        let spec = AutoscalerSpec {
+            capacity_per_instance: capacity,
+            max_use_count: a.max_use_count,
+            max_instances: a.max_instances,
+            acquire_wait_ms: PREPARE_ATTEMPTS * a.instance_acquire_timeout_ms
+                + (PREPARE_ATTEMPTS - 1) * PREPARE_RETRY_PAUSE_MS,
+            policies,
+            default_policy: Policy::default(),
+            throttle,
+            scale_factor_rule: self.autoscaler.scale_factor_rule,
+            contention: self.autoscaler.contention,
+        };
+        spec.validate().map_err(|e| {
+            InputError::file(&self.config_file, e).key(format!("runners[{i}].autoscaler"))
+        })?;
+        let schedule = (!sets.is_empty()).then(|| CalendarPeriods::new(self.start, sets));
+        Ok((spec, schedule))
+    }
+
+    /// The docker-autoscaler instances' type: `[autoscaler] instance_type` in the scenario
+    /// (the cloud group's launch template is not in `config.toml`), priced in
+    /// `[autoscaler] region`, else the plugin's `region`, else the default region.
+    fn autoscaler_type(&self, i: usize, a: &AutoscalerSettings) -> Result<MachineType, InputError> {
+        let Some(instance_type) = self.autoscaler.instance_type.clone() else {
+            return Err(InputError::file(
+                &self.path,
+                format!(
+                    "runner {:?} uses docker-autoscaler: set [autoscaler] instance_type in the scenario \
+                     (the instance group's type lives in its launch template, not in config.toml)",
+                    self.config.runners[i].name
+                ),
+            )
+            .key("autoscaler.instance_type"));
+        };
+        let plugin_region = a.plugin_config.0.get("region").and_then(|v| v.as_str());
+        let region = self
+            .autoscaler
+            .region
+            .as_deref()
+            .or(plugin_region)
+            .unwrap_or(prices::DEFAULT_REGION)
+            .to_owned();
+        self.price_type(instance_type, region, format!("autoscaler.instance_type (runners[{i}])"))
+    }
+
     fn machine_type(&self, i: usize, m: &MachineSettings) -> Result<MachineType, InputError> {
         let key = format!("runners[{i}].machine.MachineOptions");
         let instance_type =
             m.machine_options.instance_type().unwrap_or(DEFAULT_INSTANCE_TYPE).to_owned();
         let region = m.machine_options.region().unwrap_or(prices::DEFAULT_REGION).to_owned();
+        self.price_type(instance_type, region, key)
+    }
+
+    /// Prices an instance type in a region (built-in table or `[cloud.prices]`) with its spot
+    /// interruption hazard; `key` names the setting in errors.
+    fn price_type(
+        &self,
+        instance_type: String,
+        region: String,
+        key: String,
+    ) -> Result<MachineType, InputError> {
         let price_per_hour = match self.price_overrides.get(&instance_type) {
             Some(&p) => p,
             None => prices::hourly_usd(&instance_type, &region, self.cloud.market).ok_or_else(|| {
@@ -557,7 +694,7 @@ impl Scenario {
                 prices::hazard_per_hour(p)
             }
         };
-        Ok(MachineType { instance_type, region, price_per_hour, hazard_per_hour })
+        Ok(MachineType { instance_type, region, price_per_hour, hazard_per_hour, slots: 1 })
     }
 }
 
@@ -612,6 +749,60 @@ pub mod s3_prices {
     pub const PUT_PER_1000: f64 = 0.005;
     /// GET and others per 1,000 requests.
     pub const GET_PER_1000: f64 = 0.0004;
+}
+
+fn autoscaler_setup(
+    raw: &RawAutoscaler,
+    path: &Path,
+    text: &str,
+) -> Result<AutoscalerSetup, InputError> {
+    let err = |span: std::ops::Range<usize>, key: &str, msg: String| {
+        InputError::file(path, msg).at_offset(text, span.start).key(key)
+    };
+    let scale_factor_rule = match raw.scale_factor_rule.as_ref() {
+        None => ScaleFactorRule::Max,
+        Some(r) => match r.get_ref().as_str() {
+            "max" => ScaleFactorRule::Max,
+            "on-top" => ScaleFactorRule::OnTop,
+            other => {
+                return Err(err(
+                    r.span(),
+                    "autoscaler.scale_factor_rule",
+                    format!("expected \"max\" or \"on-top\", found {other:?}"),
+                ));
+            }
+        },
+    };
+    let contention = match &raw.contention {
+        None => 0.0,
+        Some(c) if c.get_ref().is_finite() && *c.get_ref() >= 0.0 => *c.get_ref(),
+        Some(c) => {
+            return Err(err(
+                c.span(),
+                "autoscaler.contention",
+                format!(
+                    "expected a number ≥ 0 (0.25 = 25 % slower per other job), found {}",
+                    c.get_ref()
+                ),
+            ));
+        }
+    };
+    let nonempty =
+        |v: &Option<toml::Spanned<String>>, key: &str| -> Result<Option<String>, InputError> {
+            match v {
+                Some(t) if t.get_ref().trim().is_empty() => {
+                    Err(err(t.span(), key, "expected an EC2 name such as \"t3.medium\"".into()))
+                }
+                Some(t) => Ok(Some(t.get_ref().trim().to_owned())),
+                None => Ok(None),
+            }
+        };
+    Ok(AutoscalerSetup {
+        instance_type: nonempty(&raw.instance_type, "autoscaler.instance_type")?,
+        region: nonempty(&raw.region, "autoscaler.region")?,
+        scale_factor_rule,
+        contention,
+    })
 }
 
 fn cache_setup(

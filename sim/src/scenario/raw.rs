@@ -29,6 +29,24 @@ pub struct RawScenario {
     /// `[cache]`: the cache and image transfer model and the cache server's price.
     #[serde(default)]
     pub cache: RawCache,
+    /// `[autoscaler]`: what docker-autoscaler runners need beyond `config.toml`.
+    #[serde(default)]
+    pub autoscaler: RawAutoscaler,
+}
+
+/// `[autoscaler]`: the docker-autoscaler facts that live outside `config.toml` (the cloud
+/// group's instance type) and the model's switches.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscaler {
+    /// EC2 instance type of the instance group (its launch template).
+    pub instance_type: Option<Spanned<String>>,
+    /// Region for the price (default: `plugin_config.region`, else us-east-1).
+    pub region: Option<Spanned<String>>,
+    /// `"max"` (default) or `"on-top"`: how `scale_factor` combines with `idle_count`.
+    pub scale_factor_rule: Option<Spanned<String>>,
+    /// Script slowdown per other job on the same instance (default 0).
+    pub contention: Option<Spanned<f64>>,
 }
 
 /// `[cache]`.

@@ -74,6 +74,7 @@ pub fn t2_medium_cloud(
         region: "us-east-1".into(),
         price_per_hour: 0.0464,
         hazard_per_hour: hazard,
+        slots: 1,
     };
     let names: Vec<String> = (0..runners).map(|i| format!("r{i}")).collect();
     SimCloud::new(
