@@ -437,12 +437,17 @@ impl InstancePool {
         let required = self.required(spec, policy);
         let current = self.current();
         if current < required {
-            let per_s = spec.throttle.per_s?;
+            // Unthrottled, or a token is there: act now (the pool has not scaled yet, e.g.
+            // before the first input of a run).
+            let Some(per_s) = spec.throttle.per_s else { return Some(now) };
             if per_s == 0 {
                 return None;
             }
             let gained = (now - self.tokens_at) as f64 * f64::from(per_s) / 1000.0;
-            let missing = 1.0 - (self.tokens + gained);
+            let missing = 1.0 - (self.tokens + gained).min(f64::from(spec.throttle.burst));
+            if missing <= 0.0 {
+                return Some(now);
+            }
             let wait_ms = (missing * 1000.0 / f64::from(per_s)).ceil().max(1.0) as u64;
             return Some(now + wait_ms);
         }

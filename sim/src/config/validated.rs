@@ -1210,6 +1210,15 @@ fn autoscaler_policy(
         Some(periods) if !periods.is_empty() => periods.clone(),
         _ => vec![DEFAULT_POLICY_PERIOD.to_owned()],
     };
+    if p.preemptive_mode == Some(true) && idle_count == 0 {
+        ctx.note(
+            None,
+            &k("preemptive_mode"),
+            "preemptive_mode = true with idle_count = 0: while this policy applies the runner \
+             requests no job until a slot is idle, and none is kept idle, so jobs wait for \
+             another policy",
+        );
+    }
     Ok(AutoscalerPolicy {
         periods,
         timezone: p.timezone.clone().filter(|tz| !tz.is_empty()),

@@ -6,15 +6,15 @@ use std::process::{Command, Output};
 
 const SIM: &str = env!("CARGO_BIN_EXE_sim");
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn sim(args: &[&str]) -> Output {
+pub(crate) fn sim(args: &[&str]) -> Output {
     Command::new(SIM).args(args).current_dir(repo()).output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -53,7 +53,7 @@ impl Fixture {
     }
 }
 
-fn assert_bad_input(o: &Output, needles: &[&str]) {
+pub(crate) fn assert_bad_input(o: &Output, needles: &[&str]) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(2), "expected exit 2, stderr: {err}");
     assert!(!err.contains("panicked"), "{err}");

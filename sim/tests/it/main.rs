@@ -5,6 +5,7 @@
 mod cache;
 mod cli;
 mod common;
+mod docker_autoscaler;
 mod docker_machine;
 mod equivalence;
 mod erlang_c;
