@@ -14,47 +14,11 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use fleetsim::engine::{Engine, ListSource, Observer};
+use fleetsim::engine::{Engine, ListSource};
 use fleetsim::run::{RunOptions, run_file};
-use fleetsim::seeds::SeedTree;
+use fleetsim_benches::{Autoscale, Count, JOBS, workload};
+use fleetsim_core::Fleet;
 use fleetsim_core::spec::{FleetSpec, Pickup};
-use fleetsim_core::{Command, Fleet, JobId, JobSpec, ProjectId, SimTime, TagSetId};
-use rand_distr::{Distribution, Exp, LogNormal};
-
-const JOBS: u64 = 200_000;
-
-/// Seed-like load: 5 slots, mean job 240 s, arrivals for ρ ≈ 0.8, 4 projects.
-fn workload(seed: u64) -> Vec<(u64, JobSpec)> {
-    let seeds = SeedTree::new(seed);
-    let (mut a, mut d) = (seeds.stream("arrivals"), seeds.stream("durations"));
-    let durations = LogNormal::new((180.0f64).ln(), 0.75).expect("valid"); // mean ≈ 238 s
-    let inter = Exp::new(0.8 * 5.0 / 238.0).expect("valid");
-    let mut t = 0.0;
-    (1..=JOBS)
-        .map(|id| {
-            t += inter.sample(&mut a);
-            let spec = JobSpec {
-                id: JobId(id),
-                project: ProjectId(id % 4),
-                tags: TagSetId::UNTAGGED,
-                duration_ms: (durations.sample(&mut d) * 1000.0) as u64,
-                retry: 0,
-                work: Default::default(),
-            };
-            ((t * 1000.0) as u64, spec)
-        })
-        .collect()
-}
-
-/// Counts finished jobs, so the work cannot be optimized away.
-#[derive(Default)]
-struct Count(u64);
-
-impl Observer for Count {
-    fn after_input(&mut self, _: SimTime, _: &Fleet, _: bool, commands: &[Command]) {
-        self.0 += commands.iter().filter(|c| matches!(c, Command::JobFinished(_))).count() as u64;
-    }
-}
 
 fn engine(c: &mut Criterion) {
     let jobs = workload(42);
@@ -84,114 +48,43 @@ fn engine(c: &mut Criterion) {
     group.finish();
 }
 
-/// The seed's autoscaled fleet in memory: docker+machine, `concurrent = 12`, `limit = 20`,
-/// `IdleCount = 1`, `IdleTime = 1800`, on simulated EC2 spot (log-normal boot), with the
-/// same job stream as the single-server benchmark.
+/// The seed's autoscaled fleet ([`Autoscale`]), with and without caches: per job and per
+/// input the core handles.
 fn engine_autoscale(c: &mut Criterion) {
-    use fleetsim::cloud::ec2::{CloudSpec, MachineType, SimCloud};
-    use fleetsim::cloud::prices::Market;
-    use fleetsim_core::docker_machine::{DockerMachineSpec, IdleSettings};
-    use fleetsim_core::spec::{ExecutorKind, ProcessSpec, RunnerSpec};
-
-    let jobs = workload(42);
-    let runner = RunnerSpec {
-        limit: 20,
-        executor: ExecutorKind::DockerMachine(DockerMachineSpec {
-            root: IdleSettings {
-                idle_count: 1,
-                idle_count_min: 0,
-                idle_scale_factor: 0.0,
-                idle_time_ms: 1_800_000,
-            },
-            sections: Vec::new(),
-            max_growth_rate: 0,
-            max_builds: 0,
-        }),
-        ..RunnerSpec::docker("dm")
+    let fixture = Autoscale::new();
+    let name = |with_cache: bool| {
+        if with_cache { "seed_autoscale_spot_s3_cache" } else { "seed_autoscale_spot" }
     };
-    let spec = FleetSpec {
-        processes: vec![ProcessSpec {
-            name: "host-0".into(),
-            concurrent: 12,
-            check_interval_ms: 3000,
-            first_offer_ms: 1234,
-            runners: vec![runner],
-        }],
-        pickup: Pickup::Polling,
-        long_poll_ms: 0,
-        cache: Default::default(),
-        skip_idle_offers: true,
-    };
-    let cloud = CloudSpec { market: Market::Spot, ..CloudSpec::default() };
-    let types = vec![Some(MachineType {
-        instance_type: "t2.medium".into(),
-        region: "ap-northeast-2".into(),
-        price_per_hour: 0.0144,
-        hazard_per_hour: fleetsim::cloud::prices::hazard_per_hour(0.05),
-        slots: 1,
-    })];
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(JOBS));
     group.sample_size(10);
     for with_cache in [false, true] {
-        let name = if with_cache { "seed_autoscale_spot_s3_cache" } else { "seed_autoscale_spot" };
-        let mut spec = spec.clone();
-        spec.processes[0].runners[0].cache.distributed = with_cache;
-        group.bench_function(name, |b| {
+        group.bench_function(name(with_cache), |b| {
             b.iter_batched(
-                // Interning the cache keys and images happens while the trace is read; it is
-                // set up outside the measurement, like the job list itself.
-                || {
-                    let mut fleet = Fleet::new(spec.clone());
-                    let mut jobs = jobs.clone();
-                    if with_cache {
-                        add_caches(&mut fleet, &mut jobs);
-                    }
-                    (fleet, jobs)
-                },
-                |(mut fleet, jobs)| {
-                    let mut cloud = SimCloud::new(
-                        cloud.clone(),
-                        types.clone(),
-                        &["dm".into()],
-                        SeedTree::new(7),
-                        std::io::sink(),
-                    )
-                    .expect("cloud");
-                    let mut count = Count::default();
-                    Engine::new()
-                        .run_with(&mut fleet, &mut ListSource::new(jobs), &mut count, &mut cloud)
-                        .expect("run");
-                    black_box(count.0)
-                },
+                || fixture.setup(with_cache),
+                |(fleet, jobs)| black_box(fixture.run(fleet, jobs)),
                 BatchSize::LargeInput,
             );
         });
     }
     group.finish();
-}
-
-/// Gives each job a cache (its project's `main` key, or a branch key falling back to it, for
-/// one job in four) and its project's image, as the seed trace has.
-fn add_caches(fleet: &mut Fleet, jobs: &mut [(u64, JobSpec)]) {
-    use fleetsim_core::cache::Policy;
-    for (k, (_, job)) in jobs.iter_mut().enumerate() {
-        let project = job.project.0;
-        let main = format!("p{project}-main");
-        let cache = if k % 4 == 0 {
-            fleet.declare_cache(&format!("p{project}-branch{}", k % 13), &[main], Policy::PullPush)
-        } else {
-            fleet.declare_cache(&main, &[] as &[&str], Policy::PullPush)
-        };
-        job.work = fleetsim_core::JobWork {
-            cache: Some(cache),
-            cache_size: 300_000_000,
-            cache_changed: k % 3 == 0,
-            cache_miss_penalty_ms: 120_000,
-            image: Some(fleet.intern_image(&format!("image-{project}"))),
-            image_size: 500_000_000,
-        };
+    // The same runs per input the core handles (arrivals, step and machine completions,
+    // wakeups): a job with an image and a cache has up to four timed steps instead of one, so
+    // this is what handling one event costs with and without the cache model.
+    let mut group = c.benchmark_group("engine_per_input");
+    group.sample_size(10);
+    for with_cache in [false, true] {
+        let (fleet, jobs) = fixture.setup(with_cache);
+        group.throughput(Throughput::Elements(fixture.run(fleet, jobs).inputs));
+        group.bench_function(name(with_cache), |b| {
+            b.iter_batched(
+                || fixture.setup(with_cache),
+                |(fleet, jobs)| black_box(fixture.run(fleet, jobs)),
+                BatchSize::LargeInput,
+            );
+        });
     }
+    group.finish();
 }
 
 fn sim_run(c: &mut Criterion) {

@@ -40,9 +40,11 @@ pub struct FleetSpec {
     pub long_poll_ms: u64,
     /// The cache and image transfer model.
     pub cache: CacheModel,
-    /// Skip feeder offers that provably change nothing (no worker blocked, no job a runner
-    /// could take). Gives exactly the same job timings as offering every `check_interval / N`
-    /// (tested); `false` exists for that test and for benchmarks.
+    /// Skip work that provably changes nothing: feeder offers with no worker blocked and no
+    /// job a runner could take, and the offer and wakeup bookkeeping after a step completion
+    /// that only moves a job to its next step. Gives exactly the same job timings as offering
+    /// every `check_interval / N` and recomputing after every input (tested); `false` exists
+    /// for that test and for benchmarks.
     pub skip_idle_offers: bool,
 }
 

@@ -119,3 +119,90 @@ fn bad_cache_columns_are_refused_with_their_line() {
         }
     }
 }
+
+mod fast_path {
+    //! With caches and images a job has up to four timed steps; the fast path skips the
+    //! fleet's bookkeeping after the intermediate ones. It must change nothing.
+
+    use fleetsim::engine::{CollectRecords, Engine, ListSource};
+    use fleetsim_core::cache::Policy;
+    use fleetsim_core::spec::{FleetSpec, RunnerSpec};
+    use fleetsim_core::{Fleet, JobId, JobSpec, JobWork, ProjectId, TagSetId};
+    use proptest::prelude::*;
+
+    use crate::common::{fixed_cloud, machine_runner, one_process, t2_medium_cloud};
+
+    fn run(
+        spec: FleetSpec,
+        jobs: &[(u64, u64, u8, bool)],
+    ) -> (Vec<fleetsim_core::JobRecord>, String, u64) {
+        let mut fleet = Fleet::new(spec);
+        let keys: Vec<_> = (0..3)
+            .map(|k| {
+                let fallback = ["k0"];
+                let fallbacks: &[&str] = if k > 0 { &fallback } else { &[] };
+                fleet.declare_cache(&format!("k{k}"), fallbacks, Policy::PullPush)
+            })
+            .collect();
+        let image = fleet.intern_image("node:20");
+        let list = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, &(at, duration_ms, key, changed))| {
+                let work = JobWork {
+                    cache: Some(keys[key as usize % 3]),
+                    cache_size: 200_000_000,
+                    cache_changed: changed,
+                    cache_miss_penalty_ms: 30_000,
+                    image: Some(image),
+                    image_size: 300_000_000,
+                };
+                let spec = JobSpec {
+                    id: JobId(i as u64 + 1),
+                    project: ProjectId(1 + (key as u64 % 2)),
+                    tags: TagSetId::UNTAGGED,
+                    duration_ms,
+                    retry: 1,
+                    work,
+                };
+                (at, spec)
+            })
+            .collect();
+        let mut cloud = t2_medium_cloud(fixed_cloud(40), 1, 0.5, 3);
+        let mut records = CollectRecords::default();
+        let end = Engine::new()
+            .run_with(&mut fleet, &mut ListSource::new(list), &mut records, &mut cloud)
+            .unwrap();
+        let (csv, _) = cloud.finish(end.end).unwrap();
+        records.records.sort_by_key(|r| (r.id, r.attempt));
+        (records.records, String::from_utf8(csv).unwrap(), fleet.cache_stats().puts)
+    }
+
+    fn runner(kind: u8, distributed: bool) -> RunnerSpec {
+        let mut r = match kind {
+            0 => RunnerSpec::docker("d"),
+            1 => machine_runner(1, 60, 0, 0, 3),
+            _ => crate::docker_autoscaler::scaler(2, crate::docker_autoscaler::idle(1, 60), 4, 3),
+        };
+        r.cache.distributed = distributed;
+        r
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn skipping_step_bookkeeping_changes_nothing(
+            kind in 0u8..3,
+            distributed in any::<bool>(),
+            arrivals in prop::collection::vec((0u64..400_000, 1_000u64..90_000, 0u8..4, any::<bool>()), 1..30),
+        ) {
+            let mut arrivals = arrivals;
+            arrivals.sort();
+            let fast = one_process(3, 3000, 500, vec![runner(kind, distributed)]);
+            let mut tick = fast.clone();
+            tick.skip_idle_offers = false;
+            prop_assert_eq!(run(fast, &arrivals), run(tick, &arrivals));
+        }
+    }
+}

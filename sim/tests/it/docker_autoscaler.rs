@@ -11,7 +11,12 @@ use proptest::prelude::*;
 use crate::common::{TestJob, fixed_cloud, job, machine_rows, one_process, run_machines};
 
 /// A docker-autoscaler runner whose only policy is the default one.
-fn scaler(capacity: u32, policy: Policy, max_instances: u32, max_use_count: u32) -> RunnerSpec {
+pub(crate) fn scaler(
+    capacity: u32,
+    policy: Policy,
+    max_instances: u32,
+    max_use_count: u32,
+) -> RunnerSpec {
     RunnerSpec {
         executor: fleetsim_core::ExecutorKind::DockerAutoscaler(AutoscalerSpec {
             capacity_per_instance: capacity,
@@ -28,7 +33,7 @@ fn scaler(capacity: u32, policy: Policy, max_instances: u32, max_use_count: u32)
     }
 }
 
-fn idle(idle_count: u32, idle_time_s: u64) -> Policy {
+pub(crate) fn idle(idle_count: u32, idle_time_s: u64) -> Policy {
     Policy {
         idle_count,
         idle_time_ms: idle_time_s * 1000,
