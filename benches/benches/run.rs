@@ -55,36 +55,30 @@ fn engine_autoscale(c: &mut Criterion) {
     let name = |with_cache: bool| {
         if with_cache { "seed_autoscale_spot_s3_cache" } else { "seed_autoscale_spot" }
     };
-    let mut group = c.benchmark_group("engine");
-    group.throughput(Throughput::Elements(JOBS));
-    group.sample_size(10);
-    for with_cache in [false, true] {
-        group.bench_function(name(with_cache), |b| {
-            b.iter_batched(
-                || fixture.setup(with_cache),
-                |(fleet, jobs)| black_box(fixture.run(fleet, jobs)),
-                BatchSize::LargeInput,
-            );
-        });
-    }
-    group.finish();
-    // The same runs per input the core handles (arrivals, step and machine completions,
+    // Per job, and per input the core handles (arrivals, step and machine completions,
     // wakeups): a job with an image and a cache has up to four timed steps instead of one, so
-    // this is what handling one event costs with and without the cache model.
-    let mut group = c.benchmark_group("engine_per_input");
-    group.sample_size(10);
-    for with_cache in [false, true] {
-        let (fleet, jobs) = fixture.setup(with_cache);
-        group.throughput(Throughput::Elements(fixture.run(fleet, jobs).inputs));
-        group.bench_function(name(with_cache), |b| {
-            b.iter_batched(
-                || fixture.setup(with_cache),
-                |(fleet, jobs)| black_box(fixture.run(fleet, jobs)),
-                BatchSize::LargeInput,
-            );
-        });
+    // the second is what handling one event costs with and without the cache model.
+    for per_input in [false, true] {
+        let mut group = c.benchmark_group(if per_input { "engine_per_input" } else { "engine" });
+        group.sample_size(10);
+        for with_cache in [false, true] {
+            let elements = if per_input {
+                let (fleet, jobs) = fixture.setup(with_cache);
+                fixture.run(fleet, jobs).inputs
+            } else {
+                JOBS
+            };
+            group.throughput(Throughput::Elements(elements));
+            group.bench_function(name(with_cache), |b| {
+                b.iter_batched(
+                    || fixture.setup(with_cache),
+                    |(fleet, jobs)| black_box(fixture.run(fleet, jobs)),
+                    BatchSize::LargeInput,
+                );
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn sim_run(c: &mut Criterion) {

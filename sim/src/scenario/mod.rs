@@ -548,16 +548,12 @@ impl Scenario {
                 idle_scale_factor: a.idle_scale_factor,
                 idle_time_ms: a.idle_time_s * 1000,
             });
-            let set = PeriodSet::parse(
+            sets.push(self.period_set(
                 &a.periods,
-                a.timezone.as_deref().unwrap_or(""),
+                a.timezone.as_deref(),
                 CronDialect::Seconds7,
-            )
-            .map_err(|e| {
-                InputError::file(&self.config_file, format!("bad autoscaling period: {e}"))
-                    .key(format!("runners[{i}].machine.autoscaling[{k}].Periods"))
-            })?;
-            sets.push(set);
+                format!("runners[{i}].machine.autoscaling[{k}].Periods"),
+            )?);
         }
         let schedule = (!sets.is_empty()).then(|| CalendarPeriods::new(self.start, sets));
         let spec = DockerMachineSpec {
@@ -567,6 +563,19 @@ impl Scenario {
             max_builds: m.max_builds,
         };
         Ok((spec, schedule))
+    }
+
+    /// One section's or policy's periods; `key` names it in errors. A missing time zone is
+    /// the runner host's local one, taken as UTC (see the README).
+    fn period_set(
+        &self,
+        periods: &[String],
+        timezone: Option<&str>,
+        dialect: CronDialect,
+        key: String,
+    ) -> Result<PeriodSet, InputError> {
+        PeriodSet::parse(periods, timezone.unwrap_or(""), dialect)
+            .map_err(|e| InputError::file(&self.config_file, format!("bad period: {e}")).key(key))
     }
 
     /// The core's docker-autoscaler spec and the policies' periods.
@@ -585,16 +594,12 @@ impl Scenario {
                 scale_factor_limit: p.scale_factor_limit,
                 preemptive: p.preemptive_mode,
             });
-            let set = PeriodSet::parse(
+            sets.push(self.period_set(
                 &p.periods,
-                p.timezone.as_deref().unwrap_or(""),
+                p.timezone.as_deref(),
                 CronDialect::Minutes5,
-            )
-            .map_err(|e| {
-                InputError::file(&self.config_file, format!("bad policy period: {e}"))
-                    .key(format!("runners[{i}].autoscaler.policy[{k}].periods"))
-            })?;
-            sets.push(set);
+                format!("runners[{i}].autoscaler.policy[{k}].periods"),
+            )?);
         }
         let capacity = a.capacity_per_instance.max(1);
         // taskscaler's burst default: max_instances, or the limit when max_instances is unset.
