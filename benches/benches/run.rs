@@ -79,6 +79,18 @@ fn engine_autoscale(c: &mut Criterion) {
         }
         group.finish();
     }
+    let migrated = Autoscale::migrated();
+    let mut group = c.benchmark_group("engine");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(JOBS));
+    group.bench_function("seed_autoscale_migrated", |b| {
+        b.iter_batched(
+            || migrated.setup(false),
+            |(fleet, jobs)| black_box(migrated.run(fleet, jobs)),
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
 }
 
 fn sim_run(c: &mut Criterion) {

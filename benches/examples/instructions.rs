@@ -6,21 +6,24 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/instructions autoscale-cache
 //! ```
 //!
-//! Variants: `autoscale`, `autoscale-cache`, and `setup` / `setup-cache` (the setup alone, to
-//! subtract). It prints the jobs and the inputs the core handled.
+//! Variants: `autoscale`, `autoscale-cache`, `migrated` (the docker-autoscaler fleet), and
+//! `setup` / `setup-cache` (the setup alone, to subtract). It prints the jobs and the inputs
+//! the core handled.
 
 use fleetsim_benches::Autoscale;
 
 fn main() {
     let variant = std::env::args().nth(1).unwrap_or_default();
-    let fixture = Autoscale::new();
+    let fixture = if variant == "migrated" { Autoscale::migrated() } else { Autoscale::new() };
     let (with_cache, run) = match variant.as_str() {
-        "autoscale" => (false, true),
+        "autoscale" | "migrated" => (false, true),
         "autoscale-cache" => (true, true),
         "setup" => (false, false),
         "setup-cache" => (true, false),
         other => {
-            eprintln!("unknown variant {other:?}: autoscale, autoscale-cache, setup, setup-cache");
+            eprintln!(
+                "unknown variant {other:?}: autoscale, autoscale-cache, migrated, setup, setup-cache"
+            );
             std::process::exit(2);
         }
     };

@@ -48,7 +48,8 @@ impl Observer for Count {
     }
 }
 
-/// The seed's autoscaled fleet in memory: docker+machine, `concurrent = 12`, `limit = 20`,
+/// The seed's autoscaled fleet in memory ([`Autoscale::new`]: docker+machine; or
+/// [`Autoscale::migrated`]: docker-autoscaler): docker+machine, `concurrent = 12`, `limit = 20`,
 /// `IdleCount = 1`, `IdleTime = 1800`, on simulated EC2 spot (log-normal boot), with the
 /// same job stream as the single-server benchmark; with or without an S3 cache and images.
 pub struct Autoscale {
@@ -108,6 +109,32 @@ impl Autoscale {
             cloud: CloudSpec { market: Market::Spot, ..CloudSpec::default() },
             types,
         }
+    }
+
+    /// The same fleet moved to docker-autoscaler as `sim migrate` maps it: capacity 1,
+    /// `idle_count = 1` (preemptive), `idle_time = 30m`, `max_instances = 20`.
+    pub fn migrated() -> Autoscale {
+        use fleetsim_core::taskscaler::{AutoscalerSpec, Policy, ScaleFactorRule, Throttle};
+        let mut a = Autoscale::new();
+        let policy = Policy {
+            idle_count: 1,
+            idle_time_ms: 1_800_000,
+            scale_factor: 0.0,
+            scale_factor_limit: 0,
+            preemptive: true,
+        };
+        a.spec.processes[0].runners[0].executor = ExecutorKind::DockerAutoscaler(AutoscalerSpec {
+            capacity_per_instance: 1,
+            max_use_count: 0,
+            max_instances: 20,
+            acquire_wait_ms: 3 * 15 * 60_000 + 6_000,
+            policies: vec![policy],
+            default_policy: Policy::default(),
+            throttle: Throttle { per_s: Some(100), burst: 20 },
+            scale_factor_rule: ScaleFactorRule::Max,
+            contention: 0.0,
+        });
+        a
     }
 
     /// A fresh fleet and job list. Interning the cache keys and images happens while a trace

@@ -157,6 +157,23 @@ pub struct InstancePool {
     /// When a reservable slot last appeared after there was none (for the pending split).
     slot_free_since: SimTime,
     had_free_slot: bool,
+    /// `capacity_per_instance` and `max_use_count`, for the running sums below.
+    capacity: u32,
+    max_use_count: u32,
+    /// Sums over the instances, kept as they change: the scaling rule and `Reserve` run after
+    /// every input, so they must not walk the instances.
+    sums: Sums,
+}
+
+/// What one instance adds to the pool's sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Sums {
+    /// Instances creating or running (not being deleted).
+    current: u32,
+    /// Slots of running instances that can take a job.
+    usable: u32,
+    /// Free slots of running instances that can take no job (`max_use_count` reached).
+    unavailable: u32,
 }
 
 impl InstancePool {
@@ -170,7 +187,47 @@ impl InstancePool {
             tokens_at: SimTime::ZERO,
             slot_free_since: SimTime::ZERO,
             had_free_slot: false,
+            capacity: spec.capacity_per_instance,
+            max_use_count: spec.max_use_count,
+            sums: Sums::default(),
         }
+    }
+
+    /// What instance `i` adds to the sums.
+    fn sums_of(&self, i: &Instance) -> Sums {
+        if i.state == InstanceState::Removing {
+            return Sums::default();
+        }
+        let usable = self.usable(i);
+        let unavailable = match i.state {
+            InstanceState::Running => self.capacity - i.in_use - usable,
+            _ => 0,
+        };
+        Sums { current: 1, usable, unavailable }
+    }
+
+    /// The sums walked from scratch (for tests of the running ones).
+    #[cfg(test)]
+    fn recount(&self) -> Sums {
+        self.instances.values().map(|i| self.sums_of(i)).fold(Sums::default(), |a, b| Sums {
+            current: a.current + b.current,
+            usable: a.usable + b.usable,
+            unavailable: a.unavailable + b.unavailable,
+        })
+    }
+
+    /// Changes instance `id` with `f`, keeping the sums.
+    fn change<T>(&mut self, id: MachineId, f: impl FnOnce(&mut Instance) -> T) -> T {
+        let mut i = *self.instances.get(&id).expect("known instance");
+        let before = self.sums_of(&i);
+        let out = f(&mut i);
+        let after = self.sums_of(&i);
+        self.instances.insert(id, i);
+        let s = &mut self.sums;
+        s.current = s.current - before.current + after.current;
+        s.usable = s.usable - before.usable + after.usable;
+        s.unavailable = s.unavailable - before.unavailable + after.unavailable;
+        out
     }
 
     /// One instance.
@@ -195,28 +252,28 @@ impl InstancePool {
 
     /// Slots of `i` that can still take a job: free slots of a running instance, no more
     /// than the uses it has left.
-    fn usable(spec: &AutoscalerSpec, i: &Instance) -> u32 {
+    fn usable(&self, i: &Instance) -> u32 {
         if i.state != InstanceState::Running {
             return 0;
         }
-        let free = spec.capacity_per_instance - i.in_use;
-        if spec.max_use_count > 0 {
-            free.min(spec.max_use_count.saturating_sub(i.uses))
+        let free = self.capacity - i.in_use;
+        if self.max_use_count > 0 {
+            free.min(self.max_use_count.saturating_sub(i.uses))
         } else {
             free
         }
     }
 
     /// Free slots on running instances.
-    pub fn free_ready_slots(&self, spec: &AutoscalerSpec) -> u32 {
-        self.instances.values().map(|i| Self::usable(spec, i)).sum()
+    pub fn free_ready_slots(&self) -> u32 {
+        self.sums.usable
     }
 
     /// Whether `Reserve` succeeds (§3.3): in preemptive mode a free ready slot must be left
     /// after the other reservations; otherwise only `max_instances × capacity` bounds it.
     pub fn can_reserve(&self, spec: &AutoscalerSpec, policy: &Policy) -> bool {
         if policy.preemptive {
-            self.free_ready_slots(spec) > self.reserved
+            self.free_ready_slots() > self.reserved
         } else {
             spec.max_instances == 0
                 || self.acquired + self.reserved < spec.max_instances * spec.capacity_per_instance
@@ -237,14 +294,18 @@ impl InstancePool {
     /// instance first (packing leaves other instances idle so they can go), then the oldest.
     /// Which instance taskscaler picks is not documented; this choice is an assumption.
     pub fn acquire(&mut self, spec: &AutoscalerSpec) -> Option<MachineId> {
+        if self.sums.usable == 0 {
+            return None;
+        }
         let (&id, _) = self
             .instances
             .iter()
-            .filter(|(_, i)| Self::usable(spec, i) > 0)
+            .filter(|(_, i)| self.usable(i) > 0)
             .min_by_key(|(id, i)| (spec.capacity_per_instance - i.in_use, **id))?;
-        let i = self.instances.get_mut(&id).expect("chosen instance");
-        i.in_use += 1;
-        i.uses += 1;
+        self.change(id, |i| {
+            i.in_use += 1;
+            i.uses += 1;
+        });
         self.reserved = self.reserved.checked_sub(1).expect("acquire without a reservation");
         self.acquired += 1;
         Some(id)
@@ -258,44 +319,48 @@ impl InstancePool {
         spec: &AutoscalerSpec,
         id: MachineId,
     ) -> Option<PoolAction> {
-        let i = self.instances.get_mut(&id).expect("known instance");
-        i.in_use = i.in_use.checked_sub(1).expect("release of a free slot");
         self.acquired -= 1;
-        if i.in_use == 0 {
-            i.idle_since = now;
-        }
-        if i.in_use == 0
-            && i.state == InstanceState::Running
-            && spec.max_use_count > 0
-            && i.uses >= spec.max_use_count
-        {
-            i.state = InstanceState::Removing;
-            return Some(PoolAction::Remove(id, RemovalReason::TooManyBuilds));
-        }
-        None
+        let retire = self.change(id, |i| {
+            i.in_use = i.in_use.checked_sub(1).expect("release of a free slot");
+            if i.in_use == 0 {
+                i.idle_since = now;
+            }
+            let retire = i.in_use == 0
+                && i.state == InstanceState::Running
+                && spec.max_use_count > 0
+                && i.uses >= spec.max_use_count;
+            if retire {
+                i.state = InstanceState::Removing;
+            }
+            retire
+        });
+        retire.then_some(PoolAction::Remove(id, RemovalReason::TooManyBuilds))
     }
 
     /// Starts creating `id`.
     pub fn create(&mut self, now: SimTime, id: MachineId) {
         let i = Instance { state: InstanceState::Creating, in_use: 0, uses: 0, idle_since: now };
         assert!(self.instances.insert(id, i).is_none(), "instance id reused");
+        self.sums.current += 1;
     }
 
     /// The instance is ready: its idle clock starts now.
     pub fn ready(&mut self, now: SimTime, id: MachineId) {
-        let i = self.instances.get_mut(&id).expect("known instance");
-        assert_eq!(i.state, InstanceState::Creating, "ready while not being created");
-        i.state = InstanceState::Running;
-        i.idle_since = now;
+        self.change(id, |i| {
+            assert_eq!(i.state, InstanceState::Creating, "ready while not being created");
+            i.state = InstanceState::Running;
+            i.idle_since = now;
+        });
     }
 
     /// The instance is being deleted (failed creation, lost, or removed by scaling). Its
     /// acquired slots are freed: the jobs on them are failed by the caller.
     pub fn set_removing(&mut self, id: MachineId) {
-        let i = self.instances.get_mut(&id).expect("known instance");
-        self.acquired -= i.in_use;
-        i.in_use = 0;
-        i.state = InstanceState::Removing;
+        let freed = self.change(id, |i| {
+            i.state = InstanceState::Removing;
+            std::mem::take(&mut i.in_use)
+        });
+        self.acquired -= freed;
     }
 
     /// Forgets a deleted instance.
@@ -322,7 +387,7 @@ impl InstancePool {
     /// Instances creating or running: what the scaling rule counts (deleting ones excluded,
     /// taskscaler MR 44).
     fn current(&self) -> u32 {
-        self.instances.values().filter(|i| i.state != InstanceState::Removing).count() as u32
+        self.sums.current
     }
 
     /// The instances the scaling rule wants (§3.4):
@@ -332,12 +397,7 @@ impl InstancePool {
     pub fn required(&self, spec: &AutoscalerSpec, policy: &Policy) -> u32 {
         let c = spec.capacity_per_instance;
         let in_use = self.acquired + self.reserved;
-        let unavailable: u32 = self
-            .instances
-            .values()
-            .filter(|i| i.state == InstanceState::Running)
-            .map(|i| c - i.in_use - Self::usable(spec, i))
-            .sum();
+        let unavailable = self.sums.unavailable;
         let mut sf = policy.scale_factor * f64::from(in_use);
         if policy.scale_factor_limit > 0 {
             sf = sf.min(f64::from(policy.scale_factor_limit));
@@ -407,12 +467,12 @@ impl InstancePool {
                 surplus -= 1;
             }
         }
-        self.track_free_slot(now, spec);
+        self.track_free_slot(now);
     }
 
     /// Remembers when a reservable slot appeared, for the pending-time split.
-    fn track_free_slot(&mut self, now: SimTime, spec: &AutoscalerSpec) {
-        let free = self.free_ready_slots(spec) > self.reserved;
+    fn track_free_slot(&mut self, now: SimTime) {
+        let free = self.free_ready_slots() > self.reserved;
         if free && !self.had_free_slot {
             self.slot_free_since = now;
         }
@@ -420,8 +480,8 @@ impl InstancePool {
     }
 
     /// When a free, unreserved slot last appeared (meaningful while one exists).
-    pub fn slot_free_since(&mut self, now: SimTime, spec: &AutoscalerSpec) -> SimTime {
-        self.track_free_slot(now, spec);
+    pub fn slot_free_since(&mut self, now: SimTime) -> SimTime {
+        self.track_free_slot(now);
         self.slot_free_since
     }
 
@@ -498,6 +558,7 @@ mod tests {
             },
             &mut actions,
         );
+        assert_eq!(pool.sums, pool.recount(), "running sums drifted");
         actions
     }
 

@@ -93,7 +93,7 @@ impl Fleet {
     /// waits for one before requesting a job.
     pub(super) fn scaler_slot_free_since(&mut self, now: SimTime, runner: RunnerId) -> SimTime {
         let s = self.scaler(runner);
-        if s.policy(now).preemptive { s.pool.slot_free_since(now, &s.spec) } else { SimTime::ZERO }
+        if s.policy(now).preemptive { s.pool.slot_free_since(now) } else { SimTime::ZERO }
     }
 
     /// Prepare: take a slot on a running instance, or wait for one.
