@@ -10,5 +10,6 @@ mod equivalence;
 mod erlang_c;
 mod invariants;
 mod machine_properties;
+mod pipelines;
 mod sweep;
 mod timelines;
