@@ -28,10 +28,11 @@ use crate::report::summary::{
     PendingSummary, Summary, ToScriptSummary, Utilization, WindowSummary, round6,
 };
 use crate::report::timeline::{Levels, Timeline};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Workload};
 use crate::seeds::SeedTree;
 use crate::trace::pipelines::Pipelines;
 use crate::trace::{CachePolicy, TraceReader, TraceRecord};
+use crate::workload::generate::Generator;
 
 /// Hours in the month used for monthly prices (AWS's convention).
 pub const HOURS_PER_MONTH: f64 = 730.0;
@@ -153,8 +154,24 @@ fn run_seeded(
     for (runner, periods) in build.periods {
         fleet.set_periods(runner, Box::new(periods));
     }
-    let trace_sha256 = file_sha256(&scenario.trace)?;
-    let reader = TraceReader::open(&scenario.trace)?;
+    // A generated workload is hashed as it streams by: its hash equals the file's that
+    // `sim trace gen` writes for the same model and seed.
+    let generated_hash = std::rc::Rc::new(std::cell::RefCell::new(Sha256::new()));
+    let (trace_sha256, reader) = match &scenario.workload {
+        Workload::Trace(path) => {
+            let file = File::open(path)
+                .map_err(|e| InputError::file(path, format!("cannot open the trace: {e}")))?;
+            let input: Box<dyn Read> = Box::new(file);
+            (Some(file_sha256(path)?), TraceReader::from_reader(input, path)?)
+        }
+        Workload::Generate(model) => {
+            let generator = Generator::new((**model).clone(), seeds, scenario.start);
+            let input: Box<dyn Read> =
+                Box::new(HashingRead { inner: generator, hash: generated_hash.clone() });
+            let name = format!("{}#workload.generate", scenario.path.display());
+            (None, TraceReader::from_reader(input, name)?)
+        }
+    };
     let mut warnings = scenario.warnings.clone();
     warnings.extend(reader.warnings().iter().cloned());
 
@@ -212,6 +229,11 @@ fn run_seeded(
     };
     assert_eq!(source.live_pipelines(), 0, "a run ended with pipelines still live");
     let skipped = source.skipped();
+    drop(source);
+    let trace_sha256 = trace_sha256.unwrap_or_else(|| {
+        let hash = std::mem::take(&mut *generated_hash.borrow_mut());
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    });
     if let Some(e) = observer.error.take() {
         return Err(RunFailure::Failed(format!("writing reports: {e}")));
     }
@@ -410,6 +432,20 @@ fn cache_summary(scenario: &Scenario, c: &CacheStats, span_ms: u64) -> (CacheSum
         cost_usd: round6(cost),
     };
     (summary, cost)
+}
+
+/// Passes bytes through and hashes them.
+struct HashingRead<R> {
+    inner: R,
+    hash: std::rc::Rc<std::cell::RefCell<Sha256>>,
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 fn file_sha256(path: &Path) -> Result<String, InputError> {

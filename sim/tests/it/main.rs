@@ -8,6 +8,7 @@ mod common;
 mod docker_machine;
 mod equivalence;
 mod erlang_c;
+mod generate;
 mod invariants;
 mod machine_properties;
 mod pipelines;
