@@ -109,11 +109,19 @@ enum TraceCmd {
         tz: String,
     },
     /// Convert GitLab's jobs API JSON (`GET /projects/:id/jobs` or
-    /// `/pipelines/:id/jobs`, one file per page) into a trace CSV.
+    /// `/pipelines/:id/jobs`, one file per page) into a trace CSV; or, with --csv, a CSV with
+    /// other column names.
     Import {
         /// The JSON files: each an array of job objects.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "csv")]
         inputs: Vec<PathBuf>,
+        /// A CSV to import instead of JSON, its columns renamed by --map.
+        #[arg(long, conflicts_with = "inputs")]
+        csv: Option<PathBuf>,
+        /// With --csv: TRACE_COLUMN=INPUT_COLUMN pairs, comma-separated
+        /// (e.g. job_id=id,created_at=queued,duration=secs).
+        #[arg(long, requires = "csv", default_value = "")]
+        map: String,
         /// Where to write the trace CSV.
         #[arg(long)]
         out: PathBuf,
@@ -283,7 +291,19 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             std::io::Write::flush(&mut out).map_err(cannot)?;
             eprintln!("{bytes} bytes → {}", g.out.display());
         }
-        Cmd::Trace { cmd: TraceCmd::Import { inputs, out, prepare_estimate } } => {
+        Cmd::Trace { cmd: TraceCmd::Import { csv: Some(csv), map, out, .. } } => {
+            let map = fleetsim::trace::import_csv::parse_map(&map)?;
+            let cannot =
+                |e: std::io::Error| Failure::Failed(format!("cannot write {}: {e}", out.display()));
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&out).map_err(cannot)?);
+            let (rows, warnings) = fleetsim::trace::import_csv::import_csv(&csv, &map, &mut file)?;
+            std::io::Write::flush(&mut file).map_err(cannot)?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            eprintln!("{rows} rows → {}", out.display());
+        }
+        Cmd::Trace { cmd: TraceCmd::Import { inputs, out, prepare_estimate, .. } } => {
             let prepare_ms = fleetsim::config::parse_go_duration_ms(&prepare_estimate)
                 .map_err(|e| InputError::file("--prepare-estimate", e))?;
             let (csv, report) = fleetsim::trace::import::import_jobs(&inputs, prepare_ms)?;

@@ -91,6 +91,7 @@ mod reader;
 mod record;
 
 pub mod import;
+pub mod import_csv;
 pub mod pipelines;
 pub mod stats;
 

@@ -9,6 +9,7 @@ mod docker_machine;
 mod equivalence;
 mod erlang_c;
 mod generate;
+mod import;
 mod invariants;
 mod machine_properties;
 mod pipelines;
