@@ -295,3 +295,175 @@ fn sim_run_exits_2_on_a_cycle_naming_the_jobs() {
     assert!(err.contains("job 1 (line 2) needs job 2 (line 3) needs job 1 (line 2)"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn sim_run_reports_skipped_jobs_in_summary_and_jobs_csv_has_creation_and_release() {
+    // Every machine creation fails, so the build job (1) fails after its creation attempts;
+    // its pipeline's test (2) and deploy (3) are skipped. Job 4 (its own pipeline, tag
+    // `host`) runs on the docker runner.
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"concurrent = 4
+[[runners]]
+  name = "host"
+  url = "http://gitlab.example"
+  token = "t1"
+  executor = "docker"
+[[runners]]
+  name = "dm"
+  url = "http://gitlab.example"
+  token = "t2"
+  executor = "docker+machine"
+  limit = 2
+  [runners.machine]
+    IdleCount = 0
+    IdleTime = 600
+    MachineDriver = "amazonec2"
+    MachineName = "runner-%s"
+    MachineOptions = ["amazonec2-instance-type=t3.medium", "amazonec2-region=us-east-1"]
+"#;
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    std::fs::write(
+        dir.path().join("trace.csv"),
+        "job_id,pipeline_id,stage,created_at,duration,tags\n1,1,build,0,10,dm\n2,1,test,0,10,dm\n3,1,deploy,0,10,dm\n4,2,build,5,10,host\n5,2,test,5,20,host\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        r#"[scenario]
+name = "t"
+[runner]
+config = "config.toml"
+[workload]
+trace = "trace.csv"
+[cloud]
+creation_failure_probability = 1.0
+[[gitlab.runners]]
+tags = ["host"]
+run_untagged = false
+[[gitlab.runners]]
+tags = ["dm"]
+run_untagged = false
+"#,
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "s.toml", "--out", "out"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("2 skipped (a pipeline predecessor failed)"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["jobs"]["total"], 5);
+    assert_eq!(summary["jobs"]["skipped"], 2);
+    assert_eq!(summary["jobs"]["failed"], 1);
+    assert_eq!(summary["jobs"]["finished"], 2);
+    // Job 5 was created with its pipeline at 5 s and released when job 4 finished.
+    let jobs = std::fs::read_to_string(dir.path().join("out/jobs.csv")).unwrap();
+    let row = |id: &str| -> Vec<String> {
+        jobs.lines()
+            .find(|l| l.starts_with(&format!("{id},")))
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect()
+    };
+    let header: Vec<&str> = jobs.lines().next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (four, five) = (row("4"), row("5"));
+    assert_eq!(five[at("created_at")], "5.000");
+    assert_eq!(five[at("queued_at")], four[at("finished_at")]);
+    assert!(jobs.lines().all(|l| !l.starts_with("2,") && !l.starts_with("3,")), "{jobs}");
+}
+
+/// One random pipeline: per job, its stage (non-decreasing), duration (s) and, maybe, needs
+/// (indexes of earlier jobs of the same or an earlier stage).
+type RandomJob = (u32, u64, Option<Vec<usize>>);
+
+fn pipeline_strategy() -> impl proptest::strategy::Strategy<Value = Vec<RandomJob>> {
+    use proptest::prelude::*;
+    prop::collection::vec(
+        (
+            0u32..2,
+            1u64..50,
+            any::<bool>(),
+            prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+        ),
+        1..9,
+    )
+    .prop_map(|raw| {
+        let mut stage = 0;
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, (step, duration, has_needs, picks))| {
+                stage += step;
+                let needs = has_needs.then(|| {
+                    let mut n: Vec<usize> = if i == 0 {
+                        Vec::new()
+                    } else {
+                        picks.iter().map(|p| p.index(i)).collect()
+                    };
+                    n.sort_unstable();
+                    n.dedup();
+                    n
+                });
+                (stage, duration, needs)
+            })
+            .collect()
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+
+    /// With unlimited immediate capacity, each job is queued exactly when its last
+    /// predecessor finishes (the pipeline's creation if it has none) and runs once.
+    #[test]
+    fn jobs_are_released_exactly_when_their_predecessors_finish(
+        pipelines in proptest::collection::vec(pipeline_strategy(), 1..5),
+        gap in 0u64..30,
+    ) {
+        let mut trace = String::from(H);
+        let mut id = 0u64;
+        // (id, pipeline, stage, created s, needs ids)
+        let mut expected: Vec<(u64, usize, u32, u64, Option<Vec<u64>>)> = Vec::new();
+        for (p, jobs) in pipelines.iter().enumerate() {
+            let created = p as u64 * gap;
+            let first = id + 1;
+            for (stage, duration, needs) in jobs {
+                id += 1;
+                let needs_ids = needs.as_ref().map(|n| n.iter().map(|&k| first + k as u64).collect::<Vec<_>>());
+                let cell = match &needs_ids {
+                    None => String::new(),
+                    Some(v) if v.is_empty() => "[]".into(),
+                    Some(v) => v.iter().map(u64::to_string).collect::<Vec<_>>().join(";"),
+                };
+                trace.push_str(&format!("{id},{},s{stage},{cell},{created},{duration}\n", p + 1));
+                expected.push((id, p, *stage, created, needs_ids));
+            }
+        }
+        let (records, skipped) = run_trace(immediate(64), &trace);
+        proptest::prop_assert_eq!(skipped, 0);
+        proptest::prop_assert_eq!(records.len(), expected.len());
+        let finished = |id: u64| records.iter().find(|r| r.id.0 == id).unwrap().finished.as_ms();
+        for (k, (id, pipeline, stage, created, needs)) in expected.iter().enumerate() {
+            let r = records.iter().find(|r| r.id.0 == *id).unwrap();
+            let preds: Vec<u64> = match needs {
+                Some(n) => n.clone(),
+                None => expected[..k]
+                    .iter()
+                    .filter(|(_, q, s, ..)| *q == *pipeline && *s < *stage)
+                    .map(|(other, ..)| *other)
+                    .collect(),
+            };
+            let release = preds.iter().map(|&p| finished(p)).max().unwrap_or(created * 1000);
+            proptest::prop_assert_eq!(r.queued.as_ms(), release, "job {} of\n{}", id, trace);
+            proptest::prop_assert_eq!(r.created.as_ms(), created * 1000);
+            proptest::prop_assert_eq!(r.started, r.queued);
+        }
+    }
+}
