@@ -384,6 +384,9 @@ run_untagged = false
 /// (indexes of earlier jobs of the same or an earlier stage).
 type RandomJob = (u32, u64, Option<Vec<usize>>);
 
+/// What the property test expects of a job: id, pipeline index, stage, creation (s), needs.
+type ExpectedJob = (u64, usize, u32, u64, Option<Vec<u64>>);
+
 fn pipeline_strategy() -> impl proptest::strategy::Strategy<Value = Vec<RandomJob>> {
     use proptest::prelude::*;
     prop::collection::vec(
@@ -429,8 +432,7 @@ proptest::proptest! {
     ) {
         let mut trace = String::from(H);
         let mut id = 0u64;
-        // (id, pipeline, stage, created s, needs ids)
-        let mut expected: Vec<(u64, usize, u32, u64, Option<Vec<u64>>)> = Vec::new();
+        let mut expected: Vec<ExpectedJob> = Vec::new();
         for (p, jobs) in pipelines.iter().enumerate() {
             let created = p as u64 * gap;
             let first = id + 1;
