@@ -122,7 +122,8 @@ pub struct RunEnd {
     pub end: SimTime,
     /// Inputs handled (arrivals, step and machine completions, wakeups).
     pub inputs: u64,
-    /// Jobs read from the source.
+    /// Jobs handed to the fleet: from the source's arrivals and released by finished
+    /// predecessors (jobs a pipeline skipped are not counted).
     pub jobs: u64,
 }
 
