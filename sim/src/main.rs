@@ -127,7 +127,7 @@ enum TraceCmd {
         out: PathBuf,
         /// Estimate of the preparation inside GitLab's `duration` (machine boot, image pull,
         /// cache), subtracted from each job's duration (a Go duration, e.g. `30s`).
-        #[arg(long, default_value = "0s")]
+        #[arg(long, default_value = "0s", conflicts_with = "csv")]
         prepare_estimate: String,
     },
 }
