@@ -6,7 +6,8 @@
 //!   tick-by-tick model for comparison.
 //! - `sim_run/seed_single_server`: `sim run` end to end on the committed seed scenario:
 //!   scenario and config parsing, the trace CSV streamed in, jobs.csv and timeline.csv
-//!   written.
+//!   written. `sim_run/generated_week` is the same server on the generated week: the
+//!   generator streamed into the run and the pipeline (stage and needs) release.
 //!
 //! Results and setup: `benches/README.md`.
 
@@ -96,7 +97,7 @@ fn engine_autoscale(c: &mut Criterion) {
 fn sim_run(c: &mut Criterion) {
     let mut group = c.benchmark_group("sim_run");
     group.sample_size(20);
-    for name in ["seed-single-server", "seed-autoscale-spot"] {
+    for name in ["seed-single-server", "seed-autoscale-spot", "generated-week"] {
         let scenario =
             Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
         let out = std::env::temp_dir().join(format!("fleetsim-bench-{name}"));

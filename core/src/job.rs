@@ -155,9 +155,12 @@ pub struct JobRecord {
     pub attempt: u32,
     /// Whether it failed (its machine was lost, or no machine could be created).
     pub failed: bool,
-    /// When the job was created in GitLab.
+    /// When the job was created in GitLab. The core sets it to the instant it was handed the
+    /// job; a driver that models pipelines (the simulator's trace source) sets it to the
+    /// pipeline's creation before reporting the record.
     pub created: SimTime,
-    /// When it became pending (equal to `created` until pipelines are modelled).
+    /// When it became pending: handed to the core (its pipeline predecessors, if any, had
+    /// finished).
     pub queued: SimTime,
     /// When a runner got it: GitLab's `started_at`, the job turns `running`.
     pub started: SimTime,

@@ -7,6 +7,14 @@
 //! before events scheduled during the run. The core's own wakeup comes last at an instant:
 //! it runs once every input of that instant has been handled.
 //!
+//! Jobs *released* by a finishing job (the next stage of a pipeline, a `needs` dependant) are
+//! the one exception to the queue: the engine hands every [`Command::JobFinished`] to
+//! [`JobSource::job_ended`], and the jobs the source releases are handled at the same instant,
+//! right after the input whose handling finished their last predecessor and before any other
+//! event — they are a direct consequence of that input, as GitLab queues the dependants when
+//! it processes the job's completion. Among themselves they keep the order the source gives
+//! (the pipeline module documents it: file order).
+//!
 //! ```text
 //!   trace (streamed, one job of look-ahead) ─┐
 //!   event queue (time, seq) ─────────────────┼─► earliest ─► Fleet::handle ─► commands
@@ -22,7 +30,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use fleetsim_core::{Command, Fleet, Input, JobKey, JobSpec, MachineId, SimTime, Step};
+use fleetsim_core::{Command, Fleet, Input, JobKey, JobRecord, JobSpec, MachineId, SimTime, Step};
 
 /// Where jobs come from: the trace reader, a generator, or a list in a test.
 pub trait JobSource {
@@ -32,6 +40,15 @@ pub trait JobSource {
     /// not decrease. The fleet is passed so the source can intern tags and check that the
     /// job is servable.
     fn next_job(&mut self, fleet: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, Self::Error>;
+
+    /// A job run ended at `now` (finished, or failed — perhaps to be retried). The source may
+    /// correct the record before observers see it (the core only knows when a job was handed
+    /// to it, so a pipeline source sets [`JobRecord::created`] to the pipeline's creation) and
+    /// push the jobs this end releases into `released`; the engine hands them to the fleet at
+    /// `now`, in that order. The default releases nothing.
+    fn job_ended(&mut self, now: SimTime, record: &mut JobRecord, released: &mut Vec<JobSpec>) {
+        let _ = (now, record, released);
+    }
 }
 
 /// Sees everything the run does, in order: for reports and invariant checks.
@@ -105,7 +122,8 @@ pub struct RunEnd {
     pub end: SimTime,
     /// Inputs handled (arrivals, step and machine completions, wakeups).
     pub inputs: u64,
-    /// Jobs read from the source.
+    /// Jobs handed to the fleet: from the source's arrivals and released by finished
+    /// predecessors (jobs a pipeline skipped are not counted).
     pub jobs: u64,
 }
 
@@ -205,6 +223,7 @@ pub struct Engine {
     seq: u64,
     commands: Vec<Command>,
     inputs: Vec<Input>,
+    released: Vec<JobSpec>,
 }
 
 impl Engine {
@@ -261,7 +280,6 @@ impl Engine {
                 (None, _) => false,
             };
             self.inputs.clear();
-            let mut arrival = false;
             if input_first {
                 let i = input_at.expect("input exists");
                 now = i;
@@ -271,9 +289,6 @@ impl Engine {
                     if let Some((t, _)) = &next_arrival {
                         assert!(*t >= now, "job source went back in time");
                     }
-                    jobs += 1;
-                    arrival = true;
-                    last_arrival = now;
                     self.inputs.push(Input::JobCreated(spec));
                 } else {
                     let Reverse(e) = self.queue.pop().expect("event");
@@ -297,9 +312,18 @@ impl Engine {
                     running: fleet.running(),
                 });
             }
-            for k in 0..self.inputs.len() {
+            // Released jobs are appended to `self.inputs` while it is walked, so the walk goes
+            // by index until the list stops growing.
+            let mut k = 0;
+            while k < self.inputs.len() {
                 let input = self.inputs[k];
+                k += 1;
                 inputs += 1;
+                let arrival = matches!(input, Input::JobCreated(_));
+                if arrival {
+                    jobs += 1;
+                    last_arrival = now;
+                }
                 self.commands.clear();
                 fleet.handle(now, input, &mut self.commands);
                 let mut schedule = Schedule { queue: &mut self.queue, seq: &mut self.seq };
@@ -311,6 +335,12 @@ impl Engine {
                     }
                     provider.command(now, c, &mut schedule);
                 }
+                for c in &mut self.commands {
+                    if let Command::JobFinished(r) = c {
+                        source.job_ended(now, r, &mut self.released);
+                    }
+                }
+                self.inputs.extend(self.released.drain(..).map(Input::JobCreated));
                 observer.after_input(now, fleet, arrival, &self.commands);
             }
         }

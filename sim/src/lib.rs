@@ -24,6 +24,7 @@
 //! - [`plan`] — `sim plan`: the cheapest configuration meeting SLOs.
 //! - [`queueing`] — Erlang C and M/M/c formulas the tests validate against.
 //! - [`input_error`] — the error type naming file, line and key.
+//! - [`workload`] — the seeded pipeline generator (`sim trace gen`, `[workload.generate]`).
 
 pub mod cloud;
 pub mod compare;
@@ -40,3 +41,4 @@ pub mod scenario;
 pub mod seeds;
 pub mod sweep;
 pub mod trace;
+pub mod workload;

@@ -59,8 +59,42 @@ struct GridArgs {
     out: Option<PathBuf>,
 }
 
+/// `sim trace gen` flags: each overrides the model's key of the same name.
+#[derive(Debug, Args)]
+struct GenArgs {
+    /// Where to write the trace CSV.
+    #[arg(long)]
+    out: PathBuf,
+    /// A TOML file with the keys of `[workload.generate]` (default: the built-in model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Root seed (the run's seed when a scenario generates the same model).
+    #[arg(long, default_value_t = fleetsim::scenario::DEFAULT_SEED)]
+    seed: u64,
+    /// The wall-clock instant of time 0 (RFC 3339).
+    #[arg(long, default_value = fleetsim::scenario::DEFAULT_START)]
+    start: String,
+    /// Length in days.
+    #[arg(long)]
+    days: Option<f64>,
+    /// Stop before the pipeline that would exceed this many jobs.
+    #[arg(long)]
+    max_jobs: Option<u64>,
+    /// Pushes per hour on weekdays in office hours.
+    #[arg(long)]
+    pushes_per_hour: Option<f64>,
+    /// IANA time zone of the calendar.
+    #[arg(long)]
+    tz: Option<String>,
+    /// Rate factor inside release windows.
+    #[arg(long)]
+    release_factor: Option<f64>,
+}
+
 #[derive(Debug, Subcommand)]
 enum TraceCmd {
+    /// Generate a seeded trace of pipelines (the model is in the README).
+    Gen(GenArgs),
     /// What is in a trace: jobs per hour of the week, script-time percentiles, pipeline
     /// sizes, and the peak concurrency with unlimited capacity.
     Stats {
@@ -75,17 +109,25 @@ enum TraceCmd {
         tz: String,
     },
     /// Convert GitLab's jobs API JSON (`GET /projects/:id/jobs` or
-    /// `/pipelines/:id/jobs`, one file per page) into a trace CSV.
+    /// `/pipelines/:id/jobs`, one file per page) into a trace CSV; or, with --csv, a CSV with
+    /// other column names.
     Import {
         /// The JSON files: each an array of job objects.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "csv")]
         inputs: Vec<PathBuf>,
+        /// A CSV to import instead of JSON, its columns renamed by --map.
+        #[arg(long, conflicts_with = "inputs")]
+        csv: Option<PathBuf>,
+        /// With --csv: TRACE_COLUMN=INPUT_COLUMN pairs, comma-separated
+        /// (e.g. job_id=id,created_at=queued,duration=secs).
+        #[arg(long, requires = "csv", default_value = "")]
+        map: String,
         /// Where to write the trace CSV.
         #[arg(long)]
         out: PathBuf,
         /// Estimate of the preparation inside GitLab's `duration` (machine boot, image pull,
         /// cache), subtracted from each job's duration (a Go duration, e.g. `30s`).
-        #[arg(long, default_value = "0s")]
+        #[arg(long, default_value = "0s", conflicts_with = "csv")]
         prepare_estimate: String,
     },
 }
@@ -249,7 +291,41 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             let stats = fleetsim::trace::stats::trace_stats(reader, start, &zone)?;
             print!("{}", stats.text());
         }
-        Cmd::Trace { cmd: TraceCmd::Import { inputs, out, prepare_estimate } } => {
+        Cmd::Trace { cmd: TraceCmd::Gen(g) } => {
+            use fleetsim::workload::generate::{GenModel, read_model_file, write_trace};
+            let mut raw = g.model.as_deref().map(read_model_file).transpose()?.unwrap_or_default();
+            raw.days = g.days.or(raw.days);
+            raw.max_jobs = g.max_jobs.or(raw.max_jobs);
+            raw.pushes_per_hour = g.pushes_per_hour.or(raw.pushes_per_hour);
+            raw.timezone = g.tz.or(raw.timezone);
+            raw.release_factor = g.release_factor.or(raw.release_factor);
+            let source = g.model.clone().unwrap_or_else(|| "sim trace gen".into());
+            let model = GenModel::from_raw(&raw).map_err(|e| InputError::file(&source, e))?;
+            let start: jiff::Timestamp = g.start.parse().map_err(|e| {
+                InputError::file("--start", format!("expected an RFC 3339 time: {e}"))
+            })?;
+            let cannot = |e: std::io::Error| {
+                Failure::Failed(format!("cannot write {}: {e}", g.out.display()))
+            };
+            let file = std::fs::File::create(&g.out).map_err(cannot)?;
+            let mut out = std::io::BufWriter::new(file);
+            let bytes = write_trace(model, g.seed, start, &mut out).map_err(cannot)?;
+            std::io::Write::flush(&mut out).map_err(cannot)?;
+            eprintln!("{bytes} bytes → {}", g.out.display());
+        }
+        Cmd::Trace { cmd: TraceCmd::Import { csv: Some(csv), map, out, .. } } => {
+            let map = fleetsim::trace::import_csv::parse_map(&map)?;
+            let cannot =
+                |e: std::io::Error| Failure::Failed(format!("cannot write {}: {e}", out.display()));
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&out).map_err(cannot)?);
+            let (rows, warnings) = fleetsim::trace::import_csv::import_csv(&csv, &map, &mut file)?;
+            std::io::Write::flush(&mut file).map_err(cannot)?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            eprintln!("{rows} rows → {}", out.display());
+        }
+        Cmd::Trace { cmd: TraceCmd::Import { inputs, out, prepare_estimate, .. } } => {
             let prepare_ms = fleetsim::config::parse_go_duration_ms(&prepare_estimate)
                 .map_err(|e| InputError::file("--prepare-estimate", e))?;
             let (csv, report) = fleetsim::trace::import::import_jobs(&inputs, prepare_ms)?;

@@ -14,7 +14,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use fleetsim_core::cache::{CacheStats, MissReason, Policy};
-use fleetsim_core::{Command, Fleet, JobId, JobSpec, JobWork, ProjectId, SimTime};
+use fleetsim_core::{Command, Fleet, JobId, JobRecord, JobSpec, JobWork, ProjectId, SimTime};
 use sha2::{Digest, Sha256};
 
 use crate::cloud::ec2::{CloudTotals, SimCloud};
@@ -28,9 +28,11 @@ use crate::report::summary::{
     PendingSummary, Summary, ToScriptSummary, Utilization, WindowSummary, round6,
 };
 use crate::report::timeline::{Levels, Timeline};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Workload};
 use crate::seeds::SeedTree;
+use crate::trace::pipelines::Pipelines;
 use crate::trace::{CachePolicy, TraceReader, TraceRecord};
+use crate::workload::generate::Generator;
 
 /// Hours in the month used for monthly prices (AWS's convention).
 pub const HOURS_PER_MONTH: f64 = 730.0;
@@ -152,8 +154,24 @@ fn run_seeded(
     for (runner, periods) in build.periods {
         fleet.set_periods(runner, Box::new(periods));
     }
-    let trace_sha256 = file_sha256(&scenario.trace)?;
-    let reader = TraceReader::open(&scenario.trace)?;
+    // A generated workload is hashed as it streams by: its hash equals the file's that
+    // `sim trace gen` writes for the same model and seed.
+    let generated_hash = std::rc::Rc::new(std::cell::RefCell::new(Sha256::new()));
+    let (trace_sha256, reader) = match &scenario.workload {
+        Workload::Trace(path) => {
+            let file = File::open(path)
+                .map_err(|e| InputError::file(path, format!("cannot open the trace: {e}")))?;
+            let input: Box<dyn Read> = Box::new(file);
+            (Some(file_sha256(path)?), TraceReader::from_reader(input, path)?)
+        }
+        Workload::Generate(model) => {
+            let generator = Generator::new((**model).clone(), seeds, scenario.start);
+            let input: Box<dyn Read> =
+                Box::new(HashingRead { inner: generator, hash: generated_hash.clone() });
+            let name = format!("{}#workload.generate", scenario.path.display());
+            (None, TraceReader::from_reader(input, name)?)
+        }
+    };
     let mut warnings = scenario.warnings.clone();
     warnings.extend(reader.warnings().iter().cloned());
 
@@ -209,6 +227,13 @@ fn run_seeded(
             )));
         }
     };
+    assert_eq!(source.live_pipelines(), 0, "a run ended with pipelines still live");
+    let skipped = source.skipped();
+    drop(source);
+    let trace_sha256 = trace_sha256.unwrap_or_else(|| {
+        let hash = std::mem::take(&mut *generated_hash.borrow_mut());
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    });
     if let Some(e) = observer.error.take() {
         return Err(RunFailure::Failed(format!("writing reports: {e}")));
     }
@@ -232,6 +257,8 @@ fn run_seeded(
         &machines,
         &cache_stats,
     );
+    summary.jobs.total += skipped;
+    summary.jobs.skipped = skipped;
     summary.window = window.map(|(w, stats)| WindowSummary {
         window: w.text,
         jobs: stats.count(),
@@ -298,6 +325,7 @@ fn summarize(
             finished: pending.count() - pending.failed(),
             failed: pending.failed(),
             retried: pending.retried(),
+            skipped: 0,
         },
         pending: PendingSummary {
             mean_s: pending.mean_s(),
@@ -406,6 +434,20 @@ fn cache_summary(scenario: &Scenario, c: &CacheStats, span_ms: u64) -> (CacheSum
     (summary, cost)
 }
 
+/// Passes bytes through and hashes them.
+struct HashingRead<R> {
+    inner: R,
+    hash: std::rc::Rc<std::cell::RefCell<Sha256>>,
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 fn file_sha256(path: &Path) -> Result<String, InputError> {
     let mut f = File::open(path)
         .map_err(|e| InputError::file(path, format!("cannot read the trace: {e}")))?;
@@ -423,58 +465,136 @@ fn file_sha256(path: &Path) -> Result<String, InputError> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Feeds trace records to the engine: interns tags and refuses jobs no runner can take.
+/// Feeds trace records to the engine: interns tags, refuses jobs no runner can take and, in
+/// a trace with `stage` or `needs` columns, holds each job until its predecessors finish
+/// ([`crate::trace::pipelines`]). A trace without those columns gives every job at its
+/// `created_at`, row by row.
 pub struct TraceSource<R: Read> {
     reader: TraceReader<R>,
     record: TraceRecord,
+    /// Whether `record` holds a row read ahead (the first row after a pipeline).
+    lookahead: bool,
+    /// `Some` for a DAG trace.
+    pipelines: Option<Pipelines>,
+    /// Jobs of the last pipeline read that are pending at its creation, in reverse order.
+    roots: Vec<(SimTime, JobSpec)>,
 }
 
 impl<R: Read> TraceSource<R> {
     /// A source over a trace reader.
     pub fn new(reader: TraceReader<R>) -> Self {
-        TraceSource { reader, record: TraceRecord::new() }
+        let dag = reader.has_column("stage") || reader.has_column("needs");
+        let pipelines = dag.then(|| Pipelines::new(reader.path()));
+        TraceSource {
+            reader,
+            record: TraceRecord::new(),
+            lookahead: false,
+            pipelines,
+            roots: Vec::new(),
+        }
     }
+
+    /// Jobs never run because a predecessor failed.
+    pub fn skipped(&self) -> u64 {
+        self.pipelines.as_ref().map_or(0, Pipelines::skipped)
+    }
+
+    /// Pipelines read and not over (0 once a run has ended).
+    pub fn live_pipelines(&self) -> usize {
+        self.pipelines.as_ref().map_or(0, Pipelines::live)
+    }
+
+    fn read(&mut self) -> Result<bool, InputError> {
+        if self.lookahead {
+            self.lookahead = false;
+            return Ok(true);
+        }
+        self.reader.read_next(&mut self.record)
+    }
+}
+
+/// The core's job for a trace row: interns its tags, cache and image; refuses a job no
+/// runner could ever take.
+pub fn job_spec(r: &TraceRecord, fleet: &mut Fleet, path: &Path) -> Result<JobSpec, InputError> {
+    let spec = JobSpec {
+        id: JobId(r.job_id),
+        project: ProjectId(r.project_id),
+        tags: fleet.intern_tags(&r.tags),
+        duration_ms: r.duration_ms,
+        retry: r.retry,
+        work: JobWork {
+            cache: (!r.cache_key.is_empty()).then(|| {
+                let policy = match r.cache_policy {
+                    CachePolicy::PullPush => Policy::PullPush,
+                    CachePolicy::Pull => Policy::Pull,
+                    CachePolicy::Push => Policy::Push,
+                };
+                fleet.declare_cache(&r.cache_key, &r.cache_fallback_keys, policy)
+            }),
+            cache_size: r.cache_size_bytes,
+            cache_changed: r.cache_changed,
+            cache_miss_penalty_ms: r.cache_miss_penalty_ms,
+            image: (!r.image.is_empty()).then(|| fleet.intern_image(&r.image)),
+            image_size: r.image_size_bytes,
+        },
+    };
+    fleet.check_servable(&spec).map_err(|u| {
+        InputError::file(path, format!("{}; no runner could ever take it", u.reason))
+            .at_line(r.line)
+            .key("tags")
+    })?;
+    Ok(spec)
 }
 
 impl<R: Read> JobSource for TraceSource<R> {
     type Error = InputError;
 
     fn next_job(&mut self, fleet: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, InputError> {
-        if !self.reader.read_next(&mut self.record)? {
-            return Ok(None);
+        loop {
+            if let Some(root) = self.roots.pop() {
+                return Ok(Some(root));
+            }
+            if !self.read()? {
+                return Ok(None);
+            }
+            let spec = job_spec(&self.record, fleet, self.reader.path())?;
+            let created = SimTime(self.record.created_at_ms);
+            let Some(pipelines) = &mut self.pipelines else {
+                return Ok(Some((created, spec)));
+            };
+            if self.record.pipeline_id.is_none() {
+                if !self.record.needs.is_empty() {
+                    return Err(InputError::file(
+                        self.reader.path(),
+                        format!(
+                            "job {} has needs but no pipeline_id; needs name jobs of its pipeline",
+                            self.record.job_id
+                        ),
+                    )
+                    .at_line(self.record.line)
+                    .key("needs"));
+                }
+                return Ok(Some((created, spec)));
+            }
+            pipelines.begin(&self.record, spec)?;
+            while self.reader.read_next(&mut self.record)? {
+                if !pipelines.continues(&self.record) {
+                    self.lookahead = true;
+                    break;
+                }
+                let spec = job_spec(&self.record, fleet, self.reader.path())?;
+                pipelines.add(&self.record, spec)?;
+            }
+            let reader = &self.reader;
+            pipelines.seal(|id| reader.has_seen(id), &mut self.roots)?;
+            self.roots.reverse();
         }
-        let r = &self.record;
-        let spec = JobSpec {
-            id: JobId(r.job_id),
-            project: ProjectId(r.project_id),
-            tags: fleet.intern_tags(&r.tags),
-            duration_ms: r.duration_ms,
-            retry: r.retry,
-            work: JobWork {
-                cache: (!r.cache_key.is_empty()).then(|| {
-                    let policy = match r.cache_policy {
-                        CachePolicy::PullPush => Policy::PullPush,
-                        CachePolicy::Pull => Policy::Pull,
-                        CachePolicy::Push => Policy::Push,
-                    };
-                    fleet.declare_cache(&r.cache_key, &r.cache_fallback_keys, policy)
-                }),
-                cache_size: r.cache_size_bytes,
-                cache_changed: r.cache_changed,
-                cache_miss_penalty_ms: r.cache_miss_penalty_ms,
-                image: (!r.image.is_empty()).then(|| fleet.intern_image(&r.image)),
-                image_size: r.image_size_bytes,
-            },
-        };
-        fleet.check_servable(&spec).map_err(|u| {
-            InputError::file(
-                self.reader.path(),
-                format!("{}; no runner could ever take it", u.reason),
-            )
-            .at_line(r.line)
-            .key("tags")
-        })?;
-        Ok(Some((SimTime(r.created_at_ms), spec)))
+    }
+
+    fn job_ended(&mut self, _: SimTime, record: &mut JobRecord, released: &mut Vec<JobSpec>) {
+        if let Some(p) = &mut self.pipelines {
+            p.ended(record, released);
+        }
     }
 }
 

@@ -107,7 +107,7 @@ pub struct WindowSummary {
 /// Job counts.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobsSummary {
-    /// Jobs in the trace.
+    /// Jobs in the trace (or generated): those handed to the fleet plus those skipped.
     pub total: u64,
     /// Job runs that finished.
     pub finished: u64,
@@ -115,6 +115,9 @@ pub struct JobsSummary {
     pub failed: u64,
     /// Job runs that were retries of failed ones.
     pub retried: u64,
+    /// Jobs never run because a pipeline predecessor failed (always 0 without stages or
+    /// needs).
+    pub skipped: u64,
 }
 
 /// Queued → script start, in seconds (HDR histogram, 3 significant digits).
@@ -261,6 +264,13 @@ impl Summary {
         );
         let _ =
             writeln!(s, "jobs       {} total, {} finished", self.jobs.total, self.jobs.finished);
+        if self.jobs.skipped > 0 {
+            let _ = writeln!(
+                s,
+                "           {} skipped (a pipeline predecessor failed)",
+                self.jobs.skipped
+            );
+        }
         if self.jobs.failed > 0 || self.jobs.retried > 0 {
             let _ = writeln!(
                 s,

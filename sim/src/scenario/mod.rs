@@ -83,6 +83,15 @@ impl Default for GitlabRunner {
     }
 }
 
+/// Where a scenario's jobs come from.
+#[derive(Debug, Clone)]
+pub enum Workload {
+    /// `[workload] trace`: a trace CSV.
+    Trace(PathBuf),
+    /// `[workload.generate]`: the seeded generator, fed from the run's seed.
+    Generate(Box<crate::workload::generate::GenModel>),
+}
+
 /// A validated scenario: everything `sim run` needs, with defaults applied.
 #[derive(Debug)]
 pub struct Scenario {
@@ -106,8 +115,8 @@ pub struct Scenario {
     pub host_price_source: String,
     /// Feeder phase.
     pub poll_phase: PollPhase,
-    /// The trace CSV.
-    pub trace: PathBuf,
+    /// Where the jobs come from.
+    pub workload: Workload,
     /// Pick-up mode.
     pub pickup: Pickup,
     /// Long polling duration in ms (0 = off).
@@ -367,6 +376,28 @@ impl Scenario {
 
         let cache = cache_setup(&raw.cache, &loaded.config, path, text)?;
         let autoscaler = autoscaler_setup(&raw.autoscaler, path, text)?;
+        let workload = match (&raw.workload.trace, &raw.workload.generate) {
+            (Some(trace), None) => Workload::Trace(dir.join(trace.get_ref())),
+            (None, Some(generate)) => Workload::Generate(Box::new(
+                crate::workload::generate::GenModel::from_raw(generate.get_ref()).map_err(|e| {
+                    err(generate.span(), "workload.generate", format!("bad generator model: {e}"))
+                })?,
+            )),
+            (Some(trace), Some(_)) => {
+                return Err(err(
+                    trace.span(),
+                    "workload",
+                    "give either `trace` or a [workload.generate] table, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(InputError::file(
+                    path,
+                    "[workload] needs `trace = \"file.csv\"` or a [workload.generate] table",
+                )
+                .key("workload"));
+            }
+        };
 
         Ok(Scenario {
             path: path.to_path_buf(),
@@ -379,7 +410,7 @@ impl Scenario {
             host_price_per_hour,
             host_price_source,
             poll_phase,
-            trace: dir.join(raw.workload.trace.get_ref()),
+            workload,
             pickup,
             long_poll_ms,
             adaptive_request_concurrency: raw.gitlab.adaptive_request_concurrency.unwrap_or(true),

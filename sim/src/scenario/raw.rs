@@ -119,8 +119,10 @@ pub struct RawRunner {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWorkload {
-    /// Trace CSV, relative to the scenario file.
-    pub trace: Spanned<String>,
+    /// Trace CSV, relative to the scenario file (or `generate`).
+    pub trace: Option<Spanned<String>>,
+    /// `[workload.generate]`: a generated workload instead of a trace.
+    pub generate: Option<Spanned<crate::workload::generate::RawGenerate>>,
     /// The wall-clock instant of the trace's time 0 (RFC 3339), for autoscaling periods.
     pub start: Option<Spanned<String>>,
 }

@@ -15,10 +15,22 @@
 //!   canceled before a runner took it) is skipped and counted in
 //!   [`ImportReport::not_started`]. A job still running (`finished_at` null) is skipped too,
 //!   since its `duration` is only the time so far ([`ImportReport::unfinished`]).
-//! - `queued_at = started_at − queued_duration`, the moment the job became pending (GitLab
-//!   does not expose it); when `queued_duration` is null, `created_at` is used instead. The
-//!   trace row's `created_at` is this `queued_at`, as an RFC 3339 time with milliseconds: the
-//!   simulator has no stages yet, so the wait for earlier stages and `needs` is left out.
+//! - **Pipelines.** The trace is a [DAG trace](super::pipelines): each row's `created_at` is
+//!   its pipeline's creation — `pipeline.created_at` where the API gives it (the earliest
+//!   value among the pipeline's jobs), else the earliest job `created_at` of the pipeline
+//!   (GitLab creates a pipeline's jobs with it) — and the simulator releases each stage when
+//!   the earlier ones have finished, so queueing delays later stages as it does in GitLab.
+//!   Times are RFC 3339 with milliseconds.
+//! - **Stage order.** The API does not give the position of a stage. GitLab creates a
+//!   pipeline's jobs stage by stage, so ids grow with the stage: stages are ordered by the
+//!   smallest job id in each. Rows come pipeline by pipeline (by creation, then pipeline
+//!   id), stage by stage, then by job id, as a DAG trace must be.
+//! - **Needs** are not in the REST job entity, so none are written: every job waits for the
+//!   earlier stages of its pipeline. Add a `needs` column by hand (from `.gitlab-ci.yml`) to
+//!   replay a DAG.
+//! - `queued_at = started_at − queued_duration` (when `queued_duration` is null,
+//!   `created_at`) is still computed: it orders and places jobs *without* a `pipeline`, which
+//!   become rows without `pipeline_id`, pending at that `queued_at` as in a flat trace.
 //! - The row's `duration` is the API `duration` minus the `prepare` estimate, floored at 0.
 //!   GitLab's `duration` ("time spent running") **includes** executor preparation — machine
 //!   boot, image pull, cache restore and upload, artifacts — which the simulator models
@@ -29,7 +41,8 @@
 //! - The same `id` seen again (a job in two pages, as happens when new jobs shift the pages
 //!   while they are fetched) is dropped and counted in [`ImportReport::duplicates`]; the first
 //!   copy is kept. Retried jobs (`retried: true`) are kept: they ran and took a runner.
-//! - Rows are sorted by (`created_at`, `job_id`), as a trace must be.
+//! - A retried job and its retry are both kept (both took a runner); the next stage waits
+//!   for both, which the real pipeline also did, since the retry ran after the failure.
 //!
 //! # Output
 //!
@@ -105,11 +118,14 @@ struct RawJob {
 struct RawPipeline {
     id: Option<u64>,
     project_id: Option<u64>,
+    created_at: Option<String>,
 }
 
 /// One trace row, before sorting.
 struct Row {
     queued_at_ms: i64,
+    /// The job's `created_at`, or `pipeline.created_at` if earlier (ms).
+    created_ms: Option<i64>,
     job_id: u64,
     pipeline_id: Option<u64>,
     project_id: Option<u64>,
@@ -153,7 +169,7 @@ pub fn import_jobs(
             }
         }
     }
-    rows.sort_by_key(|r| (r.queued_at_ms, r.job_id));
+    order_by_pipeline(&mut rows);
     report.written = rows.len();
     Ok((write_csv(&rows), report))
 }
@@ -204,6 +220,8 @@ fn convert(
         }
     };
     let created_at = time("created_at", &job.created_at)?;
+    let pipeline_created =
+        time("pipeline.created_at", &job.pipeline.as_ref().and_then(|p| p.created_at.clone()))?;
     let started_at = time("started_at", &job.started_at)?;
     let finished_at = time("finished_at", &job.finished_at)?;
     let duration_ms = seconds("duration", job.duration)?;
@@ -244,8 +262,13 @@ fn convert(
         (None, None) => unreachable!("unfinished jobs are skipped above"),
     };
     let pipeline = job.pipeline.as_ref();
+    let created_ms = match (pipeline_created, created_at) {
+        (Some(p), Some(c)) => Some(p.as_millisecond().min(c.as_millisecond())),
+        (p, c) => p.or(c).map(|t| t.as_millisecond()),
+    };
     Ok(Some(Row {
         queued_at_ms,
+        created_ms,
         job_id: id,
         pipeline_id: pipeline.and_then(|p| p.id),
         project_id: pipeline.and_then(|p| p.project_id),
@@ -254,6 +277,63 @@ fn convert(
         duration_ms: duration_ms.saturating_sub(prepare_ms),
         tags: job.tag_list.unwrap_or_default().join(";"),
     }))
+}
+
+/// Gives every row of a pipeline the pipeline's creation and sorts the rows pipeline by
+/// pipeline, stage by stage (stages by their smallest job id), then by job id. Rows without
+/// a pipeline keep their `queued_at` and sort among the pipelines by it.
+fn order_by_pipeline(rows: &mut [Row]) {
+    use std::collections::BTreeMap;
+    // Pipeline → (creation, stage → smallest job id).
+    let mut pipelines: BTreeMap<u64, (i64, BTreeMap<&str, u64>)> = BTreeMap::new();
+    for r in rows.iter() {
+        if let Some(p) = r.pipeline_id {
+            let created = r.created_ms.unwrap_or(r.queued_at_ms);
+            let entry = pipelines.entry(p).or_insert((created, BTreeMap::new()));
+            entry.0 = entry.0.min(created);
+            let first = entry.1.entry(r.stage.as_str()).or_insert(r.job_id);
+            *first = (*first).min(r.job_id);
+        }
+    }
+    let keys: Vec<(i64, u64, u64)> = rows
+        .iter()
+        .map(|r| match r.pipeline_id {
+            Some(p) => {
+                let (created, stages) = &pipelines[&p];
+                (*created, p, stages[r.stage.as_str()])
+            }
+            None => (r.queued_at_ms, 0, 0),
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| (keys[i], rows[i].job_id));
+    let created: Vec<i64> = order.iter().map(|&i| keys[i].0).collect();
+    // Apply the permutation, then write the pipeline creation into `queued_at_ms`, which is
+    // what the CSV prints as `created_at`.
+    let mut sorted: Vec<Row> = order.iter().map(|&i| rows[i].take()).collect();
+    for (row, created) in sorted.iter_mut().zip(created) {
+        row.queued_at_ms = created;
+    }
+    for (slot, row) in rows.iter_mut().zip(sorted) {
+        *slot = row;
+    }
+}
+
+impl Row {
+    /// Moves the row out, leaving an empty one.
+    fn take(&mut self) -> Row {
+        Row {
+            queued_at_ms: self.queued_at_ms,
+            created_ms: self.created_ms,
+            job_id: self.job_id,
+            pipeline_id: self.pipeline_id,
+            project_id: self.project_id,
+            name: std::mem::take(&mut self.name),
+            stage: std::mem::take(&mut self.stage),
+            duration_ms: self.duration_ms,
+            tags: std::mem::take(&mut self.tags),
+        }
+    }
 }
 
 /// Seconds (finite, ≥ 0) to the nearest millisecond.
@@ -299,17 +379,17 @@ mod tests {
         vec![dir.join("gitlab-jobs-page1.json"), dir.join("gitlab-jobs-page2.json")]
     }
 
-    /// Hand-computed: 5001 has no `queued_duration`, so its `created_at` (09:00:00.000) is
-    /// used; 5002 started 09:00:41.000 after 0.8 s queued; 5003 09:01:30.000 − 2.0 s;
-    /// 5004 09:10:12.100 − 12.1 s; 5005 09:12:05.250 − 3.75 s. 5006 (manual) never started,
-    /// 5007 is still running, and 5003 is in both pages.
+    /// Hand-computed: both pipelines give `pipeline.created_at` (1001 at 09:00:00.000, 1002
+    /// at 09:10:00.000), which every row of the pipeline takes; stage `build` has the
+    /// smallest id in each, so it comes first. Durations are the API's. 5006 (manual) never
+    /// started, 5007 is still running, and 5003 is in both pages.
     const EXPECTED: &str = "\
 job_id,pipeline_id,project_id,name,stage,created_at,duration,tags
 5001,1001,42,compile,build,2026-03-02T09:00:00.000Z,35.679,docker;linux
-5002,1001,42,lint,test,2026-03-02T09:00:40.200Z,35.200,
-5003,1001,42,lint,test,2026-03-02T09:01:28.000Z,40.000,
+5002,1001,42,lint,test,2026-03-02T09:00:00.000Z,35.200,
+5003,1001,42,lint,test,2026-03-02T09:00:00.000Z,40.000,
 5004,1002,42,build,build,2026-03-02T09:10:00.000Z,91.500,docker
-5005,1002,42,rspec 1/2,test,2026-03-02T09:12:01.500Z,240.250,docker;linux
+5005,1002,42,rspec 1/2,test,2026-03-02T09:10:00.000Z,240.250,docker;linux
 ";
 
     #[test]
@@ -346,7 +426,7 @@ job_id,pipeline_id,project_id,name,stage,created_at,duration,tags
             got.push((rec.job_id, rec.pipeline_id, rec.created_at_ms, rec.duration_ms));
         }
         assert_eq!(got[0], (5001, Some(1001), 0, 35_679));
-        assert_eq!(got[4], (5005, Some(1002), 721_500, 240_250));
+        assert_eq!(got[4], (5005, Some(1002), 600_000, 240_250));
         assert_eq!(got.len(), 5);
 
         let reader = TraceReader::from_reader(csv.as_bytes(), "t.csv").unwrap();
@@ -364,6 +444,36 @@ job_id,pipeline_id,project_id,name,stage,created_at,duration,tags
         let path = dir.path().join("jobs.json");
         std::fs::write(&path, text).unwrap();
         import_jobs(&[path], 0)
+    }
+
+    #[test]
+    fn stages_are_ordered_by_their_smallest_job_id_and_jobs_without_pipeline_keep_queued_at() {
+        // Pipeline 7 (no pipeline.created_at: the earliest job created_at, 10:00:00) lists
+        // its `test` job first and with the later queue time, but `build` has the smaller
+        // id. Job 3 has no pipeline: it is placed at its queued_at, 10:00:30 − 5 s.
+        let job = |id: u64, stage: &str, created: &str, started: &str, pipeline: &str| {
+            format!(
+                r#"{{"id": {id}, "stage": "{stage}", "name": "{stage}", "created_at": "{created}",
+                "started_at": "{started}", "finished_at": "2026-03-02T11:00:00Z", "duration": 10,
+                "queued_duration": 5, "pipeline": {pipeline}}}"#
+            )
+        };
+        let p7 = r#"{"id": 7, "project_id": 1}"#;
+        let text = format!(
+            "[{}, {}, {}]",
+            job(2, "test", "2026-03-02T10:00:01Z", "2026-03-02T10:05:00Z", p7),
+            job(1, "build", "2026-03-02T10:00:00Z", "2026-03-02T10:00:10Z", p7),
+            job(3, "lint", "2026-03-02T10:00:00Z", "2026-03-02T10:00:30Z", "null"),
+        );
+        let (csv, _) = import_text(&text).unwrap();
+        assert_eq!(
+            csv,
+            "job_id,pipeline_id,project_id,name,stage,created_at,duration,tags
+1,7,1,build,build,2026-03-02T10:00:00.000Z,10.000,
+2,7,1,test,test,2026-03-02T10:00:00.000Z,10.000,
+3,,,lint,lint,2026-03-02T10:00:25.000Z,10.000,
+"
+        );
     }
 
     #[test]

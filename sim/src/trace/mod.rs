@@ -14,7 +14,7 @@
 //! | `pipeline_id` | unsigned integer | none |
 //! | `project_id` | unsigned integer | 0 |
 //! | `name`, `stage` | text | empty |
-//! | `needs` | list of job ids | empty |
+//! | `needs` | list of job ids, or `[]` | empty (wait for the earlier stages) |
 //! | `created_at` | seconds from the trace start, or an RFC 3339 time | required |
 //! | `duration` | script time with warm caches, seconds | required |
 //! | `tags` | list of runner tags the job requires | empty (untagged) |
@@ -46,6 +46,15 @@
 //! 3,1,2,test,1804.106,514.988,,frontend-main,414MB,node:20
 //! 4,1,2,deploy-preview,2319.094,76.681,,,,node:20
 //! ```
+//!
+//! # Pipelines
+//!
+//! A trace with a `stage` or a `needs` column is a *DAG trace*: the jobs of a pipeline are
+//! created at its `created_at` and become pending only when their predecessors have finished
+//! (the previous stages, or the jobs listed in `needs`; `[]` is GitLab's `needs: []`). The
+//! rows of a pipeline must then be consecutive, grouped stage by stage, and share one
+//! `created_at`. The rules are in [`pipelines`]. A trace with neither column is replayed as
+//! before: every job is pending at its `created_at`.
 //!
 //! # Errors
 //!
@@ -82,6 +91,8 @@ mod reader;
 mod record;
 
 pub mod import;
+pub mod import_csv;
+pub mod pipelines;
 pub mod stats;
 
 pub use id_set::IdSet;

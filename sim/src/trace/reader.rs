@@ -328,6 +328,11 @@ impl<R: Read> TraceReader<R> {
         &self.parser.path
     }
 
+    /// Whether a row read so far (without error) had the job id `id`.
+    pub fn has_seen(&self, id: u64) -> bool {
+        self.parser.ids.contains(id)
+    }
+
     /// Whether the trace has the column `name` (one of [`COLUMNS`]).
     pub fn has_column(&self, name: &str) -> bool {
         COLUMNS
@@ -435,7 +440,10 @@ impl RowParser {
         copy_into(&mut out.name, self.cell(row, Column::Name));
         copy_into(&mut out.stage, self.cell(row, Column::Stage));
         out.needs.clear();
-        for item in list_items(self.cell(row, Column::Needs)) {
+        let needs = self.cell(row, Column::Needs);
+        out.needs_given = !needs.is_empty();
+        let needs = if needs == "[]" { "" } else { needs };
+        for item in list_items(needs) {
             let id = parse_u64(item).map_err(|message| {
                 self.error(
                     line,

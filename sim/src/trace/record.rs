@@ -73,6 +73,10 @@ pub struct TraceRecord {
     pub stage: String,
     /// `needs`: job ids this job waits for (`;`-separated); default empty.
     pub needs: Vec<u64>,
+    /// Whether the row states its `needs`: a list of ids, or `[]` (GitLab's `needs: []`, no
+    /// predecessor at all). An empty cell leaves it `false`: the job waits for the earlier
+    /// stages of its pipeline.
+    pub needs_given: bool,
     /// `created_at` in milliseconds from the trace start (the first row's instant for RFC 3339
     /// traces; see [`TraceReader::origin`](super::TraceReader::origin)).
     pub created_at_ms: u64,

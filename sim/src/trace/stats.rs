@@ -2,6 +2,12 @@
 //! script-time percentiles, pipeline sizes, and the concurrency the trace needs when every
 //! job starts the moment it is created (no capacity limit): the lower bound below which no
 //! fleet can push pending time, and the size at which one would never queue.
+//!
+//! In a trace with stages or `needs` ([`super::pipelines`]) a job starts, with unlimited
+//! capacity, when its predecessors have finished, not at its pipeline's creation: each
+//! pipeline is buffered (its rows are consecutive) and its jobs' start times computed along
+//! its DAG before they enter the concurrency count. Stats do not validate the DAG (`sim run`
+//! does): an unknown need is ignored and a job on a cycle starts at its creation.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -32,10 +38,94 @@ pub struct TraceStats {
     pub duration_mean_s: f64,
     /// Jobs per pipeline: p50, p90, max.
     pub pipeline_size: [u64; 3],
-    /// Most jobs running at once if each started when created.
+    /// Most jobs running at once if each started when created (or, in a trace with stages
+    /// or needs, when its predecessors ended).
     pub peak_concurrency: u64,
     /// Mean jobs running over the trace span, if each started when created.
     pub mean_concurrency: f64,
+}
+
+/// A job of a DAG trace's pipeline, buffered until the pipeline's last row.
+struct DagJob {
+    pipeline: u64,
+    id: u64,
+    stage: String,
+    needs: Option<Vec<u64>>,
+    created_ms: u64,
+    duration_ms: u64,
+}
+
+/// The unlimited-capacity concurrency count: job intervals wait in `pending` (by start) until
+/// no later-read row can start before them, then enter `running` in start order.
+#[derive(Default)]
+struct Sweep {
+    pending: BinaryHeap<Reverse<(u64, u64)>>,
+    running: BinaryHeap<Reverse<u64>>,
+    peak: u64,
+}
+
+impl Sweep {
+    /// Counts every pending interval that starts at or before `until` (every job read later
+    /// is created, so starts, at or after it).
+    fn advance(&mut self, until: u64) {
+        while let Some(&Reverse((start, end))) = self.pending.peek() {
+            if start > until {
+                break;
+            }
+            self.pending.pop();
+            while self.running.peek().is_some_and(|Reverse(e)| *e <= start) {
+                self.running.pop();
+            }
+            self.running.push(Reverse(end));
+            self.peak = self.peak.max(self.running.len() as u64);
+        }
+    }
+}
+
+/// Computes the start of every job of the buffered pipeline with unlimited capacity (at its
+/// creation, or when its last predecessor ends) and queues the intervals in `sweep`.
+fn schedule_pipeline(open: &mut Vec<DagJob>, sweep: &mut Sweep) {
+    let n = open.len();
+    // Stage index by first appearance.
+    let mut stage_of = vec![0usize; n];
+    let mut names: Vec<&str> = Vec::new();
+    for (i, j) in open.iter().enumerate() {
+        stage_of[i] = names.iter().position(|s| *s == j.stage).unwrap_or_else(|| {
+            names.push(&j.stage);
+            names.len() - 1
+        });
+    }
+    // End times by repeated relaxation in file order: a pipeline is small, and each pass
+    // settles at least one more job of an acyclic DAG; a cycle leaves its jobs at creation.
+    let mut end: Vec<Option<u64>> = vec![None; n];
+    for _ in 0..n {
+        let mut changed = false;
+        for i in 0..n {
+            if end[i].is_some() {
+                continue;
+            }
+            let preds: Vec<usize> = match &open[i].needs {
+                Some(ids) => {
+                    ids.iter().filter_map(|id| open.iter().position(|j| j.id == *id)).collect()
+                }
+                None => (0..n).filter(|&k| stage_of[k] < stage_of[i]).collect(),
+            };
+            if preds.iter().all(|&k| end[k].is_some()) {
+                let start =
+                    preds.iter().filter_map(|&k| end[k]).max().unwrap_or(0).max(open[i].created_ms);
+                end[i] = Some(start + open[i].duration_ms);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for (i, j) in open.iter().enumerate() {
+        let e = end[i].unwrap_or(j.created_ms + j.duration_ms);
+        sweep.pending.push(Reverse((e - j.duration_ms, e)));
+    }
+    open.clear();
 }
 
 /// Reads a trace and computes its statistics. `start` is the wall-clock instant of time 0
@@ -51,9 +141,11 @@ pub fn trace_stats<R: Read>(
         Histogram::<u64>::new_with_bounds(1, 400 * 86_400_000, 3).expect("valid HDR bounds");
     let mut per_hour = [0u64; 168];
     let mut pipelines: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut running: BinaryHeap<Reverse<u64>> = BinaryHeap::new();
-    let (mut jobs, mut sum_ms, mut busy_ms, mut peak, mut span, mut max_ms) =
-        (0u64, 0u128, 0u128, 0u64, 0u64, 0u64);
+    let dag = reader.has_column("stage") || reader.has_column("needs");
+    let mut sweep = Sweep::default();
+    let mut open: Vec<DagJob> = Vec::new();
+    let (mut jobs, mut sum_ms, mut busy_ms, mut span, mut max_ms) =
+        (0u64, 0u128, 0u128, 0u64, 0u64);
     while reader.read_next(&mut rec)? {
         jobs += 1;
         let at = rec.created_at_ms;
@@ -62,11 +154,21 @@ pub fn trace_stats<R: Read>(
         max_ms = max_ms.max(rec.duration_ms);
         sum_ms += u128::from(rec.duration_ms);
         busy_ms += u128::from(rec.duration_ms);
-        while running.peek().is_some_and(|Reverse(end)| *end <= at) {
-            running.pop();
+        if open.first().is_some_and(|j| Some(j.pipeline) != rec.pipeline_id) {
+            schedule_pipeline(&mut open, &mut sweep);
         }
-        running.push(Reverse(at + rec.duration_ms));
-        peak = peak.max(running.len() as u64);
+        sweep.advance(at);
+        match rec.pipeline_id {
+            Some(pipeline) if dag => open.push(DagJob {
+                pipeline,
+                id: rec.job_id,
+                stage: rec.stage.clone(),
+                needs: rec.needs_given.then(|| rec.needs.clone()),
+                created_ms: at,
+                duration_ms: rec.duration_ms,
+            }),
+            _ => sweep.pending.push(Reverse((at, at + rec.duration_ms))),
+        }
         if let Some(p) = rec.pipeline_id {
             *pipelines.entry(p).or_default() += 1;
         }
@@ -75,6 +177,9 @@ pub fn trace_stats<R: Read>(
         let weekday = local.weekday().to_monday_zero_offset() as usize;
         per_hour[weekday * 24 + local.hour() as usize] += 1;
     }
+    schedule_pipeline(&mut open, &mut sweep);
+    sweep.advance(u64::MAX);
+    let peak = sweep.peak;
     let q = |p: f64| if jobs == 0 { 0.0 } else { hist.value_at_quantile(p) as f64 / 1000.0 };
     let mut sizes: Vec<u64> = pipelines.into_values().collect();
     sizes.sort_unstable();
@@ -161,5 +266,34 @@ mod tests {
         let st = trace_stats(reader, start, &seoul).unwrap();
         assert_eq!((st.per_hour_of_week[9], st.per_hour_of_week[10]), (3, 1));
         assert!(st.text().contains("at most 3 jobs run at once"));
+    }
+
+    #[test]
+    fn a_dag_trace_starts_jobs_when_their_predecessors_end() {
+        // Pipeline 1 at 0: build 0→60; test a, b (needs build) 60→90; lint (stage test,
+        // `needs: []`) 0→100. Pipeline 2 at 70: one job 70→80. Peak: a, b, lint and
+        // pipeline 2's job = 4 at 70 s (all six at once if every job started at creation).
+        let csv = "job_id,pipeline_id,stage,needs,created_at,duration
+                   1,1,build,,0,60
+2,1,test,1,0,30
+3,1,test,1,0,30
+4,1,test,[],0,100
+                   5,2,build,,70,10
+";
+        let reader = TraceReader::from_reader(csv.as_bytes(), "t.csv").unwrap();
+        let st =
+            trace_stats(reader, "2026-03-02T00:00:00Z".parse().unwrap(), &TimeZone::UTC).unwrap();
+        assert_eq!(st.peak_concurrency, 4);
+        // Without needs the test stage waits for the whole build stage.
+        let csv = "job_id,pipeline_id,stage,created_at,duration
+1,1,build,0,60
+2,1,build,0,10
+3,1,test,0,5
+4,1,test,0,5
+";
+        let reader = TraceReader::from_reader(csv.as_bytes(), "t.csv").unwrap();
+        let st =
+            trace_stats(reader, "2026-03-02T00:00:00Z".parse().unwrap(), &TimeZone::UTC).unwrap();
+        assert_eq!(st.peak_concurrency, 2);
     }
 }
