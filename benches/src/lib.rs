@@ -189,6 +189,7 @@ pub fn add_caches(fleet: &mut Fleet, jobs: &mut [(u64, JobSpec)]) {
             cache_miss_penalty_ms: 120_000,
             image: Some(fleet.intern_image(&format!("image-{project}"))),
             image_size: 500_000_000,
+            ..Default::default()
         };
     }
 }

@@ -55,6 +55,29 @@ impl Policy {
     }
 }
 
+/// `cache:when`: after which script outcome the cache is saved (§4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum When {
+    /// Only after a successful script (the default).
+    #[default]
+    OnSuccess,
+    /// Only after a failed script.
+    OnFailure,
+    /// After either.
+    Always,
+}
+
+impl When {
+    /// Whether a job whose script `failed` saves its cache.
+    pub fn saves(self, failed: bool) -> bool {
+        match self {
+            When::OnSuccess => !failed,
+            When::OnFailure => failed,
+            When::Always => true,
+        }
+    }
+}
+
 /// `[runners.docker] pull_policy` (the first one listed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PullPolicy {

@@ -17,13 +17,15 @@ pub struct JobSpec {
     pub tags: TagSetId,
     /// Script time with warm caches, in ms.
     pub duration_ms: u64,
-    /// How often GitLab retries the job after a runner or machine failure (`retry`).
+    /// How often GitLab retries the job after a failure (`retry`): of its machine, of its
+    /// Prepare, or of its script.
     pub retry: u32,
     /// Its image and cache.
     pub work: JobWork,
 }
 
-/// What a job needs besides its script: an image and a cache.
+/// What a job needs besides its script's time: an image, a cache, and whether the script
+/// fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JobWork {
     /// Its cache declaration (interned with [`crate::Fleet::declare_cache`]).
@@ -39,6 +41,11 @@ pub struct JobWork {
     pub image: Option<ImageId>,
     /// Size of the image, in bytes.
     pub image_size: u64,
+    /// `cache:when`: whether the cache is saved after a successful or a failed script.
+    pub cache_when: crate::cache::When,
+    /// Whether the script fails (exits non-zero): the job ends failed after its script and
+    /// its save (if `cache_when` allows one), and is retried up to `retry` times.
+    pub script_fails: bool,
 }
 
 /// Where a step runs.
@@ -153,7 +160,8 @@ pub struct JobRecord {
     pub machine: Option<MachineId>,
     /// 1 for the first run, 2 for the first retry, …
     pub attempt: u32,
-    /// Whether it failed (its machine was lost, or no machine could be created).
+    /// Whether it failed: its script failed (`status = failed` in the trace), its machine was
+    /// lost, no machine could be created, or no instance slot came in time.
     pub failed: bool,
     /// When the job was created in GitLab. The core sets it to the instant it was handed the
     /// job; a driver that models pipelines (the simulator's trace source) sets it to the

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use fleetsim_core::cache::{CacheStats, MissReason, Policy};
+use fleetsim_core::cache::{CacheStats, MissReason, Policy, When};
 use fleetsim_core::{Command, Fleet, JobId, JobRecord, JobSpec, JobWork, ProjectId, SimTime};
 use sha2::{Digest, Sha256};
 
@@ -31,7 +31,7 @@ use crate::report::timeline::{Levels, Timeline};
 use crate::scenario::{Scenario, Workload};
 use crate::seeds::SeedTree;
 use crate::trace::pipelines::Pipelines;
-use crate::trace::{CachePolicy, TraceReader, TraceRecord};
+use crate::trace::{CachePolicy, CacheWhen, TraceReader, TraceRecord};
 use crate::workload::generate::Generator;
 
 /// Hours in the month used for monthly prices (AWS's convention).
@@ -529,13 +529,29 @@ pub fn job_spec(r: &TraceRecord, fleet: &mut Fleet, path: &Path) -> Result<JobSp
                     CachePolicy::Pull => Policy::Pull,
                     CachePolicy::Push => Policy::Push,
                 };
-                fleet.declare_cache(&r.cache_key, &r.cache_fallback_keys, policy)
+                match r.protected {
+                    None => fleet.declare_cache(&r.cache_key, &r.cache_fallback_keys, policy),
+                    Some(protected) => {
+                        // GitLab's separated caches (§4.2): protected and unprotected refs
+                        // never share a key, fallback keys included.
+                        let suffix = if protected { "-protected" } else { "-non_protected" };
+                        let fallbacks: Vec<String> =
+                            r.cache_fallback_keys.iter().map(|k| format!("{k}{suffix}")).collect();
+                        fleet.declare_cache(&format!("{}{suffix}", r.cache_key), &fallbacks, policy)
+                    }
+                }
             }),
             cache_size: r.cache_size_bytes,
             cache_changed: r.cache_changed,
             cache_miss_penalty_ms: r.cache_miss_penalty_ms,
             image: (!r.image.is_empty()).then(|| fleet.intern_image(&r.image)),
             image_size: r.image_size_bytes,
+            cache_when: match r.cache_when {
+                CacheWhen::OnSuccess => When::OnSuccess,
+                CacheWhen::OnFailure => When::OnFailure,
+                CacheWhen::Always => When::Always,
+            },
+            script_fails: r.script_fails,
         },
     };
     fleet.check_servable(&spec).map_err(|u| {

@@ -479,7 +479,9 @@ impl Fleet {
     }
 
     fn job_finished(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
-        let job = self.end_job(now, key, false, out);
+        let script_fails =
+            self.jobs[key.0 as usize].as_ref().is_some_and(|j| j.spec.work.script_fails);
+        let job = self.end_job(now, key, script_fails, out);
         let JobState::Running { runner, machine, .. } = job.state else { unreachable!() };
         match machine {
             Some(m) if self.is_scaler(runner) => self.release_instance(now, runner, m, out),
@@ -833,7 +835,8 @@ impl Fleet {
                 return self.emit_step(key, on, Step::Script, ms, Step::Save, out);
             }
             Step::Save => {
-                let s = spec.work.cache.map(|u| {
+                let when = spec.work.cache_when;
+                let s = spec.work.cache.filter(|_| when.saves(spec.work.script_fails)).map(|u| {
                     self.cache.save(now, at, u, spec.work.cache_size, spec.work.cache_changed)
                 });
                 let ms = s.map_or(0, |s| s.ms);

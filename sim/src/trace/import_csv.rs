@@ -147,12 +147,15 @@ fn fill(r: &TraceRecord, origin: Option<jiff::Timestamp>, cells: &mut [String]) 
         r.cache_key.clone(),
         list(&r.cache_fallback_keys),
         r.cache_policy.as_str().to_owned(),
+        r.cache_when.as_str().to_owned(),
+        r.protected.map(|p| p.to_string()).unwrap_or_default(),
         r.cache_size_bytes.to_string(),
         r.cache_changed.to_string(),
         ms_text(r.cache_miss_penalty_ms),
         r.image.clone(),
         r.image_size_bytes.to_string(),
         r.retry.to_string(),
+        if r.script_fails { "failed" } else { "success" }.to_owned(),
     ];
     for (cell, value) in cells.iter_mut().zip(values) {
         *cell = value;
@@ -180,11 +183,11 @@ mod tests {
         assert_eq!(lines.next().unwrap(), COLUMNS.join(","));
         assert_eq!(
             lines.next().unwrap(),
-            "7,,3,,,,2026-03-02T00:00:00.000Z,90.500,,,,pull-push,0,true,0.000,,0,0"
+            "7,,3,,,,2026-03-02T00:00:00.000Z,90.500,,,,pull-push,on_success,,0,true,0.000,,0,0,success"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "8,,3,,,,2026-03-02T00:00:01.250Z,10.000,,,,pull-push,0,true,0.000,,0,0"
+            "8,,3,,,,2026-03-02T00:00:01.250Z,10.000,,,,pull-push,on_success,,0,true,0.000,,0,0,success"
         );
         // Importing the output again (no map) gives it back byte for byte.
         assert_eq!(import(&out, "").unwrap(), out);

@@ -21,12 +21,15 @@
 //! | `cache_key` | text | empty (no cache) |
 //! | `cache_fallback_keys` | list of keys tried after `cache_key` | empty |
 //! | `cache_policy` | `pull-push`, `pull` or `push` | `pull-push` |
+//! | `cache_when` | `on_success`, `on_failure` or `always` (when the cache is saved) | `on_success` |
+//! | `protected` | `true`/`false`: the pipeline ran for a protected ref; when given, the cache keys get GitLab's `-protected` / `-non_protected` suffix | keys as written |
 //! | `cache_size` | size (below) | 0 |
 //! | `cache_changed` | `true`/`false` (any case) or `1`/`0` | `true` |
 //! | `cache_miss_penalty` | seconds added to the script on a cache miss | 0 |
 //! | `image` | text | empty (the runner's default) |
 //! | `image_size` | size (below) | 0 |
 //! | `retry` | integer ≥ 0 | 0 |
+//! | `status` | `success` or `failed`: whether the script fails (the job then ends failed after its script and save, is retried up to `retry`, and skips its dependants) | `success` |
 //!
 //! - **Seconds** are non-negative decimals (`90`, `12.5`, `1e3`), parsed exactly and rounded to
 //!   the nearest millisecond (halves up). Negative values, `NaN`, `inf` and units are refused.
@@ -98,5 +101,6 @@ pub mod stats;
 pub use id_set::IdSet;
 pub use reader::{COLUMNS, REQUIRED_COLUMNS, TraceReader};
 pub use record::{
-    CachePolicy, SIZE_UNITS, TraceRecord, parse_bool, parse_seconds_ms, parse_size_bytes, parse_u64,
+    CachePolicy, CacheWhen, SIZE_UNITS, TraceRecord, parse_bool, parse_seconds_ms,
+    parse_size_bytes, parse_u64,
 };

@@ -11,12 +11,12 @@ use jiff::Timestamp;
 
 use super::id_set::IdSet;
 use super::record::{
-    CachePolicy, TraceRecord, parse_bool, parse_seconds_ms, parse_size_bytes, parse_u64,
+    CachePolicy, CacheWhen, TraceRecord, parse_bool, parse_seconds_ms, parse_size_bytes, parse_u64,
 };
 use crate::input_error::InputError;
 
 /// Every column a trace may have, in the order of the documentation.
-pub const COLUMNS: [&str; 18] = [
+pub const COLUMNS: [&str; 21] = [
     "job_id",
     "pipeline_id",
     "project_id",
@@ -29,12 +29,15 @@ pub const COLUMNS: [&str; 18] = [
     "cache_key",
     "cache_fallback_keys",
     "cache_policy",
+    "cache_when",
+    "protected",
     "cache_size",
     "cache_changed",
     "cache_miss_penalty",
     "image",
     "image_size",
     "retry",
+    "status",
 ];
 
 /// The columns every trace must have.
@@ -55,12 +58,15 @@ enum Column {
     CacheKey,
     CacheFallbackKeys,
     CachePolicy,
+    CacheWhen,
+    Protected,
     CacheSize,
     CacheChanged,
     CacheMissPenalty,
     Image,
     ImageSize,
     Retry,
+    Status,
 }
 
 impl Column {
@@ -463,6 +469,16 @@ impl RowParser {
                 CachePolicy::parse(text)
                     .ok_or_else(|| format!("expected pull-push, pull or push, found `{text}`"))
             })?;
+        out.cache_when =
+            self.optional(row, line, Column::CacheWhen, CacheWhen::OnSuccess, |text| {
+                CacheWhen::parse(text).ok_or_else(|| {
+                    format!("expected on_success, on_failure or always, found `{text}`")
+                })
+            })?;
+        out.protected = match self.cell(row, Column::Protected) {
+            "" => None,
+            text => Some(parse_bool(text).map_err(|m| self.error(line, Column::Protected, m))?),
+        };
         out.cache_size_bytes = self.optional(row, line, Column::CacheSize, 0, parse_size_bytes)?;
         out.cache_changed = self.optional(row, line, Column::CacheChanged, true, parse_bool)?;
         out.cache_miss_penalty_ms =
@@ -471,6 +487,11 @@ impl RowParser {
         out.image_size_bytes = self.optional(row, line, Column::ImageSize, 0, parse_size_bytes)?;
         out.retry = self.optional(row, line, Column::Retry, 0, |text| {
             text.parse().map_err(|_| format!("expected an integer ≥ 0, found `{text}`"))
+        })?;
+        out.script_fails = self.optional(row, line, Column::Status, false, |text| match text {
+            "success" => Ok(false),
+            "failed" => Ok(true),
+            _ => Err(format!("expected success or failed, found `{text}`")),
         })?;
 
         if self.ids.contains(out.job_id) {

@@ -5,6 +5,39 @@
 
 use std::fmt;
 
+/// After which script outcome a job saves its cache (GitLab's `cache:when`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CacheWhen {
+    /// After a successful script (`on_success`, GitLab's default).
+    #[default]
+    OnSuccess,
+    /// After a failed script (`on_failure`).
+    OnFailure,
+    /// After either (`always`).
+    Always,
+}
+
+impl CacheWhen {
+    /// The name used in traces and in `.gitlab-ci.yml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheWhen::OnSuccess => "on_success",
+            CacheWhen::OnFailure => "on_failure",
+            CacheWhen::Always => "always",
+        }
+    }
+
+    /// Parses `on_success`, `on_failure` or `always` (exactly, as GitLab does).
+    pub fn parse(text: &str) -> Option<CacheWhen> {
+        match text {
+            "on_success" => Some(CacheWhen::OnSuccess),
+            "on_failure" => Some(CacheWhen::OnFailure),
+            "always" => Some(CacheWhen::Always),
+            _ => None,
+        }
+    }
+}
+
 /// How a job uses its cache (GitLab's `cache:policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CachePolicy {
@@ -90,6 +123,12 @@ pub struct TraceRecord {
     pub cache_fallback_keys: Vec<String>,
     /// `cache_policy`; default [`CachePolicy::PullPush`].
     pub cache_policy: CachePolicy,
+    /// `cache_when`: after which script outcome the cache is saved; default on_success.
+    pub cache_when: CacheWhen,
+    /// `protected`: whether the pipeline ran for a protected ref. `None` (no column, or an
+    /// empty cell) leaves the cache keys as written; `Some` adds GitLab's `-protected` or
+    /// `-non_protected` suffix to the key and its fallback keys (separated caches, §4.2).
+    pub protected: Option<bool>,
     /// `cache_size` in bytes; default 0.
     pub cache_size_bytes: u64,
     /// `cache_changed`: whether the job changes its cache (an unchanged cache is not
@@ -104,6 +143,9 @@ pub struct TraceRecord {
     pub image_size_bytes: u64,
     /// `retry`: how many times the job is retried after a failure; default 0.
     pub retry: u32,
+    /// `status`: `failed` when the script exits non-zero (the job fails after its script and
+    /// save); default `success`.
+    pub script_fails: bool,
     /// The 1-based line of the file this row starts on (the header is line 1).
     pub line: usize,
 }

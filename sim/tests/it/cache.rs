@@ -26,6 +26,7 @@ fn a_cold_machine_misses_without_a_distributed_cache_and_hits_with_one() {
             cache_miss_penalty_ms: 120_000,
             image: Some(image),
             image_size: 500_000_000,
+            ..Default::default()
         };
         let job = |id: u64, at: u64| {
             (
@@ -87,7 +88,19 @@ fn bad_cache_columns_are_refused_with_their_line() {
         "[scenario]\nname = \"t\"\n[runner]\nconfig = \"c.toml\"\n[workload]\ntrace = \"t.csv\"\n",
     )
     .unwrap();
-    let cases: [(&str, &[&str]); 3] = [
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "job_id,created_at,duration,cache_key,cache_when\n1,0,60,k,sometimes\n",
+            &["t.csv:2", "cache_when", "on_success, on_failure or always"],
+        ),
+        (
+            "job_id,created_at,duration,cache_key,protected\n1,0,60,k,maybe\n",
+            &["t.csv:2", "protected"],
+        ),
+        (
+            "job_id,created_at,duration,status\n1,0,60,canceled\n",
+            &["t.csv:2", "status", "success or failed"],
+        ),
         (
             "job_id,created_at,duration,cache_key,cache_size\n1,0,60,k,12XB\n",
             &["t.csv:2", "cache_size", "12XB"],
@@ -156,6 +169,7 @@ mod fast_path {
                     cache_miss_penalty_ms: 30_000,
                     image: Some(image),
                     image_size: 300_000_000,
+                    ..Default::default()
                 };
                 let spec = JobSpec {
                     id: JobId(i as u64 + 1),
@@ -205,4 +219,99 @@ mod fast_path {
             prop_assert_eq!(run(fast, &arrivals), run(tick, &arrivals));
         }
     }
+}
+
+/// Runs a trace on one docker host with one slot and no distributed cache (so every job
+/// sees the previous jobs' local archives) and returns each job's
+/// `(job_id, attempt, failed, cache)` from jobs.csv.
+fn one_slot_run(trace: &str) -> Vec<(String, String, String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "concurrent = 1\n[[runners]]\n  name = \"r\"\n  executor = \"docker\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[scenario]\nname = \"t\"\n[runner]\nconfig = \"c.toml\"\n[workload]\ntrace = \"t.csv\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("t.csv"), trace).unwrap();
+    let out = dir.path().join("o");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", dir.path().join("s.toml").to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut r = csv::Reader::from_path(out.join("jobs.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let (id, attempt, failed, cache) = (col("job_id"), col("attempt"), col("failed"), col("cache"));
+    let mut rows: Vec<_> = r
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (
+                rec[id].to_owned(),
+                rec[attempt].to_owned(),
+                rec[failed].to_owned(),
+                rec[cache].to_owned(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| (r.0.parse::<u64>().unwrap(), r.1.clone()));
+    rows
+}
+
+#[test]
+fn protected_and_unprotected_refs_do_not_share_a_cache() {
+    // GitLab's separated caches (§4.2): the key becomes `k-protected` or `k-non_protected`.
+    let rows = one_slot_run(
+        "job_id,created_at,duration,cache_key,cache_size,protected\n\
+         1,0,10,k,10MB,true\n2,100,10,k,10MB,false\n3,200,10,k,10MB,true\n4,300,10,k,10MB,false\n",
+    );
+    let cache: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+    // Job 2's miss is `key_changed`: its project has a cache, under the other suffix.
+    assert_eq!(cache, ["miss_never_uploaded", "miss_key_changed", "hit_local", "hit_local"]);
+    // Without the column the key is used as written: all four share it.
+    let rows = one_slot_run(
+        "job_id,created_at,duration,cache_key,cache_size\n1,0,10,k,10MB\n2,100,10,k,10MB\n",
+    );
+    assert_eq!(rows[1].3, "hit_local");
+}
+
+#[test]
+fn a_failed_script_saves_only_when_cache_when_allows_it_and_is_retried() {
+    // Job 1 fails with `on_success` (the default): nothing saved, job 2 misses. Job 3 fails
+    // with `always`: saved, job 4 hits. Job 5 fails with `on_failure` and retry 1: both
+    // attempts fail and save; the second attempt finds the first one's archive.
+    let rows = one_slot_run(
+        "job_id,created_at,duration,cache_key,cache_size,status,cache_when,retry\n\
+         1,0,10,a,10MB,failed,,0\n2,100,10,a,10MB,success,,0\n\
+         3,200,10,b,10MB,failed,always,0\n4,300,10,b,10MB,,,0\n\
+         5,400,10,c,10MB,failed,on_failure,1\n",
+    );
+    let got: Vec<(&str, &str, &str, &str)> =
+        rows.iter().map(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("1", "1", "true", "miss_never_uploaded"),
+            ("2", "1", "false", "miss_never_uploaded"),
+            ("3", "1", "true", "miss_key_changed"), // the project has `a` (job 2 saved it)
+            ("4", "1", "false", "hit_local"),
+            ("5", "1", "true", "miss_key_changed"),
+            ("5", "2", "true", "hit_local"),
+        ]
+    );
+}
+
+#[test]
+fn a_failed_script_skips_the_later_stages_of_its_pipeline() {
+    let rows = one_slot_run(
+        "job_id,pipeline_id,stage,created_at,duration,status\n\
+         1,1,build,0,10,failed\n2,1,test,0,10,\n3,2,build,50,10,\n4,2,test,50,10,\n",
+    );
+    let ran: Vec<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.2.as_str())).collect();
+    assert_eq!(ran, [("1", "true"), ("3", "false"), ("4", "false")], "job 2 was skipped");
 }
