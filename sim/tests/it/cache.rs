@@ -77,17 +77,7 @@ fn a_cold_machine_misses_without_a_distributed_cache_and_hits_with_one() {
 
 #[test]
 fn bad_cache_columns_are_refused_with_their_line() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("c.toml"),
-        "concurrent = 1\n[[runners]]\n  name = \"r\"\n  executor = \"docker\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("s.toml"),
-        "[scenario]\nname = \"t\"\n[runner]\nconfig = \"c.toml\"\n[workload]\ntrace = \"t.csv\"\n",
-    )
-    .unwrap();
+    let dir = one_slot_scenario();
     let cases: [(&str, &[&str]); 6] = [
         (
             "job_id,created_at,duration,cache_key,cache_when\n1,0,60,k,sometimes\n",
@@ -225,17 +215,7 @@ mod fast_path {
 /// sees the previous jobs' local archives) and returns each job's
 /// `(job_id, attempt, failed, cache)` from jobs.csv.
 fn one_slot_run(trace: &str) -> Vec<(String, String, String, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("c.toml"),
-        "concurrent = 1\n[[runners]]\n  name = \"r\"\n  executor = \"docker\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("s.toml"),
-        "[scenario]\nname = \"t\"\n[runner]\nconfig = \"c.toml\"\n[workload]\ntrace = \"t.csv\"\n",
-    )
-    .unwrap();
+    let dir = one_slot_scenario();
     std::fs::write(dir.path().join("t.csv"), trace).unwrap();
     let out = dir.path().join("o");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
@@ -314,4 +294,21 @@ fn a_failed_script_skips_the_later_stages_of_its_pipeline() {
     );
     let ran: Vec<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.2.as_str())).collect();
     assert_eq!(ran, [("1", "true"), ("3", "false"), ("4", "false")], "job 2 was skipped");
+}
+
+/// A folder with `s.toml`, a scenario of one docker host with one slot reading `t.csv`
+/// (written by the caller), and its `c.toml`.
+fn one_slot_scenario() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "concurrent = 1\n[[runners]]\n  name = \"r\"\n  executor = \"docker\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[scenario]\nname = \"t\"\n[runner]\nconfig = \"c.toml\"\n[workload]\ntrace = \"t.csv\"\n",
+    )
+    .unwrap();
+    dir
 }
