@@ -24,12 +24,15 @@
 //! - [`plan`] — `sim plan`: the cheapest configuration meeting SLOs.
 //! - [`queueing`] — Erlang C and M/M/c formulas the tests validate against.
 //! - [`input_error`] — the error type naming file, line and key.
+//! - [`live`] — `sim live`: the same fleet against a real Docker engine and S3 server
+//!   (driver in `fleetsim-live`), with the same reports.
 
 pub mod cloud;
 pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod input_error;
+pub mod live;
 pub mod periods;
 pub mod plan;
 pub mod queueing;

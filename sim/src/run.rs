@@ -254,13 +254,13 @@ fn run_seeded(
 }
 
 /// Areas under the pending and running curves (job·ms).
-struct Areas {
-    pending: u128,
-    running: u128,
+pub(crate) struct Areas {
+    pub(crate) pending: u128,
+    pub(crate) running: u128,
 }
 
 #[allow(clippy::too_many_arguments)]
-fn summarize(
+pub(crate) fn summarize(
     scenario: &Scenario,
     seed: u64,
     replay: &str,
@@ -343,6 +343,7 @@ fn summarize(
             long_polling_s: scenario.long_poll_ms as f64 / 1000.0,
         },
         window: None,
+        live: None,
         cache: cache_summary,
         images: ImagesSummary { pulls: cache.image_pulls, bytes: cache.image_bytes },
         cost: CostSummary {
@@ -406,7 +407,7 @@ fn cache_summary(scenario: &Scenario, c: &CacheStats, span_ms: u64) -> (CacheSum
     (summary, cost)
 }
 
-fn file_sha256(path: &Path) -> Result<String, InputError> {
+pub(crate) fn file_sha256(path: &Path) -> Result<String, InputError> {
     let mut f = File::open(path)
         .map_err(|e| InputError::file(path, format!("cannot read the trace: {e}")))?;
     let mut h = Sha256::new();
@@ -479,15 +480,15 @@ impl<R: Read> JobSource for TraceSource<R> {
 }
 
 /// Streams finished jobs and the timeline to their files while the run goes.
-struct ReportObserver<W: std::io::Write> {
-    jobs_csv: JobsCsv<W>,
-    timeline: Timeline<W>,
-    pending: PendingStats,
+pub(crate) struct ReportObserver<W: std::io::Write> {
+    pub(crate) jobs_csv: JobsCsv<W>,
+    pub(crate) timeline: Timeline<W>,
+    pub(crate) pending: PendingStats,
     /// The job window and the pending statistics of the jobs queued inside it.
-    window: Option<(JobWindow, PendingStats)>,
+    pub(crate) window: Option<(JobWindow, PendingStats)>,
     /// The wall-clock instant of time 0, to place jobs in the window.
-    start: jiff::Timestamp,
-    error: Option<String>,
+    pub(crate) start: jiff::Timestamp,
+    pub(crate) error: Option<String>,
 }
 
 impl<W: std::io::Write> Observer for ReportObserver<W> {
