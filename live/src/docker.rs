@@ -62,6 +62,11 @@ pub async fn connect(url: Option<&str>, timeout: Duration) -> Result<Docker, Liv
         .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
     let secs = timeout.as_secs().max(1);
     let version = bollard::API_DEFAULT_VERSION;
+    let unreachable = |why: String| {
+        LiveError::Docker(format!(
+            "the Docker engine at {url} does not answer: {why} (is dockerd running? see README \"Live mode\")"
+        ))
+    };
     let docker = if let Some(path) = url.strip_prefix("unix://") {
         Docker::connect_with_unix(path, secs, version)
     } else if url.starts_with("tcp://") || url.starts_with("http://") {
@@ -71,12 +76,7 @@ pub async fn connect(url: Option<&str>, timeout: Duration) -> Result<Docker, Liv
             "--docker {url:?}: expected unix:///path/to/docker.sock, tcp://host:port or http://host:port"
         )));
     }
-    .map_err(|e| LiveError::Docker(format!("cannot use the Docker engine at {url}: {e}")))?;
-    let unreachable = |why: String| {
-        LiveError::Docker(format!(
-            "the Docker engine at {url} does not answer: {why} (is dockerd running? see README \"Live mode\")"
-        ))
-    };
+    .map_err(|e| unreachable(e.to_string()))?;
     match tokio::time::timeout(timeout, docker.ping()).await {
         Err(_) => return Err(unreachable(format!("no answer within {} s", timeout.as_secs()))),
         Ok(Err(e)) => return Err(unreachable(e.to_string())),

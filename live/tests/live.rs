@@ -1,0 +1,507 @@
+//! Live mode against a real Docker engine and a real S3 server (no mocks).
+//!
+//! `scripts/test.sh` starts both and sets:
+//! - `FLEETSIM_TEST_LIVE=1` — the servers must be there: every test fails if they are not;
+//! - `FLEETSIM_TEST_DOCKER` — the engine URL (`unix:///var/run/docker.sock`);
+//! - `FLEETSIM_TEST_S3_ENDPOINT` (`127.0.0.1:port`), `FLEETSIM_TEST_S3_ACCESS_KEY`,
+//!   `FLEETSIM_TEST_S3_SECRET_KEY`, `FLEETSIM_TEST_S3_BUCKET` — a running S3 server;
+//! - `FLEETSIM_TEST_S3_SERVER` — the `s3s-fs` binary, for the test that stops its own server.
+//!
+//! Without `FLEETSIM_TEST_LIVE` (a developer's plain `cargo test`) each test prints a notice
+//! and returns. The tests share one setup and run one at a time (a global lock): they time
+//! containers, so they must not compete with each other for the two cores.
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use fleetsim_core::cache::{CacheModel, Policy};
+use fleetsim_core::{
+    Command, Fleet, FleetSpec, JobId, JobRecord, JobSpec, JobWork, Pickup, ProjectId, RunnerId,
+    SimTime, TagSetId,
+};
+use fleetsim_live::docker::{self, DockerPort};
+use fleetsim_live::driver::{self, CreationTimes, LiveEnd, LiveSetup, RunnerLive};
+use fleetsim_live::s3::{S3Config, S3Port, object_name};
+use object_store::ObjectStoreExt;
+
+const IMAGE: &str = "fleetsim/busybox:latest";
+const TOKEN9: &str = "abcdefghi";
+
+struct Env {
+    docker_url: String,
+    s3: S3Config,
+    s3_server: Option<String>,
+}
+
+fn lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The servers from the environment; `None` (with a notice) when live tests are not asked for.
+fn env() -> Option<&'static Env> {
+    static ENV: OnceLock<Option<Env>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let required = std::env::var("FLEETSIM_TEST_LIVE").is_ok_and(|v| v == "1");
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (Some(docker_url), Some(endpoint), Some(access), Some(secret), Some(bucket)) = (
+            var("FLEETSIM_TEST_DOCKER"),
+            var("FLEETSIM_TEST_S3_ENDPOINT"),
+            var("FLEETSIM_TEST_S3_ACCESS_KEY"),
+            var("FLEETSIM_TEST_S3_SECRET_KEY"),
+            var("FLEETSIM_TEST_S3_BUCKET"),
+        ) else {
+            assert!(
+                !required,
+                "FLEETSIM_TEST_LIVE=1 but FLEETSIM_TEST_DOCKER / FLEETSIM_TEST_S3_* are not all set"
+            );
+            eprintln!(
+                "NOTICE: live tests skipped: set FLEETSIM_TEST_LIVE=1 and the FLEETSIM_TEST_* \
+                 variables (scripts/test.sh does) to run them against a real Docker engine and S3 server"
+            );
+            return None;
+        };
+        let s3 = S3Config {
+            server_address: Some(endpoint),
+            bucket,
+            region: None,
+            insecure: true,
+            access_key: Some(access),
+            secret_key: Some(secret),
+            session_token: None,
+            path: String::new(),
+            shared: false,
+            origin: "the test S3 server".into(),
+        };
+        Some(Env { docker_url, s3, s3_server: var("FLEETSIM_TEST_S3_SERVER") })
+    })
+    .as_ref()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Connects and makes sure the job image exists (the servers must answer: a failure here
+/// fails the test).
+async fn docker_port(env: &Env, run_id: &str) -> DockerPort {
+    let d = docker::connect(Some(&env.docker_url), Duration::from_secs(5))
+        .await
+        .expect("the Docker engine named by FLEETSIM_TEST_DOCKER must answer");
+    if d.inspect_image(IMAGE).await.is_err() {
+        docker::prepare_image(&d, std::path::Path::new("/bin/busybox"), IMAGE)
+            .await
+            .expect("building the busybox image (busybox-static must be installed)");
+    }
+    DockerPort::new(d, run_id, IMAGE)
+}
+
+/// A fresh S3 prefix per test, so tests never see each other's objects.
+fn s3_config(env: &Env, prefix: &str) -> S3Config {
+    S3Config { path: prefix.to_owned(), ..env.s3.clone() }
+}
+
+fn fleet(concurrent: u32, distributed: bool) -> Fleet {
+    let mut spec = FleetSpec::single_docker(concurrent, Pickup::Immediate);
+    spec.processes[0].runners[0].cache.distributed = distributed;
+    spec.cache = CacheModel::default();
+    Fleet::new(spec)
+}
+
+struct Jobs(std::vec::IntoIter<(u64, JobSpec)>);
+
+impl driver::JobSource for Jobs {
+    fn next_job(&mut self, _: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, String> {
+        Ok(self.0.next().map(|(t, s)| (SimTime(t), s)))
+    }
+}
+
+#[derive(Default)]
+struct Records(Vec<JobRecord>);
+
+impl driver::Observer for Records {
+    fn after_input(&mut self, _: SimTime, _: &Fleet, _: bool, commands: &[Command]) {
+        for c in commands {
+            if let Command::JobFinished(r) = c {
+                self.0.push(*r);
+            }
+        }
+    }
+}
+
+struct Fixed(u64);
+impl CreationTimes for Fixed {
+    fn creation_ms(&mut self, _: RunnerId) -> u64 {
+        self.0
+    }
+}
+
+/// Jobs of project 5 with cache `main` (fallback `default`), `cache_size` bytes.
+fn cached_jobs(fleet: &mut Fleet, times_ms: &[u64], duration_ms: u64, cache_size: u64) -> Jobs {
+    let cache = fleet.declare_cache("main", &["default"], Policy::PullPush);
+    let jobs = times_ms
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let spec = JobSpec {
+                id: JobId(i as u64 + 1),
+                project: ProjectId(5),
+                tags: TagSetId::UNTAGGED,
+                duration_ms,
+                retry: 0,
+                work: JobWork {
+                    cache: Some(cache),
+                    cache_size,
+                    cache_changed: true,
+                    cache_miss_penalty_ms: 0,
+                    image: None,
+                    image_size: 0,
+                },
+            };
+            (t, spec)
+        })
+        .collect::<Vec<_>>();
+    Jobs(jobs.into_iter())
+}
+
+async fn run_live(
+    fleet: &mut Fleet,
+    port: DockerPort,
+    s3: Option<S3Port>,
+    speed: f64,
+    jobs: &mut Jobs,
+    cancel: impl std::future::Future<Output = ()>,
+) -> (Result<LiveEnd, fleetsim_live::LiveError>, Vec<JobRecord>) {
+    let run_id = port.run_id().to_owned();
+    let setup = LiveSetup {
+        run_id,
+        speed,
+        cache_scale: 1.0,
+        docker: port,
+        runners: vec![RunnerLive { short_token: TOKEN9.into(), s3 }],
+        hosts: 1,
+    };
+    let mut records = Records::default();
+    let end = driver::run(fleet, setup, jobs, &mut records, Box::new(Fixed(0)), cancel).await;
+    records.0.sort_by_key(|r| r.id);
+    (end, records.0)
+}
+
+fn run_id(test: &str) -> String {
+    format!("t{}{}", test, fleetsim_live::new_run_id(0))
+}
+
+#[test]
+fn a_short_trace_runs_real_containers_and_stores_real_objects() {
+    let Some(env) = env() else { return };
+    let _g = lock();
+    rt().block_on(async {
+        let id = run_id("e2e");
+        let port = docker_port(env, &id).await;
+        let docker = port.client().clone();
+        let s3 = S3Port::new(s3_config(env, &id), Duration::from_secs(5)).unwrap();
+        s3.preflight(&id).await.expect("the test S3 server must answer");
+        let store = s3.store();
+        let mut fleet = fleet(2, true);
+        // Job 1 misses and saves; job 2 starts while 1 runs (misses too); job 3 comes after
+        // both saved and hits the object. 2 s of script each, at speed 2 → 1 s of wall.
+        let mut jobs = cached_jobs(&mut fleet, &[0, 500, 9_000], 2_000, 300_000);
+        let (end, records) =
+            run_live(&mut fleet, port, Some(s3), 2.0, &mut jobs, std::future::pending()).await;
+        let end = end.expect("the run succeeds");
+        let s = &end.stats;
+        assert_eq!(records.len(), 3);
+        assert!(records.iter().all(|r| !r.failed), "{records:?}");
+        assert_eq!(s.docker_errors.count, 0, "{:?}", s.docker_errors);
+        assert_eq!(s.s3_errors.count, 0, "{:?}", s.s3_errors);
+        // Restore, script, save per job: three containers each, all exited 0 (a non-zero
+        // exit would have failed the job).
+        assert_eq!(s.containers, 9);
+        assert_eq!(s.failed_jobs, 0);
+        // The script really slept its scaled duration (1 s of wall time).
+        let run = s.script_run.quantiles();
+        assert!(run.p50_ms >= 1000.0 && run.max_ms < 10_000.0, "{run:?}");
+        for r in &records {
+            assert!(
+                r.finished - r.script_started >= 2_000,
+                "job {} ran its 2 s script: {r:?}",
+                r.id.0
+            );
+        }
+        // Real cache outcomes: two misses, then a hit on the primary key from the bucket.
+        assert_eq!(records[0].cache.label(), "miss_never_uploaded");
+        assert_eq!(records[2].cache.label(), "hit_remote");
+        assert_eq!((s.cache.restores, s.cache.hits_remote, s.cache.misses), (3, 1, 2));
+        assert!(records[2].bytes_down > 0);
+        // The object is in the bucket at GitLab's name, read with a client of our own: a zip
+        // holding the 300 kB the job wrote.
+        let name = object_name(&id, false, TOKEN9, 5, "main").unwrap();
+        assert_eq!(name, format!("{id}/runner/{TOKEN9}/project/5/main"));
+        let own = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(format!("http://{}", env.s3.server_address.as_deref().unwrap()))
+            .with_allow_http(true)
+            .with_bucket_name(&env.s3.bucket)
+            .with_region("us-east-1")
+            .with_access_key_id(env.s3.access_key.as_deref().unwrap())
+            .with_secret_access_key(env.s3.secret_key.as_deref().unwrap())
+            .build()
+            .unwrap();
+        let zip = own.get(&object_store::path::Path::from(name.as_str())).await.unwrap();
+        let zip = zip.bytes().await.unwrap();
+        let (_, content) = fleetsim_live::archive::zip_to_tar(&zip, "").unwrap();
+        assert_eq!(content, 300_000);
+        drop(store);
+        // Nothing of the run is left on the engine.
+        assert_eq!(docker::count_labelled(&docker, &id).await.unwrap(), docker::Swept::default());
+        assert_eq!(end.swept.volumes, 1, "the runner host's volume was removed at the end");
+    });
+}
+
+#[test]
+fn cancelling_mid_run_leaves_no_container_or_volume() {
+    let Some(env) = env() else { return };
+    let _g = lock();
+    rt().block_on(async {
+        let id = run_id("cancel");
+        let port = docker_port(env, &id).await;
+        let docker = port.client().clone();
+        let mut fleet = fleet(2, false);
+        // Two long jobs (60 s of script at speed 1): they are running when the cancel comes.
+        let mut jobs = cached_jobs(&mut fleet, &[0, 0], 60_000, 1000);
+        let seen = Arc::new(Mutex::new(docker::Swept::default()));
+        let seen2 = seen.clone();
+        let (docker2, id2) = (docker.clone(), id.clone());
+        // The same path Ctrl-C takes: the cancel future completes. Before it does, look at
+        // the engine: the run's containers and volume exist.
+        let cancel = async move {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            *seen2.lock().unwrap() = docker::count_labelled(&docker2, &id2).await.unwrap();
+        };
+        let t = fleetsim_live::clock::Stopwatch::start();
+        let (end, records) = run_live(&mut fleet, port, None, 1.0, &mut jobs, cancel).await;
+        let end = end.unwrap();
+        assert!(end.interrupted);
+        assert!(t.elapsed() < Duration::from_secs(30), "cancelled long before the jobs' 60 s");
+        assert!(records.is_empty(), "no job finished: {records:?}");
+        let seen = *seen.lock().unwrap();
+        assert!(seen.containers >= 2 && seen.volumes == 1, "the run had containers: {seen:?}");
+        assert_eq!(docker::count_labelled(&docker, &id).await.unwrap(), docker::Swept::default());
+    });
+}
+
+#[test]
+fn a_job_container_killed_from_outside_fails_the_job_and_the_fleet_goes_on() {
+    let Some(env) = env() else { return };
+    let _g = lock();
+    rt().block_on(async {
+        let id = run_id("kill");
+        let port = docker_port(env, &id).await;
+        let docker = port.client().clone();
+        let mut fleet = fleet(1, false);
+        // Job 1 sleeps 30 s and is killed; job 2 then runs normally on the freed slot.
+        let mut jobs = cached_jobs(&mut fleet, &[0, 1_000], 30_000, 1000);
+        let (docker2, prefix) = (docker.clone(), format!("fleetsim-{id}-j1-script-"));
+        let killer = tokio::spawn(async move {
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let all = docker2
+                    .list_containers(Some(
+                        bollard::query_parameters::ListContainersOptionsBuilder::default().build(),
+                    ))
+                    .await
+                    .unwrap();
+                let victim = all.iter().find(|c| {
+                    c.names.iter().flatten().any(|n| n.trim_start_matches('/').starts_with(&prefix))
+                });
+                if let Some(c) = victim {
+                    let name = c.id.clone().unwrap();
+                    docker2.kill_container(&name, None).await.unwrap();
+                    return true;
+                }
+            }
+            false
+        });
+        // Job 2's script is short: give it a duration by speed (30 s / speed 10 = 3 s wall).
+        let (end, records) =
+            run_live(&mut fleet, port, None, 10.0, &mut jobs, std::future::pending()).await;
+        assert!(killer.await.unwrap(), "the script container of job 1 was found and killed");
+        let end = end.unwrap();
+        assert_eq!(records.len(), 2);
+        assert!(records[0].failed, "job 1 was killed: {:?}", records[0]);
+        assert!(!records[1].failed, "job 2 ran normally: {:?}", records[1]);
+        assert!(
+            end.stats.docker_errors.first.iter().any(|m| m.contains("exit code 137")),
+            "{:?}",
+            end.stats.docker_errors
+        );
+        assert_eq!(end.stats.cache.saves_skipped_failed, 1, "a failed job uploads nothing");
+        assert_eq!(docker::count_labelled(&docker, &id).await.unwrap(), docker::Swept::default());
+    });
+}
+
+/// Stops a server the test started, even when the test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_s3_server_stopped_mid_run_turns_restores_into_recorded_misses() {
+    let Some(env) = env() else { return };
+    let Some(server) = &env.s3_server else {
+        assert!(std::env::var("FLEETSIM_TEST_LIVE").is_err(), "FLEETSIM_TEST_S3_SERVER is not set");
+        return;
+    };
+    let _g = lock();
+    rt().block_on(async {
+        let id = run_id("s3stop");
+        // A server of this test's own, so stopping it disturbs no other test.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("bucket")).unwrap();
+        let port_no = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut child = KillOnDrop(
+            std::process::Command::new(server)
+                .args(["--host", "127.0.0.1", "--port", &port_no.to_string()])
+                .args(["--access-key", "k", "--secret-key", "s"])
+                .arg(dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("starting s3s-fs"),
+        );
+        let config = S3Config {
+            server_address: Some(format!("127.0.0.1:{port_no}")),
+            bucket: "bucket".into(),
+            access_key: Some("k".into()),
+            secret_key: Some("s".into()),
+            insecure: true,
+            origin: "the test's own S3 server".into(),
+            ..S3Config::default()
+        };
+        let s3 = S3Port::new(config, Duration::from_secs(3)).unwrap();
+        let mut ready = false;
+        for _ in 0..50 {
+            if s3.preflight(&id).await.is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "s3s-fs did not come up");
+        let port = docker_port(env, &id).await;
+        let mut fleet = fleet(1, true);
+        // Job 1 saves while the server is up; the server is stopped at 6 s of wall time;
+        // jobs 2 and 3 (at 10 s and 12 s of run time, speed 1) find it gone.
+        let mut jobs = cached_jobs(&mut fleet, &[0, 10_000, 12_000], 1_000, 10_000);
+        let kill_at = tokio::time::Instant::now() + Duration::from_secs(6);
+        let stopper = async {
+            tokio::time::sleep_until(kill_at).await;
+            child.0.kill().unwrap();
+            child.0.wait().unwrap();
+            std::future::pending::<()>().await;
+        };
+        let (end, records) = run_live(&mut fleet, port, Some(s3), 1.0, &mut jobs, stopper).await;
+        let end = end.unwrap();
+        assert!(!end.interrupted);
+        assert_eq!(records.len(), 3);
+        assert!(records.iter().all(|r| !r.failed), "jobs carry on: {records:?}");
+        let s = &end.stats;
+        assert!(
+            s.s3_errors.count >= 2,
+            "GETs and PUTs to the dead server are recorded: {:?}",
+            s.s3_errors
+        );
+        // Job 2 and 3 could not reach the bucket; job 2's own local archive does not exist
+        // (the runner host's volume keeps job 1's, which is a real local hit for key main).
+        assert!(
+            records[1].cache.label().starts_with("hit_local")
+                || records[1].cache.label().starts_with("miss")
+        );
+        assert_eq!(s.cache.hits_remote, 0);
+    });
+}
+
+#[test]
+fn a_zip_slip_archive_in_the_bucket_is_refused() {
+    let Some(env) = env() else { return };
+    let _g = lock();
+    rt().block_on(async {
+        let id = run_id("slip");
+        let port = docker_port(env, &id).await;
+        let s3 = S3Port::new(s3_config(env, &id), Duration::from_secs(5)).unwrap();
+        // Plant an archive whose entry climbs out of the build directory.
+        let evil =
+            fleetsim_live::archive::zip_with_entry("../../../evil.sh", b"echo owned").unwrap();
+        let name = object_name(&id, false, TOKEN9, 5, "main").unwrap();
+        s3.put(&name, evil.into()).await.unwrap();
+        let mut fleet = fleet(1, true);
+        let mut jobs = cached_jobs(&mut fleet, &[0], 500, 1000);
+        let (end, records) =
+            run_live(&mut fleet, port, Some(s3), 2.0, &mut jobs, std::future::pending()).await;
+        let end = end.unwrap();
+        assert_eq!(records.len(), 1);
+        assert!(!records[0].failed);
+        assert!(
+            records[0].cache.label().starts_with("miss"),
+            "refused = miss: {:?}",
+            records[0].cache
+        );
+        assert_eq!(end.stats.cache.refused, 1);
+        assert!(
+            end.stats
+                .archive_errors
+                .first
+                .iter()
+                .any(|m| m.contains("outside the target directory")),
+            "{:?}",
+            end.stats.archive_errors
+        );
+    });
+}
+
+#[test]
+fn an_unreachable_docker_engine_is_a_clear_error_within_seconds() {
+    let Some(_env) = env() else { return };
+    rt().block_on(async {
+        for url in ["unix:///nonexistent/docker.sock", "tcp://127.0.0.1:1"] {
+            let t = fleetsim_live::clock::Stopwatch::start();
+            let e = docker::connect(Some(url), Duration::from_secs(3)).await.unwrap_err();
+            assert!(t.elapsed() < Duration::from_secs(8), "{url}: took {:?}", t.elapsed());
+            let msg = e.to_string();
+            assert!(msg.contains(url) && msg.contains("does not answer"), "{msg}");
+        }
+    });
+}
+
+#[test]
+fn bad_credentials_and_a_missing_bucket_are_clear_errors_within_seconds() {
+    let Some(env) = env() else { return };
+    rt().block_on(async {
+        let cases = [
+            (S3Config { secret_key: Some("wrong".into()), ..env.s3.clone() }, "credentials"),
+            (S3Config { bucket: "no-such-bucket-fleetsim".into(), ..env.s3.clone() }, "bucket"),
+            (
+                S3Config { server_address: Some("127.0.0.1:1".into()), ..env.s3.clone() },
+                "127.0.0.1:1",
+            ),
+        ];
+        for (config, expect) in cases {
+            let t = fleetsim_live::clock::Stopwatch::start();
+            let s3 = S3Port::new(config, Duration::from_secs(3)).unwrap();
+            let e = s3.preflight("probe").await.unwrap_err();
+            assert!(t.elapsed() < Duration::from_secs(10), "{expect}: took {:?}", t.elapsed());
+            assert!(e.to_string().contains(expect), "{e}");
+        }
+    });
+}
