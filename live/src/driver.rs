@@ -342,7 +342,11 @@ fn handle<O: Observer>(
                 tasks.spawn(async move {
                     let name = shared.volume(Placement::Machine(machine));
                     match shared.setup.docker.remove_volume(&name).await {
-                        Ok(()) => shared.stats().machines_removed += 1,
+                        Ok(()) => {
+                            let mut st = shared.stats();
+                            st.machines_removed += 1;
+                            st.machines_alive = st.machines_alive.saturating_sub(1);
+                        }
                         Err(e) => shared.docker_error(format!("removing volume {name}: {e}")),
                     }
                     Some(Input::MachineRemoved { machine })
@@ -396,7 +400,12 @@ async fn create_machine(
         shared.docker_error(format!("creating volume {name}: {e}"));
         return Input::MachineFailed { machine };
     }
-    shared.stats().volume_create.record_us(t.micros());
+    {
+        let mut st = shared.stats();
+        st.volume_create.record_us(t.micros());
+        st.machines_alive += 1;
+        st.machines_max_alive = st.machines_max_alive.max(st.machines_alive);
+    }
     tokio::time::sleep_until(shared.clock.instant_of(ready_at)).await;
     let mut s = shared.stats();
     s.machines_created += 1;

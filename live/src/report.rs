@@ -164,6 +164,10 @@ pub struct LiveStats {
     pub machines_created: u64,
     /// Machines removed.
     pub machines_removed: u64,
+    /// Machine volumes alive now.
+    pub machines_alive: u64,
+    /// Most machine volumes alive at once.
+    pub machines_max_alive: u64,
 }
 
 /// The `live` section of `summary.json`.
