@@ -98,6 +98,29 @@ pub struct LiveEnd {
     pub stats: LiveStats,
     /// Wall seconds the run took.
     pub wall_s: f64,
+    /// Every machine of the run, by id.
+    pub machines: BTreeMap<MachineId, MachineLife>,
+}
+
+/// One machine's life, in run time (for `machines.csv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineLife {
+    /// Its `[[runners]]` entry.
+    pub runner: RunnerId,
+    /// When the core asked for it.
+    pub created: SimTime,
+    /// When it was ready.
+    pub ready: Option<SimTime>,
+    /// When its removal started.
+    pub removal_started: Option<SimTime>,
+    /// When its volume was gone.
+    pub removed: Option<SimTime>,
+    /// Why it was removed (GitLab Runner's wording).
+    pub reason: &'static str,
+    /// Jobs whose script ran on it.
+    pub jobs: u32,
+    /// Time running jobs (first step to the end of the job), ms.
+    pub busy_ms: u64,
 }
 
 /// What the driver knows of a running job beyond the core.
@@ -120,6 +143,7 @@ struct Shared {
     clock: LiveClock,
     stats: Mutex<LiveStats>,
     jobs: Mutex<BTreeMap<JobId, JobLive>>,
+    machines: Mutex<BTreeMap<MachineId, MachineLife>>,
 }
 
 impl Shared {
@@ -133,6 +157,12 @@ impl Shared {
     fn job_get(&self, id: JobId) -> JobLive {
         let jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         jobs.get(&id).copied().unwrap_or_default()
+    }
+    fn machine(&self, m: MachineId, f: impl FnOnce(&mut MachineLife)) {
+        let mut ms = self.machines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(life) = ms.get_mut(&m) {
+            f(life);
+        }
     }
     fn docker_error(&self, what: String) {
         self.stats().docker_errors.push(what);
@@ -178,6 +208,7 @@ where
         clock,
         stats: Mutex::new(LiveStats::default()),
         jobs: Mutex::new(BTreeMap::new()),
+        machines: Mutex::new(BTreeMap::new()),
     });
     let wall = Stopwatch::start();
     let mut tasks: JoinSet<Option<Input>> = JoinSet::new();
@@ -195,7 +226,17 @@ where
     swept.volumes += again.volumes;
     let (end, jobs, interrupted) = result?;
     let stats = shared.stats().clone();
-    Ok(LiveEnd { end, jobs, interrupted, swept, stats, wall_s: wall.elapsed().as_secs_f64() })
+    let machines =
+        shared.machines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    Ok(LiveEnd {
+        end,
+        jobs,
+        interrupted,
+        swept,
+        stats,
+        wall_s: wall.elapsed().as_secs_f64(),
+        machines,
+    })
 }
 
 async fn drive<S: JobSource, O: Observer>(
@@ -305,10 +346,18 @@ fn handle<O: Observer>(
     let now = at.max(*last);
     *last = now;
     commands.clear();
+    match input {
+        Input::MachineReady { machine } => shared.machine(machine, |l| l.ready = Some(now)),
+        Input::MachineRemoved { machine } => shared.machine(machine, |l| l.removed = Some(now)),
+        _ => {}
+    }
     fleet.handle(now, input, commands);
     for c in commands.iter_mut() {
         match c {
             Command::StartStep { job, on, step, duration_ms, token } => {
+                if let (Placement::Machine(m), Step::Script) = (*on, *step) {
+                    shared.machine(m, |l| l.jobs += 1);
+                }
                 let Some((spec, runner)) = fleet.running_job(*job) else { continue };
                 let cache = spec.work.cache.map(|u| {
                     let (k, f, p) = fleet.cache_keys(u);
@@ -331,13 +380,33 @@ fn handle<O: Observer>(
                 tasks.spawn(async move { Some(task.run(&shared).await) });
             }
             Command::CreateMachine { machine, runner } => {
+                let life = MachineLife {
+                    runner: *runner,
+                    created: now,
+                    ready: None,
+                    removal_started: None,
+                    removed: None,
+                    reason: "",
+                    jobs: 0,
+                    busy_ms: 0,
+                };
+                shared
+                    .machines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(*machine, life);
                 let ready_at = now + creation.creation_ms(*runner);
                 let (machine, shared) = (*machine, shared.clone());
                 tasks.spawn(
                     async move { Some(create_machine(&shared, machine, now, ready_at).await) },
                 );
             }
-            Command::RemoveMachine { machine, .. } => {
+            Command::RemoveMachine { machine, reason } => {
+                let why = reason.as_str();
+                shared.machine(*machine, |l| {
+                    l.removal_started = Some(now);
+                    l.reason = why;
+                });
                 let (machine, shared) = (*machine, shared.clone());
                 tasks.spawn(async move {
                     let name = shared.volume(Placement::Machine(machine));
@@ -382,6 +451,10 @@ fn handle<O: Observer>(
                 r.pull_ms = live.pull_ms;
                 r.restore_ms = live.restore_ms;
                 r.save_ms = live.save_ms;
+                if let Some(m) = r.machine {
+                    let busy = r.finished - r.script_started + r.pull_ms + r.restore_ms;
+                    shared.machine(m, |l| l.busy_ms += busy);
+                }
             }
         }
     }

@@ -306,7 +306,15 @@ pub async fn run_live(
     jobs_csv.finish().map_err(io_err)?;
     timeline.finish(end.end).map_err(io_err)?;
     let cache_stats = fleet.finish_cache(end.end);
-    let machines = CloudTotals { created: end.stats.machines_created, ..CloudTotals::default() };
+    let mut machines = write_machines_csv(
+        &out_dir.join("machines.csv"),
+        &end,
+        &build.machine_types,
+        &scenario.runner_names(),
+        scenario.cloud.market,
+    )
+    .map_err(io_err)?;
+    machines.max_alive = end.stats.machines_max_alive;
     let run_end = crate::engine::RunEnd { end: end.end, inputs: 0, jobs: end.jobs };
     let replay = live_replay(path, seed, opts);
     let mut summary = summarize(
@@ -355,6 +363,56 @@ pub async fn run_live(
     crate::report::html::write_run_report(&out_dir, &summary)
         .map_err(|e| RunFailure::Failed(format!("writing report.html: {e}")))?;
     Ok(LiveOutput { summary, out_dir, warnings, swept: end.swept })
+}
+
+/// `machines.csv` with the simulator's columns: the live machines' lives in run time, billed
+/// as the simulated cloud bills (per second, 60 s minimum) at the scenario's prices.
+fn write_machines_csv(
+    path: &Path,
+    end: &driver::LiveEnd,
+    types: &[Option<crate::cloud::ec2::MachineType>],
+    runner_names: &[String],
+    market: crate::cloud::prices::Market,
+) -> std::io::Result<CloudTotals> {
+    use crate::report::csv_line::{CsvLine, escape, write_header};
+    let mut out = std::io::BufWriter::new(File::create(path)?);
+    write_header(&mut out, &crate::cloud::ec2::COLUMNS)?;
+    let mut totals = CloudTotals::default();
+    let mut line = CsvLine::default();
+    let market = match market {
+        crate::cloud::prices::Market::OnDemand => "on-demand",
+        crate::cloud::prices::Market::Spot => "spot",
+    };
+    for (id, m) in &end.machines {
+        let t = types.get(m.runner.0 as usize).and_then(Option::as_ref);
+        let price = t.map_or(0.0, |t| t.price_per_hour);
+        let run_ms = m.removed.unwrap_or(end.end).saturating_since(m.created);
+        let cost = crate::cloud::prices::billed_usd(price, run_ms);
+        let billed_s = run_ms.div_ceil(1000).max(60);
+        let busy_share = (m.busy_ms as f64 / (billed_s * 1000) as f64).min(1.0);
+        totals.created += 1;
+        totals.cost_usd += cost;
+        totals.idle_cost_usd += cost * (1.0 - busy_share);
+        totals.billed_s += billed_s;
+        line.clear();
+        line.u64(u64::from(id.0));
+        line.escaped(&escape(runner_names.get(m.runner.0 as usize).map_or("", String::as_str)));
+        line.escaped(&escape(t.map_or("", |t| t.instance_type.as_str())));
+        line.escaped(&escape(t.map_or("", |t| t.region.as_str())));
+        line.escaped(market.as_bytes());
+        line.milli(m.created.as_ms());
+        for at in [m.ready, m.removal_started, m.removed] {
+            match at {
+                Some(t) => line.milli(t.as_ms()),
+                None => line.escaped(b""),
+            };
+        }
+        line.escaped(&escape(m.reason)).u64(u64::from(m.jobs)).milli(m.busy_ms).u64(billed_s);
+        line.escaped(format!("{cost:.6}").as_bytes());
+        line.write_to(&mut out)?;
+    }
+    out.flush()?;
+    Ok(totals)
 }
 
 fn live_replay(path: &Path, seed: u64, opts: &LiveOptions) -> String {
