@@ -613,3 +613,62 @@ fn sim_and_live_agree_on_a_short_seed_like_scenario() {
         assert!(dir.path().join("live").join(f).is_file(), "{f}");
     }
 }
+
+/// docker+machine live: each machine is a labelled volume that exists while the machine
+/// does. `IdleCount = 0`, `IdleTime = 2` and `MaxBuilds = 1`: every job gets a fresh machine
+/// (creation 3 s of run time), used once and removed, so volumes come and go during the run.
+#[test]
+fn docker_machine_machines_are_volumes_created_and_removed() {
+    let Some(env) = env() else { return };
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "concurrent = 2\ncheck_interval = 1\n[[runners]]\n  name = \"dm\"\n  url = \"http://gitlab.example\"\n  \
+             token = \"glrt-{TOKEN9}\"\n  executor = \"docker+machine\"\n  limit = 2\n  [runners.docker]\n    \
+             image = \"{IMAGE}\"\n  [runners.machine]\n    IdleCount = 0\n    IdleTime = 2\n    MaxBuilds = 1\n    \
+             MachineDriver = \"amazonec2\"\n    MachineName = \"runner-%s\"\n    \
+             MachineOptions = [\"amazonec2-region=ap-northeast-2\", \"amazonec2-instance-type=t2.medium\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("trace.csv"),
+        "job_id,project_id,created_at,duration\n1,1,0,4\n2,1,1,4\n3,1,10,3\n",
+    )
+    .unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"dm\"\nseed = 1\n[runner]\nconfig = \"config.toml\"\n[workload]\n\
+         trace = \"trace.csv\"\n[cloud]\nboot_time = \"3s\"\nremoval_time = \"1s\"\n",
+    )
+    .unwrap();
+    let opts = fleetsim::live::LiveOptions {
+        out: Some(dir.path().join("live")),
+        speed: 2.0,
+        docker: Some(env.docker_url.clone()),
+        ..Default::default()
+    };
+    let out = rt()
+        .block_on(fleetsim::live::run_live(&scenario, &opts, std::future::pending()))
+        .unwrap_or_else(|e| panic!("live run: {e:?}"));
+    let l = out.summary.live.as_ref().unwrap();
+    assert_eq!(out.summary.jobs.finished, 3);
+    assert_eq!(l.docker_errors.count, 0, "{:?}", l.docker_errors);
+    assert_eq!(l.machines_created, 3, "one fresh machine per job (MaxBuilds 1)");
+    assert!(l.machines_removed >= 2, "used machines were removed during the run: {l:?}");
+    assert!(l.latency_ms["volume_create"].count >= 3);
+    // Creation takes the drawn 3 s of run time (1.5 s of wall at speed 2), give or take.
+    let ready = &l.latency_ms["machine_ready_run_time"];
+    assert!(ready.p50_ms >= 2900.0 && ready.p50_ms < 6000.0, "{ready:?}");
+    let csv = std::fs::read_to_string(dir.path().join("live/machines.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.contains("too many builds"), "removed after MaxBuilds: {csv}");
+    // The engine has nothing of the run left.
+    rt().block_on(async {
+        let d = docker::connect(Some(&env.docker_url), Duration::from_secs(5)).await.unwrap();
+        assert_eq!(docker::count_labelled(&d, &l.run_id).await.unwrap(), docker::Swept::default());
+    });
+}
