@@ -43,7 +43,11 @@ fi
 # S3 server: s3s-fs on a free port, bucket = a directory of its root.
 s3_ok=0
 if command -v s3s-fs >/dev/null 2>&1; then
-    port=$(( 20000 + RANDOM % 20000 ))
+    # A port nothing listens on yet.
+    for _ in $(seq 1 20); do
+        port=$(( 20000 + RANDOM % 20000 ))
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+    done
     mkdir -p "$tmp/s3/fleetsim-test"
     s3s-fs --host 127.0.0.1 --port "$port" --access-key fleetsim-test --secret-key fleetsim-test-secret \
         "$tmp/s3" >"$tmp/s3s.log" 2>&1 &
