@@ -348,6 +348,30 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
         eprintln!("warning: {w}");
     }
     print!("{}", output.summary.table());
+    if let Some(l) = &output.summary.live {
+        let q = |k: &str| l.latency_ms.get(k).map_or(0.0, |q| q.p50_ms);
+        println!(
+            "live       {} containers in {:.1} s of wall time, {} job runs failed; p50 container create {:.0} ms, \
+             start {:.0} ms, remove {:.0} ms; S3 GET {} MB/s, PUT {} MB/s",
+            l.containers,
+            l.wall_s,
+            l.failed_jobs,
+            q("container_create"),
+            q("container_start"),
+            q("container_remove"),
+            l.s3_down_mb_per_s,
+            l.s3_up_mb_per_s
+        );
+        println!(
+            "           errors: Docker {}, S3 {}, archives {} ({} refused); the model agreed on {} of {} restores",
+            l.docker_errors.count,
+            l.s3_errors.count,
+            l.archive_errors.count,
+            l.cache.refused,
+            l.cache.agreed_with_model,
+            l.cache.restores
+        );
+    }
     println!("reports    {}", output.out_dir.display());
     println!(
         "cleanup    removed {} container(s) and {} volume(s) labelled with the run",
