@@ -708,8 +708,15 @@ impl StepTask {
 
     async fn script(&self, shared: &Shared) {
         let speed = shared.setup.speed;
-        let sleep_s = self.duration_ms as f64 / 1000.0 / speed;
         let live = shared.job_get(self.spec.id);
+        // The core adds the miss penalty when *its* restore missed; live mode adds it when the
+        // real restore missed, so the job's time follows what really happened.
+        let script_ms = match live.outcome {
+            Some(Outcome::Miss(_)) => self.spec.duration_ms + self.spec.work.cache_miss_penalty_ms,
+            Some(_) => self.spec.duration_ms,
+            None => self.duration_ms,
+        };
+        let sleep_s = script_ms as f64 / 1000.0 / speed;
         let mut script = String::new();
         let writes = self.cache.as_ref().is_some_and(|c| c.policy != Policy::Pull)
             && (self.spec.work.cache_changed

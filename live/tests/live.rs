@@ -140,8 +140,15 @@ impl CreationTimes for Fixed {
     }
 }
 
-/// Jobs of project 5 with cache `main` (fallback `default`), `cache_size` bytes.
-fn cached_jobs(fleet: &mut Fleet, times_ms: &[u64], duration_ms: u64, cache_size: u64) -> Jobs {
+/// Jobs of project 5 with cache `main` (fallback `default`), `cache_size` bytes, and
+/// `penalty_ms` more script time when the restore misses.
+fn cached_jobs(
+    fleet: &mut Fleet,
+    times_ms: &[u64],
+    duration_ms: u64,
+    cache_size: u64,
+    penalty_ms: u64,
+) -> Jobs {
     let cache = fleet.declare_cache("main", &["default"], Policy::PullPush);
     let jobs = times_ms
         .iter()
@@ -157,7 +164,7 @@ fn cached_jobs(fleet: &mut Fleet, times_ms: &[u64], duration_ms: u64, cache_size
                     cache: Some(cache),
                     cache_size,
                     cache_changed: true,
-                    cache_miss_penalty_ms: 0,
+                    cache_miss_penalty_ms: penalty_ms,
                     image: None,
                     image_size: 0,
                 },
@@ -208,8 +215,8 @@ fn a_short_trace_runs_real_containers_and_stores_real_objects() {
         let store = s3.store();
         let mut fleet = fleet(2, true);
         // Job 1 misses and saves; job 2 starts while 1 runs (misses too); job 3 comes after
-        // both saved and hits the object. 2 s of script each, at speed 2 → 1 s of wall.
-        let mut jobs = cached_jobs(&mut fleet, &[0, 500, 9_000], 2_000, 300_000);
+        // both saved and hits the object. 2 s of script each (3 s after a miss), at speed 2.
+        let mut jobs = cached_jobs(&mut fleet, &[0, 500, 9_000], 2_000, 300_000, 1_000);
         let (end, records) =
             run_live(&mut fleet, port, Some(s3), 2.0, &mut jobs, std::future::pending()).await;
         let end = end.expect("the run succeeds");
@@ -225,6 +232,14 @@ fn a_short_trace_runs_real_containers_and_stores_real_objects() {
         // The script really slept its scaled duration (1 s of wall time).
         let run = s.script_run.quantiles();
         assert!(run.p50_ms >= 1000.0 && run.max_ms < 10_000.0, "{run:?}");
+        // The two real misses cost the 1 s miss penalty on top.
+        for r in &records[..2] {
+            assert!(
+                r.finished - r.script_started >= 3_000,
+                "job {} missed: 3 s script: {r:?}",
+                r.id.0
+            );
+        }
         for r in &records {
             assert!(
                 r.finished - r.script_started >= 2_000,
@@ -271,7 +286,7 @@ fn cancelling_mid_run_leaves_no_container_or_volume() {
         let docker = port.client().clone();
         let mut fleet = fleet(2, false);
         // Two long jobs (60 s of script at speed 1): they are running when the cancel comes.
-        let mut jobs = cached_jobs(&mut fleet, &[0, 0], 60_000, 1000);
+        let mut jobs = cached_jobs(&mut fleet, &[0, 0], 60_000, 1000, 0);
         let seen = Arc::new(Mutex::new(docker::Swept::default()));
         let seen2 = seen.clone();
         let (docker2, id2) = (docker.clone(), id.clone());
@@ -303,7 +318,7 @@ fn a_job_container_killed_from_outside_fails_the_job_and_the_fleet_goes_on() {
         let docker = port.client().clone();
         let mut fleet = fleet(1, false);
         // Job 1 sleeps 30 s and is killed; job 2 then runs normally on the freed slot.
-        let mut jobs = cached_jobs(&mut fleet, &[0, 1_000], 30_000, 1000);
+        let mut jobs = cached_jobs(&mut fleet, &[0, 1_000], 30_000, 1000, 0);
         let (docker2, prefix) = (docker.clone(), format!("fleetsim-{id}-j1-script-"));
         let killer = tokio::spawn(async move {
             for _ in 0..100 {
@@ -403,7 +418,7 @@ fn an_s3_server_stopped_mid_run_turns_restores_into_recorded_misses() {
         let mut fleet = fleet(1, true);
         // Job 1 saves while the server is up; the server is stopped at 6 s of wall time;
         // jobs 2 and 3 (at 10 s and 12 s of run time, speed 1) find it gone.
-        let mut jobs = cached_jobs(&mut fleet, &[0, 10_000, 12_000], 1_000, 10_000);
+        let mut jobs = cached_jobs(&mut fleet, &[0, 10_000, 12_000], 1_000, 10_000, 0);
         let kill_at = tokio::time::Instant::now() + Duration::from_secs(6);
         let stopper = async {
             tokio::time::sleep_until(kill_at).await;
@@ -446,7 +461,7 @@ fn a_zip_slip_archive_in_the_bucket_is_refused() {
         let name = object_name(&id, false, TOKEN9, 5, "main").unwrap();
         s3.put(&name, evil.into()).await.unwrap();
         let mut fleet = fleet(1, true);
-        let mut jobs = cached_jobs(&mut fleet, &[0], 500, 1000);
+        let mut jobs = cached_jobs(&mut fleet, &[0], 500, 1000, 0);
         let (end, records) =
             run_live(&mut fleet, port, Some(s3), 2.0, &mut jobs, std::future::pending()).await;
         let end = end.unwrap();
@@ -670,5 +685,31 @@ fn docker_machine_machines_are_volumes_created_and_removed() {
     rt().block_on(async {
         let d = docker::connect(Some(&env.docker_url), Duration::from_secs(5)).await.unwrap();
         assert_eq!(docker::count_labelled(&d, &l.run_id).await.unwrap(), docker::Swept::default());
+    });
+}
+
+/// A bucket that already holds the cache (an earlier run): the model, starting cold, misses;
+/// the real restore hits, so the job gets no miss penalty and the record says `hit_remote`.
+#[test]
+fn real_cache_outcomes_drive_the_job_not_the_models() {
+    let Some(env) = env() else { return };
+    let _g = lock();
+    rt().block_on(async {
+        let id = run_id("warm");
+        let port = docker_port(env, &id).await;
+        let s3 = S3Port::new(s3_config(env, &id), Duration::from_secs(5)).unwrap();
+        let zip = fleetsim_live::archive::zip_with_entry("cache/cache.bin", &[1u8; 5000]).unwrap();
+        s3.put(&object_name(&id, false, TOKEN9, 5, "main").unwrap(), zip.into()).await.unwrap();
+        let mut fleet = fleet(1, true);
+        // 2 s of script, and 4 s more on a miss; speed 2.
+        let mut jobs = cached_jobs(&mut fleet, &[0], 2_000, 5000, 4_000);
+        let (end, records) =
+            run_live(&mut fleet, port, Some(s3), 2.0, &mut jobs, std::future::pending()).await;
+        let end = end.unwrap();
+        assert_eq!(records[0].cache.label(), "hit_remote");
+        assert_eq!(end.stats.cache.agreed_with_model, 0, "the model expected a miss");
+        // 1 s of wall for the script, not 3 s: no penalty.
+        let run = end.stats.script_run.quantiles();
+        assert!(run.max_ms >= 1000.0 && run.max_ms < 2500.0, "{run:?}");
     });
 }
