@@ -336,10 +336,26 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
         image: args.image,
         max_jobs: args.max_jobs,
     };
+    // Ctrl-C (SIGINT) or SIGTERM (`kill`, `timeout`) end the run the same way: everything it
+    // created is removed and the report is written. A handler that cannot be installed is
+    // waited on forever rather than taken as a signal.
     let ctrl_c = async {
-        // If the handler cannot be installed, run on without it rather than stop at once.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+        let int = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = int => {}
+            () = term => {}
         }
         eprintln!("interrupted: removing what the run created");
     };
