@@ -363,6 +363,15 @@ impl CacheWorld {
         self.uses.get_index(u.0 as usize).expect("declared cache").0.2
     }
 
+    /// The key, fallback keys and policy of a declaration, as strings (for a live driver,
+    /// which moves real objects named after them).
+    pub fn keys_of(&self, u: CacheUseId) -> (&str, Vec<&str>, Policy) {
+        let ((key, fallbacks, policy), _) =
+            self.uses.get_index(u.0 as usize).expect("declared cache");
+        let name = |k: &KeyId| self.keys.get_index(k.0 as usize).expect("interned key").0.as_str();
+        (name(key), fallbacks.iter().map(name).collect(), *policy)
+    }
+
     /// The object scope of a runner: 0 when `Shared`, else one per runner (`runner/<token>/`).
     pub fn scope(runner: RunnerId, c: &RunnerCache) -> u32 {
         if c.shared { 0 } else { u32::from(runner.0) + 1 }

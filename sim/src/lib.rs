@@ -25,12 +25,16 @@
 //! - [`queueing`] — Erlang C and M/M/c formulas the tests validate against.
 //! - [`input_error`] — the error type naming file, line and key.
 //! - [`workload`] — the seeded pipeline generator (`sim trace gen`, `[workload.generate]`).
+//! - [`migrate`] — `sim migrate`: a docker+machine config rewritten for docker-autoscaler.
+//! - [`live`] — `sim live`: the same fleet against a real Docker engine and S3 server
+//!   (driver in `fleetsim-live`), with the same reports.
 
 pub mod cloud;
 pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod input_error;
+pub mod live;
 pub mod migrate;
 pub mod periods;
 pub mod plan;

@@ -132,8 +132,74 @@ enum TraceCmd {
     },
 }
 
+/// Options of `sim live SCENARIO`.
+#[derive(Debug, Args)]
+struct LiveArgs {
+    /// The scenario file (scenario.toml).
+    scenario: Option<PathBuf>,
+    /// Root seed (overrides `[scenario] seed`; draws the machine creation times).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override a scenario or config.toml key (as for `sim run`). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Run time per wall time: at 60 a one-hour trace takes a minute.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// The Docker engine: unix:///path/docker.sock, tcp://host:port (default: DOCKER_HOST,
+    /// else /var/run/docker.sock).
+    #[arg(long)]
+    docker: Option<String>,
+    /// Report folder (default: reports/<scenario name>-live).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Factor on the trace's cache sizes for the cache files jobs really write.
+    #[arg(long, default_value_t = 1.0)]
+    cache_scale: f64,
+    /// Job image (default: the config's [runners.docker] image); see `sim live prepare-image`.
+    #[arg(long)]
+    image: Option<String>,
+    /// Replay only the first N jobs of the trace.
+    #[arg(long)]
+    max_jobs: Option<u64>,
+    /// Also run `sim run` on the same scenario and print both side by side.
+    #[arg(long)]
+    compare: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum LiveCmd {
+    /// Remove every container and volume any live run left (label fleetsim.run).
+    Cleanup {
+        /// The Docker engine (as for `sim live`).
+        #[arg(long)]
+        docker: Option<String>,
+    },
+    /// Build the minimal job image: FROM scratch plus a static busybox (no registry needed).
+    PrepareImage {
+        /// The Docker engine (as for `sim live`).
+        #[arg(long)]
+        docker: Option<String>,
+        /// The static busybox binary (Debian's busybox-static).
+        #[arg(long, default_value = "/bin/busybox")]
+        busybox: PathBuf,
+        /// The image tag.
+        #[arg(long, default_value = "fleetsim/busybox:latest")]
+        tag: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Replay a scenario against a real Docker engine and S3 server (a load test), with the
+    /// same reports as `sim run`; `sim live cleanup`, `sim live prepare-image`.
+    #[command(args_conflicts_with_subcommands = true)]
+    Live {
+        #[command(subcommand)]
+        cmd: Option<LiveCmd>,
+        #[command(flatten)]
+        args: LiveArgs,
+    },
     /// Work with traces.
     Trace {
         #[command(subcommand)]
@@ -279,8 +345,140 @@ fn write_html(path: &Path, table: &SweepTable, title: &str) -> Result<(), Failur
     write_sweep_report(path, table, title).map_err(|e| Failure::Failed(format!("cannot write {e}")))
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))
+}
+
+fn run_failure(e: RunFailure) -> Failure {
+    match e {
+        RunFailure::Input(e) => Failure::Input(e),
+        RunFailure::Failed(m) => Failure::Failed(m),
+    }
+}
+
+/// `sim live`: cleanup, prepare-image, or a live run (with `--compare`, a sim run too).
+fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
+    use fleetsim::live::{
+        LiveOptions, cleanup, compare_rows, compare_table, prepare_image, run_live,
+    };
+    let rt = runtime()?;
+    match cmd {
+        Some(LiveCmd::Cleanup { docker }) => {
+            let swept = rt.block_on(cleanup(docker.as_deref())).map_err(run_failure)?;
+            println!("removed {} container(s) and {} volume(s)", swept.containers, swept.volumes);
+            return Ok(());
+        }
+        Some(LiveCmd::PrepareImage { docker, busybox, tag }) => {
+            rt.block_on(prepare_image(docker.as_deref(), &busybox, &tag)).map_err(run_failure)?;
+            println!("image {tag} ready");
+            return Ok(());
+        }
+        None => {}
+    }
+    let Some(scenario) = args.scenario else {
+        return Err(Failure::Input(InputError::file(
+            "sim live",
+            "expected a scenario file, or `cleanup` or `prepare-image`",
+        )));
+    };
+    if args.compare && args.max_jobs.is_some() {
+        return Err(Failure::Input(InputError::file(
+            "--compare",
+            "compares whole traces; drop --max-jobs or use a shorter trace",
+        )));
+    }
+    let opts = LiveOptions {
+        seed: args.seed,
+        sets: args.sets.clone(),
+        out: args.out.clone(),
+        speed: args.speed,
+        docker: args.docker,
+        cache_scale: args.cache_scale,
+        image: args.image,
+        max_jobs: args.max_jobs,
+    };
+    // Ctrl-C (SIGINT) or SIGTERM (`kill`, `timeout`) end the run the same way: everything it
+    // created is removed and the report is written. A handler that cannot be installed is
+    // waited on forever rather than taken as a signal.
+    let ctrl_c = async {
+        let int = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = int => {}
+            () = term => {}
+        }
+        eprintln!("interrupted: removing what the run created");
+    };
+    let output = rt.block_on(run_live(&scenario, &opts, ctrl_c)).map_err(run_failure)?;
+    for w in &output.warnings {
+        eprintln!("warning: {w}");
+    }
+    print!("{}", output.summary.table());
+    if let Some(l) = &output.summary.live {
+        let q = |k: &str| l.latency_ms.get(k).map_or(0.0, |q| q.p50_ms);
+        println!(
+            "live       {} containers in {:.1} s of wall time, {} job runs failed; p50 container create {:.0} ms, \
+             start {:.0} ms, remove {:.0} ms; S3 GET {} MB/s, PUT {} MB/s",
+            l.containers,
+            l.wall_s,
+            l.failed_jobs,
+            q("container_create"),
+            q("container_start"),
+            q("container_remove"),
+            l.s3_down_mb_per_s,
+            l.s3_up_mb_per_s
+        );
+        println!(
+            "           errors: Docker {}, S3 {}, archives {} ({} refused); the model agreed on {} of {} restores",
+            l.docker_errors.count,
+            l.s3_errors.count,
+            l.archive_errors.count,
+            l.cache.refused,
+            l.cache.agreed_with_model,
+            l.cache.restores
+        );
+    }
+    println!("reports    {}", output.out_dir.display());
+    println!(
+        "cleanup    removed {} container(s) and {} volume(s) labelled with the run",
+        output.swept.containers, output.swept.volumes
+    );
+    if args.compare {
+        let sim_opts = RunOptions {
+            seed: args.seed,
+            out: Some(output.out_dir.join("sim")),
+            sets: args.sets,
+            write_reports: true,
+            window: None,
+        };
+        let sim = run_file(&scenario, &sim_opts).map_err(run_failure)?;
+        println!();
+        print!("{}", compare_table(&compare_rows(&sim.summary, &output.summary)));
+        println!("sim reports {}", sim.out_dir.display());
+    }
+    if output.summary.live.as_ref().is_some_and(|l| l.interrupted) {
+        return Err(Failure::Failed("the run was interrupted; its report covers what ran".into()));
+    }
+    Ok(())
+}
+
 fn run(cmd: Cmd) -> Result<(), Failure> {
     match cmd {
+        Cmd::Live { cmd, args } => live(cmd, args)?,
         Cmd::Trace { cmd: TraceCmd::Stats { trace, start, tz } } => {
             let start: jiff::Timestamp = start.parse().map_err(|e| {
                 InputError::file("--start", format!("expected an RFC 3339 time: {e}"))

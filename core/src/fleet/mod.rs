@@ -390,6 +390,21 @@ impl Fleet {
         t
     }
 
+    /// A running job's spec and the `[[runners]]` entry running it: what a live driver
+    /// needs to carry out a [`Command::StartStep`] (its project, cache, duration).
+    pub fn running_job(&self, key: JobKey) -> Option<(JobSpec, RunnerId)> {
+        let job = self.jobs.get(key.0 as usize)?.as_ref()?;
+        match job.state {
+            JobState::Running { runner, .. } => Some((job.spec, runner)),
+            JobState::Pending => None,
+        }
+    }
+
+    /// The key, fallback keys and policy of an interned cache declaration.
+    pub fn cache_keys(&self, u: CacheUseId) -> (&str, Vec<&str>, crate::cache::Policy) {
+        self.cache.keys_of(u)
+    }
+
     /// Number of `[[runners]]` entries in the fleet.
     pub fn runner_count(&self) -> usize {
         self.runners.len()

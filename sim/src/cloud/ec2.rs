@@ -40,7 +40,8 @@ impl BootTime {
     /// The default (prices-and-timings.md): log-normal, median 60 s, p99 4 min.
     pub const DEFAULT: BootTime = BootTime::LogNormal { median_ms: 60_000, p99_ms: 240_000 };
 
-    fn sample(self, rng: &mut ChaCha8Rng) -> u64 {
+    /// Draws one creation time, in ms (live mode draws from the same stream as the sim).
+    pub fn sample(self, rng: &mut ChaCha8Rng) -> u64 {
         match self {
             BootTime::Fixed(ms) => ms,
             BootTime::LogNormal { median_ms, p99_ms } => {

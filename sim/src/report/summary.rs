@@ -9,7 +9,7 @@ use serde::Serialize;
 pub struct Summary {
     /// Scenario name.
     pub scenario: String,
-    /// `"sim"` for `sim run`.
+    /// `"sim"` for `sim run`, `"live"` for `sim live`.
     pub mode: &'static str,
     /// fleetsim's version.
     pub version: &'static str,
@@ -45,6 +45,10 @@ pub struct Summary {
     pub window: Option<WindowSummary>,
     /// Money.
     pub cost: CostSummary,
+    /// What `sim live` measured against the real Docker engine and S3 server (absent for
+    /// `sim run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<fleetsim_live::report::LiveSummary>,
 }
 
 /// Cache figures over the run.

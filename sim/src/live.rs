@@ -1,0 +1,499 @@
+//! `sim live`: the scenario's fleet driven against a real Docker engine and S3 server by
+//! `fleetsim-live`, with the same reports as `sim run` (`mode = "live"` in `summary.json`,
+//! plus a `live` section of real latencies, cache outcomes and errors).
+//!
+//! ```text
+//!   Scenario::load ─► build ─► Fleet ──┐        ┌─► ReportObserver (jobs.csv, timeline.csv, as the run goes)
+//!   TraceReader ─► TraceSource ────────┼─► fleetsim_live::driver::run ─► summary.json, report.html
+//!   [cloud] boot_time (seed "ec2.boot")┘        └─► Docker (bollard) + S3 (object_store)
+//! ```
+//!
+//! Preflight, each bounded by a few seconds, before anything is created: the Docker engine
+//! answers, the job image is present, every distinct S3 cache answers, accepts the
+//! credentials and has its bucket.
+
+use std::fs::File;
+use std::io::{LineWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fleetsim_core::{Command, Fleet, JobRecord, JobSpec, RunnerId, SimTime};
+use fleetsim_live::LiveError;
+use fleetsim_live::docker::{DockerPort, connect};
+use fleetsim_live::driver::{self, CreationTimes, LiveSetup, RunnerLive};
+use fleetsim_live::report::LiveHead;
+use fleetsim_live::s3::{S3Config, S3Port};
+use rand_chacha::ChaCha8Rng;
+
+use crate::cloud::ec2::{BootTime, CloudTotals};
+use crate::config::validated::CacheType;
+use crate::engine::{JobSource, Observer};
+use crate::input_error::InputError;
+use crate::report::jobs_csv::JobsCsv;
+use crate::report::pending::PendingStats;
+use crate::report::summary::{Summary, round6};
+use crate::report::timeline::Timeline;
+use crate::run::{Areas, ReportObserver, RunFailure, TraceSource, open_workload, summarize};
+use crate::scenario::Scenario;
+use crate::seeds::SeedTree;
+
+/// How long the engine and the S3 server get to answer the preflight checks and each
+/// request.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Options of `sim live`.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--set KEY=VALUE` overrides.
+    pub sets: Vec<String>,
+    /// `--out`.
+    pub out: Option<PathBuf>,
+    /// `--speed`: run time per wall time.
+    pub speed: f64,
+    /// `--docker URL`.
+    pub docker: Option<String>,
+    /// `--cache-scale`: factor on the trace's cache sizes for the files jobs write.
+    pub cache_scale: f64,
+    /// `--image`: overrides `[runners.docker] image`.
+    pub image: Option<String>,
+    /// `--max-jobs`: replay only the first N jobs of the trace.
+    pub max_jobs: Option<u64>,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            seed: None,
+            sets: Vec::new(),
+            out: None,
+            speed: 1.0,
+            docker: None,
+            cache_scale: 1.0,
+            image: None,
+            max_jobs: None,
+        }
+    }
+}
+
+/// What a live run produced.
+#[derive(Debug)]
+pub struct LiveOutput {
+    /// The summary (also in `summary.json`).
+    pub summary: Summary,
+    /// Where the reports are.
+    pub out_dir: PathBuf,
+    /// Warnings met while reading the inputs.
+    pub warnings: Vec<String>,
+    /// Containers and volumes the final sweep removed.
+    pub swept: fleetsim_live::docker::Swept,
+}
+
+fn live_failure(e: LiveError) -> RunFailure {
+    match e {
+        LiveError::Input(m) => RunFailure::Input(InputError::file("sim live", m)),
+        other => RunFailure::Failed(other.to_string()),
+    }
+}
+
+/// The S3 settings of each runner (indexed by `RunnerId`), from `[runners.cache]`.
+fn runner_caches(scenario: &Scenario) -> Result<Vec<RunnerLive>, RunFailure> {
+    let file = scenario.config_file.display().to_string();
+    let mut out = Vec::new();
+    for _host in 0..scenario.hosts {
+        for (i, r) in scenario.config.runners.iter().enumerate() {
+            let distributed =
+                scenario.cache.distributed.unwrap_or(r.cache.cache_type != CacheType::None);
+            let origin = format!("{file} [[runners]] #{} ({:?})", i + 1, r.name);
+            let s3 = if !distributed {
+                None
+            } else {
+                let (CacheType::S3, Some(s)) = (r.cache.cache_type, &r.cache.s3) else {
+                    return Err(RunFailure::Input(
+                        InputError::file(
+                            &scenario.config_file,
+                            format!(
+                                "{origin}: live mode needs an S3 cache ([runners.cache] Type = \"s3\" \
+                                 with a [runners.cache.s3] section) for a distributed cache; GCS and \
+                                 Azure are not supported live"
+                            ),
+                        )
+                        .key(format!("runners[{i}].cache")),
+                    ));
+                };
+                let config = S3Config {
+                    server_address: s.server_address.clone(),
+                    bucket: s.bucket_name.clone(),
+                    region: s.bucket_location.clone(),
+                    insecure: s.insecure,
+                    access_key: s.access_key.as_ref().map(|k| k.expose().to_owned()),
+                    secret_key: s.secret_key.as_ref().map(|k| k.expose().to_owned()),
+                    session_token: s.session_token.as_ref().map(|k| k.expose().to_owned()),
+                    path: r.cache.path.clone(),
+                    shared: r.cache.shared,
+                    origin,
+                }
+                .with_env_credentials();
+                Some(S3Port::new(config, CONNECT_TIMEOUT).map_err(live_failure)?)
+            };
+            out.push(RunnerLive { short_token: r.token.short_token(), s3 });
+        }
+    }
+    Ok(out)
+}
+
+/// Creation times drawn as the simulated cloud draws them (stream `ec2.boot`).
+struct BootTimes {
+    boot: BootTime,
+    rng: ChaCha8Rng,
+}
+
+impl CreationTimes for BootTimes {
+    fn creation_ms(&mut self, _: RunnerId) -> u64 {
+        self.boot.sample(&mut self.rng)
+    }
+}
+
+/// Adapts the trace source (and `--max-jobs`) to the live driver.
+struct LiveSource<R: std::io::Read> {
+    inner: TraceSource<R>,
+    left: Option<u64>,
+}
+
+impl<R: std::io::Read> driver::JobSource for LiveSource<R> {
+    fn next_job(&mut self, fleet: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, String> {
+        if self.left == Some(0) {
+            return Ok(None);
+        }
+        if let Some(n) = &mut self.left {
+            *n -= 1;
+        }
+        JobSource::next_job(&mut self.inner, fleet).map_err(|e| e.to_string())
+    }
+
+    fn job_ended(&mut self, now: SimTime, record: &mut JobRecord, released: &mut Vec<JobSpec>) {
+        JobSource::job_ended(&mut self.inner, now, record, released);
+    }
+}
+
+impl<W: Write> driver::Observer for ReportObserver<W> {
+    fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]) {
+        Observer::after_input(self, now, fleet, arrival, commands);
+    }
+}
+
+/// Removes every container and volume any live run left (`sim live cleanup`).
+pub async fn cleanup(docker_url: Option<&str>) -> Result<fleetsim_live::docker::Swept, RunFailure> {
+    let docker = connect(docker_url, CONNECT_TIMEOUT).await.map_err(live_failure)?;
+    fleetsim_live::docker::sweep(&docker, None)
+        .await
+        .map_err(|e| RunFailure::Failed(format!("Docker: {e}")))
+}
+
+/// Builds the minimal job image (`sim live prepare-image`).
+pub async fn prepare_image(
+    docker_url: Option<&str>,
+    busybox: &Path,
+    tag: &str,
+) -> Result<(), RunFailure> {
+    let docker = connect(docker_url, CONNECT_TIMEOUT).await.map_err(live_failure)?;
+    fleetsim_live::docker::prepare_image(&docker, busybox, tag).await.map_err(live_failure)
+}
+
+/// Runs a scenario live and writes its reports; `cancel` is the Ctrl-C signal.
+pub async fn run_live(
+    path: &Path,
+    opts: &LiveOptions,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<LiveOutput, RunFailure> {
+    if !(opts.speed > 0.0 && opts.speed.is_finite()) {
+        return Err(RunFailure::Input(InputError::file("--speed", "expected a positive number")));
+    }
+    if !(opts.cache_scale >= 0.0 && opts.cache_scale.is_finite()) {
+        return Err(RunFailure::Input(InputError::file("--cache-scale", "expected a number ≥ 0")));
+    }
+    let scenario = Scenario::load(path, &opts.sets)?;
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let seeds = SeedTree::new(seed);
+    let build = scenario.build(seeds)?;
+    let hosts = build.spec.processes.len() as u16;
+    let mut fleet = Fleet::new(build.spec);
+    for (runner, periods) in build.periods {
+        fleet.set_periods(runner, Box::new(periods));
+    }
+    let image = match (
+        opts.image.clone(),
+        scenario.config.runners.iter().find_map(|r| r.docker.image.clone()),
+    ) {
+        (Some(i), _) | (None, Some(i)) => i,
+        (None, None) => {
+            return Err(RunFailure::Input(InputError::file(
+                &scenario.config_file,
+                "no [runners.docker] image and no --image: live mode needs a job image",
+            )));
+        }
+    };
+    let runners = runner_caches(&scenario)?;
+
+    // Preflight: fail within seconds, before creating anything.
+    let docker = connect(opts.docker.as_deref(), CONNECT_TIMEOUT).await.map_err(live_failure)?;
+    let run_id = fleetsim_live::new_run_id(seed);
+    let port = DockerPort::new(docker, &run_id, &image);
+    port.check_image().await.map_err(live_failure)?;
+    let mut checked: Vec<String> = Vec::new();
+    for r in &runners {
+        if let Some(s3) = &r.s3 {
+            let id = format!("{:?}", s3.config());
+            if !checked.contains(&id) {
+                s3.preflight(&run_id).await.map_err(live_failure)?;
+                checked.push(id);
+            }
+        }
+    }
+
+    let (reader, workload_hash) = open_workload(&scenario, seeds)?;
+    let mut warnings = scenario.warnings.clone();
+    warnings.extend(reader.warnings().iter().cloned());
+    let out_dir = opts
+        .out
+        .clone()
+        .or_else(|| scenario.out_dir.clone().map(|d| d.join("live")))
+        .unwrap_or_else(|| Path::new("reports").join(format!("{}-live", scenario.name)));
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| RunFailure::Failed(format!("cannot create {}: {e}", out_dir.display())))?;
+    // Line-buffered: an interrupted or killed run keeps every row written so far.
+    let create = |name: &str| -> Result<Box<dyn Write>, RunFailure> {
+        let p = out_dir.join(name);
+        File::create(&p)
+            .map(|f| Box::new(LineWriter::new(f)) as Box<dyn Write>)
+            .map_err(|e| RunFailure::Failed(format!("cannot write {}: {e}", p.display())))
+    };
+    let io_err = |e: std::io::Error| RunFailure::Failed(format!("writing reports: {e}"));
+    let jobs_csv =
+        JobsCsv::new(create("jobs.csv")?, scenario.runner_names(), scenario.host_names())
+            .map_err(io_err)?;
+    let timeline = Timeline::new(create("timeline.csv")?).map_err(io_err)?;
+    let mut observer = ReportObserver {
+        jobs_csv,
+        timeline,
+        pending: PendingStats::default(),
+        window: None,
+        start: scenario.start,
+        error: None,
+    };
+    let mut source = LiveSource { inner: TraceSource::new(reader), left: opts.max_jobs };
+    let setup = LiveSetup {
+        run_id: run_id.clone(),
+        speed: opts.speed,
+        cache_scale: opts.cache_scale,
+        docker: port,
+        runners,
+        hosts,
+    };
+    let creation = Box::new(BootTimes { boot: scenario.cloud.boot, rng: seeds.stream("ec2.boot") });
+    eprintln!(
+        "live run {run_id}: image {image}, speed {}×, reports in {}",
+        opts.speed,
+        out_dir.display()
+    );
+    let end = driver::run(&mut fleet, setup, &mut source, &mut observer, creation, cancel)
+        .await
+        .map_err(live_failure)?;
+    if let Some(e) = observer.error.take() {
+        return Err(RunFailure::Failed(format!("writing reports: {e}")));
+    }
+    let ReportObserver { jobs_csv, timeline, pending, .. } = observer;
+    let areas = Areas { pending: timeline.pending_area_ms(), running: timeline.running_area_ms() };
+    jobs_csv.finish().map_err(io_err)?;
+    timeline.finish(end.end).map_err(io_err)?;
+    let cache_stats = fleet.finish_cache(end.end);
+    let mut machines = write_machines_csv(
+        &out_dir.join("machines.csv"),
+        &end,
+        &build.machine_types,
+        &scenario.runner_names(),
+        scenario.cloud.market,
+    )
+    .map_err(io_err)?;
+    machines.max_alive = end.stats.machines_max_alive;
+    let run_end = crate::engine::RunEnd { end: end.end, inputs: 0, jobs: end.jobs };
+    let replay = live_replay(path, seed, opts);
+    let mut summary = summarize(
+        &scenario,
+        seed,
+        &replay,
+        workload_hash.finish(),
+        run_end,
+        &pending,
+        areas,
+        &machines,
+        &cache_stats,
+    );
+    summary.mode = "live";
+    // The cache section reports what really happened; the model's view is in `live.cache`'s
+    // agreement count.
+    let c = &end.stats.cache;
+    let hits = c.hits_remote + c.hits_local;
+    summary.cache.restores = c.restores;
+    summary.cache.hits = hits;
+    summary.cache.hit_rate =
+        if c.restores == 0 { 0.0 } else { round6(hits as f64 / c.restores as f64) };
+    summary.cache.bytes_down = c.bytes_down;
+    summary.cache.bytes_up = c.bytes_up;
+    summary.cache.get_requests = c.get_requests;
+    summary.cache.put_requests = c.put_requests;
+    summary.live = Some(
+        end.stats.summary(LiveHead {
+            run_id,
+            speed: opts.speed,
+            cache_scale: opts.cache_scale,
+            docker: opts
+                .docker
+                .clone()
+                .unwrap_or_else(|| "default (DOCKER_HOST or /var/run/docker.sock)".into()),
+            image,
+            wall_s: round6(end.wall_s),
+            interrupted: end.interrupted,
+        }),
+    );
+    let mut json = serde_json::to_string_pretty(&summary)
+        .map_err(|e| RunFailure::Failed(format!("encoding summary.json: {e}")))?;
+    json.push('\n');
+    std::fs::write(out_dir.join("summary.json"), json)
+        .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
+    crate::report::html::write_run_report(&out_dir, &summary)
+        .map_err(|e| RunFailure::Failed(format!("writing report.html: {e}")))?;
+    Ok(LiveOutput { summary, out_dir, warnings, swept: end.swept })
+}
+
+/// `machines.csv` with the simulator's columns: the live machines' lives in run time, billed
+/// as the simulated cloud bills (per second, 60 s minimum) at the scenario's prices.
+fn write_machines_csv(
+    path: &Path,
+    end: &driver::LiveEnd,
+    types: &[Option<crate::cloud::ec2::MachineType>],
+    runner_names: &[String],
+    market: crate::cloud::prices::Market,
+) -> std::io::Result<CloudTotals> {
+    use crate::report::csv_line::{CsvLine, escape, write_header};
+    let mut out = std::io::BufWriter::new(File::create(path)?);
+    write_header(&mut out, &crate::cloud::ec2::COLUMNS)?;
+    let mut totals = CloudTotals::default();
+    let mut line = CsvLine::default();
+    let market = match market {
+        crate::cloud::prices::Market::OnDemand => "on-demand",
+        crate::cloud::prices::Market::Spot => "spot",
+    };
+    for (id, m) in &end.machines {
+        let t = types.get(m.runner.0 as usize).and_then(Option::as_ref);
+        let price = t.map_or(0.0, |t| t.price_per_hour);
+        let run_ms = m.removed.unwrap_or(end.end).saturating_since(m.created);
+        let cost = crate::cloud::prices::billed_usd(price, run_ms);
+        let billed_s = run_ms.div_ceil(1000).max(60);
+        let busy_share = (m.busy_ms as f64 / (billed_s * 1000) as f64).min(1.0);
+        totals.created += 1;
+        totals.cost_usd += cost;
+        totals.idle_cost_usd += cost * (1.0 - busy_share);
+        totals.billed_s += billed_s;
+        line.clear();
+        line.u64(u64::from(id.0));
+        line.escaped(&escape(runner_names.get(m.runner.0 as usize).map_or("", String::as_str)));
+        line.escaped(&escape(t.map_or("", |t| t.instance_type.as_str())));
+        line.escaped(&escape(t.map_or("", |t| t.region.as_str())));
+        line.escaped(market.as_bytes());
+        line.milli(m.created.as_ms());
+        for at in [m.ready, m.removal_started, m.removed] {
+            match at {
+                Some(t) => line.milli(t.as_ms()),
+                None => line.escaped(b""),
+            };
+        }
+        line.escaped(&escape(m.reason)).u64(u64::from(m.jobs)).milli(m.busy_ms).u64(billed_s);
+        line.escaped(format!("{cost:.6}").as_bytes());
+        line.write_to(&mut out)?;
+    }
+    out.flush()?;
+    Ok(totals)
+}
+
+fn live_replay(path: &Path, seed: u64, opts: &LiveOptions) -> String {
+    let mut cmd = format!("sim live {} --seed {seed} --speed {}", path.display(), opts.speed);
+    if opts.cache_scale != 1.0 {
+        cmd.push_str(&format!(" --cache-scale {}", opts.cache_scale));
+    }
+    if let Some(i) = &opts.image {
+        cmd.push_str(&format!(" --image {i}"));
+    }
+    if let Some(n) = opts.max_jobs {
+        cmd.push_str(&format!(" --max-jobs {n}"));
+    }
+    for s in &opts.sets {
+        cmd.push_str(&format!(" --set '{s}'"));
+    }
+    cmd
+}
+
+/// One row of the sim-versus-live comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareRow {
+    /// What is compared.
+    pub metric: &'static str,
+    /// `sim run`'s value.
+    pub sim: f64,
+    /// `sim live`'s value.
+    pub live: f64,
+}
+
+impl CompareRow {
+    /// |live − sim| / sim (absolute difference when sim is 0).
+    pub fn relative_error(&self) -> f64 {
+        if self.sim == 0.0 {
+            (self.live - self.sim).abs()
+        } else {
+            (self.live - self.sim).abs() / self.sim.abs()
+        }
+    }
+}
+
+/// The metrics `sim live --compare` puts side by side.
+pub fn compare_rows(sim: &Summary, live: &Summary) -> Vec<CompareRow> {
+    vec![
+        CompareRow { metric: "pending p50 (s)", sim: sim.pending.p50_s, live: live.pending.p50_s },
+        CompareRow { metric: "pending p95 (s)", sim: sim.pending.p95_s, live: live.pending.p95_s },
+        CompareRow {
+            metric: "job duration mean (s)",
+            sim: sim.utilization.mean_run_s,
+            live: live.utilization.mean_run_s,
+        },
+        CompareRow { metric: "cache hit rate", sim: sim.cache.hit_rate, live: live.cache.hit_rate },
+    ]
+}
+
+/// The comparison as a table.
+pub fn compare_table(rows: &[CompareRow]) -> String {
+    let mut s = format!("{:<24} {:>12} {:>12} {:>10}\n", "metric", "sim", "live", "rel. error");
+    for r in rows {
+        s.push_str(&format!(
+            "{:<24} {:>12.3} {:>12.3} {:>9.1}%\n",
+            r.metric,
+            r.sim,
+            r.live,
+            r.relative_error() * 100.0
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_error_handles_zero() {
+        let r = CompareRow { metric: "x", sim: 0.0, live: 0.5 };
+        assert_eq!(r.relative_error(), 0.5);
+        let r = CompareRow { metric: "x", sim: 10.0, live: 12.0 };
+        assert!((r.relative_error() - 0.2).abs() < 1e-12);
+    }
+}
