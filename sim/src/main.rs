@@ -54,7 +54,7 @@ struct GridArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Output folder (default: reports/<scenario name>-sweep or -plan).
+    /// Output folder (default: reports/SCENARIO_NAME-sweep or -plan).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -150,7 +150,7 @@ struct LiveArgs {
     /// else /var/run/docker.sock).
     #[arg(long)]
     docker: Option<String>,
-    /// Report folder (default: reports/<scenario name>-live).
+    /// Report folder (default: reports/SCENARIO_NAME-live).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Factor on the trace's cache sizes for the cache files jobs really write.
@@ -209,7 +209,7 @@ enum Cmd {
     Run {
         #[command(flatten)]
         common: Common,
-        /// Report folder (default: reports/<scenario name>).
+        /// Report folder (default: reports/SCENARIO_NAME).
         #[arg(long)]
         out: Option<PathBuf>,
     },

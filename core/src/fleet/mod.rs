@@ -18,8 +18,9 @@
 //!                      long polling on? hold the request : empty answer (release the machine)
 //! ```
 //!
-//! Submodules: [`machines`] holds the docker+machine glue (Prepare, Release, machine
-//! events); [`fast_path`] computes the next offer that can change anything and applies the
+//! Submodules (private): `machines` holds the docker+machine glue (Prepare, Release, machine
+//! events); `instances` the docker-autoscaler glue (Reserve, Prepare, Release, the scaling
+//! pass); `fast_path` computes the next offer that can change anything and applies the
 //! effects of the skipped ones.
 
 mod fast_path;
