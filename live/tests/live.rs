@@ -714,3 +714,48 @@ fn real_cache_outcomes_drive_the_job_not_the_models() {
         assert!(run.max_ms >= 1000.0 && run.max_ms < 2500.0, "{run:?}");
     });
 }
+
+/// A pipeline trace live: the two test jobs are handed to the fleet only when the build's
+/// containers have finished, at that run-time instant (as `sim run` releases them).
+#[test]
+fn a_pipeline_releases_its_next_stage_when_the_build_really_ends() {
+    let Some(env) = env() else { return };
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = run_id("dag");
+    let scenario = seed_like_scenario(env, dir.path(), &prefix);
+    std::fs::write(
+        dir.path().join("trace.csv"),
+        "job_id,pipeline_id,project_id,stage,created_at,duration\n\
+         1,1,1,build,0,4\n2,1,1,test,0,3\n3,1,1,test,0,3\n",
+    )
+    .unwrap();
+    let opts = fleetsim::live::LiveOptions {
+        out: Some(dir.path().join("live")),
+        speed: 2.0,
+        docker: Some(env.docker_url.clone()),
+        ..Default::default()
+    };
+    let live = rt()
+        .block_on(fleetsim::live::run_live(&scenario, &opts, std::future::pending()))
+        .unwrap_or_else(|e| panic!("live run: {e:?}"));
+    assert_eq!(live.summary.jobs.finished, 3, "the released stage ran too");
+    let mut r = csv::Reader::from_path(dir.path().join("live/jobs.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let (id, created, queued, finished) =
+        (col("job_id"), col("created_at"), col("queued_at"), col("finished_at"));
+    let rows: Vec<(u64, f64, f64, f64)> = r
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let f = |i: usize| rec[i].parse::<f64>().unwrap();
+            (rec[id].parse().unwrap(), f(created), f(queued), f(finished))
+        })
+        .collect();
+    let build = rows.iter().find(|r| r.0 == 1).unwrap();
+    for test in rows.iter().filter(|r| r.0 != 1) {
+        assert_eq!(test.1, 0.0, "created with the pipeline: {test:?}");
+        assert_eq!(test.2, build.3, "released when the build ended: {test:?} after {build:?}");
+    }
+}
