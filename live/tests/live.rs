@@ -759,3 +759,63 @@ fn a_pipeline_releases_its_next_stage_when_the_build_really_ends() {
         assert_eq!(test.2, build.3, "released when the build ended: {test:?} after {build:?}");
     }
 }
+
+/// docker-autoscaler live: capacity 2 puts both jobs on one instance (one volume), reserved
+/// before the requests (preemptive mode off) and created once; `max_use_count = 2` deletes it
+/// after its second job.
+#[test]
+fn docker_autoscaler_jobs_share_an_instance_volume() {
+    let Some(env) = env() else { return };
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "concurrent = 2\ncheck_interval = 1\n[[runners]]\n  name = \"da\"\n  url = \"http://gitlab.example\"\n  \
+             token = \"glrt-{TOKEN9}\"\n  executor = \"docker-autoscaler\"\n  [runners.docker]\n    \
+             image = \"{IMAGE}\"\n  [runners.autoscaler]\n    plugin = \"aws:latest\"\n    \
+             capacity_per_instance = 2\n    max_use_count = 2\n    max_instances = 1\n    \
+             [[runners.autoscaler.policy]]\n      idle_count = 0\n      idle_time = \"0s\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("trace.csv"),
+        "job_id,project_id,created_at,duration\n1,1,0,4\n2,1,0.5,4\n",
+    )
+    .unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"da\"\nseed = 1\n[runner]\nconfig = \"config.toml\"\n[workload]\n\
+         trace = \"trace.csv\"\n[cloud]\nboot_time = \"3s\"\nremoval_time = \"1s\"\n\
+         [autoscaler]\ninstance_type = \"t2.medium\"\n",
+    )
+    .unwrap();
+    let opts = fleetsim::live::LiveOptions {
+        out: Some(dir.path().join("live")),
+        speed: 2.0,
+        docker: Some(env.docker_url.clone()),
+        ..Default::default()
+    };
+    let out = rt()
+        .block_on(fleetsim::live::run_live(&scenario, &opts, std::future::pending()))
+        .unwrap_or_else(|e| panic!("live run: {e:?}"));
+    let l = out.summary.live.as_ref().unwrap();
+    assert_eq!(out.summary.jobs.finished, 2);
+    assert_eq!(l.docker_errors.count, 0, "{:?}", l.docker_errors);
+    assert_eq!(l.machines_created, 1, "one instance for both jobs (capacity 2)");
+    let csv = std::fs::read_to_string(dir.path().join("live/machines.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("too many builds"), "deleted after max_use_count: {csv}");
+    let jobs = std::fs::read_to_string(dir.path().join("live/jobs.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(jobs.as_bytes());
+    let machine = r.headers().unwrap().iter().position(|c| c == "machine").unwrap();
+    let machines: Vec<String> = r.records().map(|rec| rec.unwrap()[machine].to_owned()).collect();
+    assert_eq!(machines.len(), 2);
+    assert!(!machines[0].is_empty() && machines[0] == machines[1], "{jobs}");
+    rt().block_on(async {
+        let d = docker::connect(Some(&env.docker_url), Duration::from_secs(5)).await.unwrap();
+        assert_eq!(docker::count_labelled(&d, &l.run_id).await.unwrap(), docker::Swept::default());
+    });
+}
