@@ -165,15 +165,39 @@ pub struct InstancePool {
     sums: Sums,
 }
 
+/// Slots of `i` that can still take a job: free slots of a running instance, no more than
+/// the uses it has left.
+fn usable(capacity: u32, max_use_count: u32, i: &Instance) -> u32 {
+    if i.state != InstanceState::Running {
+        return 0;
+    }
+    let free = capacity - i.in_use;
+    if max_use_count > 0 { free.min(max_use_count.saturating_sub(i.uses)) } else { free }
+}
+
 /// What one instance adds to the pool's sums.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Sums {
-    /// Instances creating or running (not being deleted).
-    current: u32,
+    /// Instances by state, in the shape the reports read after every input.
+    by_state: Counts,
     /// Slots of running instances that can take a job.
     usable: u32,
     /// Free slots of running instances that can take no job (`max_use_count` reached).
     unavailable: u32,
+}
+
+impl Sums {
+    /// Adds `b` and takes `a` away, field by field.
+    fn replace(&mut self, a: Sums, b: Sums) {
+        let f = |x: &mut u32, a: u32, b: u32| *x = *x - a + b;
+        let s = self;
+        f(&mut s.by_state.creating, a.by_state.creating, b.by_state.creating);
+        f(&mut s.by_state.idle, a.by_state.idle, b.by_state.idle);
+        f(&mut s.by_state.used, a.by_state.used, b.by_state.used);
+        f(&mut s.by_state.removing, a.by_state.removing, b.by_state.removing);
+        f(&mut s.usable, a.usable, b.usable);
+        f(&mut s.unavailable, a.unavailable, b.unavailable);
+    }
 }
 
 impl InstancePool {
@@ -194,39 +218,42 @@ impl InstancePool {
     }
 
     /// What instance `i` adds to the sums.
-    fn sums_of(&self, i: &Instance) -> Sums {
-        if i.state == InstanceState::Removing {
-            return Sums::default();
+    fn sums_of(capacity: u32, max_use_count: u32, i: &Instance) -> Sums {
+        let mut s = Sums::default();
+        match i.state {
+            InstanceState::Creating => s.by_state.creating = 1,
+            InstanceState::Running => {
+                if i.in_use == 0 {
+                    s.by_state.idle = 1;
+                } else {
+                    s.by_state.used = 1;
+                }
+                s.usable = usable(capacity, max_use_count, i);
+                s.unavailable = capacity - i.in_use - s.usable;
+            }
+            InstanceState::Removing => s.by_state.removing = 1,
         }
-        let usable = self.usable(i);
-        let unavailable = match i.state {
-            InstanceState::Running => self.capacity - i.in_use - usable,
-            _ => 0,
-        };
-        Sums { current: 1, usable, unavailable }
+        s
     }
 
     /// The sums walked from scratch (for tests of the running ones).
     #[cfg(test)]
     fn recount(&self) -> Sums {
-        self.instances.values().map(|i| self.sums_of(i)).fold(Sums::default(), |a, b| Sums {
-            current: a.current + b.current,
-            usable: a.usable + b.usable,
-            unavailable: a.unavailable + b.unavailable,
-        })
+        let mut total = Sums::default();
+        for i in self.instances.values() {
+            total.replace(Sums::default(), Self::sums_of(self.capacity, self.max_use_count, i));
+        }
+        total
     }
 
     /// Changes instance `id` with `f`, keeping the sums.
     fn change<T>(&mut self, id: MachineId, f: impl FnOnce(&mut Instance) -> T) -> T {
-        let mut i = *self.instances.get(&id).expect("known instance");
-        let before = self.sums_of(&i);
-        let out = f(&mut i);
-        let after = self.sums_of(&i);
-        self.instances.insert(id, i);
-        let s = &mut self.sums;
-        s.current = s.current - before.current + after.current;
-        s.usable = s.usable - before.usable + after.usable;
-        s.unavailable = s.unavailable - before.unavailable + after.unavailable;
+        let (c, m) = (self.capacity, self.max_use_count);
+        let i = self.instances.get_mut(&id).expect("known instance");
+        let before = Self::sums_of(c, m, i);
+        let out = f(i);
+        let after = Self::sums_of(c, m, i);
+        self.sums.replace(before, after);
         out
     }
 
@@ -248,20 +275,6 @@ impl InstancePool {
     /// Slots acquired.
     pub fn acquired(&self) -> u32 {
         self.acquired
-    }
-
-    /// Slots of `i` that can still take a job: free slots of a running instance, no more
-    /// than the uses it has left.
-    fn usable(&self, i: &Instance) -> u32 {
-        if i.state != InstanceState::Running {
-            return 0;
-        }
-        let free = self.capacity - i.in_use;
-        if self.max_use_count > 0 {
-            free.min(self.max_use_count.saturating_sub(i.uses))
-        } else {
-            free
-        }
     }
 
     /// Free slots on running instances.
@@ -300,7 +313,7 @@ impl InstancePool {
         let (&id, _) = self
             .instances
             .iter()
-            .filter(|(_, i)| self.usable(i) > 0)
+            .filter(|(_, i)| usable(self.capacity, self.max_use_count, i) > 0)
             .min_by_key(|(id, i)| (spec.capacity_per_instance - i.in_use, **id))?;
         self.change(id, |i| {
             i.in_use += 1;
@@ -341,7 +354,7 @@ impl InstancePool {
     pub fn create(&mut self, now: SimTime, id: MachineId) {
         let i = Instance { state: InstanceState::Creating, in_use: 0, uses: 0, idle_since: now };
         assert!(self.instances.insert(id, i).is_none(), "instance id reused");
-        self.sums.current += 1;
+        self.sums.by_state.creating += 1;
     }
 
     /// The instance is ready: its idle clock starts now.
@@ -367,27 +380,20 @@ impl InstancePool {
     pub fn forget(&mut self, id: MachineId) {
         let i = self.instances.remove(&id).expect("known instance");
         assert_eq!(i.state, InstanceState::Removing, "forgot an instance not being removed");
+        self.sums.by_state.removing -= 1;
     }
 
     /// Instances by state, in the docker+machine shape the reports use: running instances
     /// with no job count as idle, those with a job as used.
     pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
-        for i in self.instances.values() {
-            match i.state {
-                InstanceState::Creating => c.creating += 1,
-                InstanceState::Running if i.in_use == 0 => c.idle += 1,
-                InstanceState::Running => c.used += 1,
-                InstanceState::Removing => c.removing += 1,
-            }
-        }
-        c
+        self.sums.by_state
     }
 
     /// Instances creating or running: what the scaling rule counts (deleting ones excluded,
     /// taskscaler MR 44).
     fn current(&self) -> u32 {
-        self.sums.current
+        let c = self.sums.by_state;
+        c.creating + c.idle + c.used
     }
 
     /// The instances the scaling rule wants (§3.4):
