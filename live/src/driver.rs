@@ -338,10 +338,12 @@ impl<S: JobSource, O: Observer> Handling<'_, S, O> {
         input: Input,
         arrival: bool,
     ) -> u64 {
-        let mut released = Vec::new();
-        let mut queue = std::collections::VecDeque::from([(input, arrival)]);
-        let mut count = 0;
-        while let Some((input, arrival)) = queue.pop_front() {
+        // Released jobs are handled in the order they were released; the list only grows
+        // (and allocates) when a pipeline stage is released.
+        let mut released: Vec<JobSpec> = Vec::new();
+        let mut next = Some((input, arrival));
+        let mut done = 0;
+        while let Some((input, arrival)) = next.take() {
             handle(
                 self.fleet,
                 self.shared,
@@ -355,10 +357,12 @@ impl<S: JobSource, O: Observer> Handling<'_, S, O> {
                 arrival,
                 &mut |now, record| self.source.job_ended(now, record, &mut released),
             );
-            count += released.len() as u64;
-            queue.extend(released.drain(..).map(|spec| (Input::JobCreated(spec), true)));
+            if let Some(&spec) = released.get(done) {
+                next = Some((Input::JobCreated(spec), true));
+                done += 1;
+            }
         }
-        count
+        released.len() as u64
     }
 }
 
