@@ -591,15 +591,7 @@ fn sim_and_live_agree_on_a_short_seed_like_scenario() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = run_id("cmp");
     let scenario = seed_like_scenario(env, dir.path(), &prefix);
-    let opts = fleetsim::live::LiveOptions {
-        out: Some(dir.path().join("live")),
-        speed: 2.0,
-        docker: Some(env.docker_url.clone()),
-        ..Default::default()
-    };
-    let live = rt()
-        .block_on(fleetsim::live::run_live(&scenario, &opts, std::future::pending()))
-        .unwrap_or_else(|e| panic!("live run: {e:?}"));
+    let live = live_at_speed_2(env, &scenario, dir.path());
     let sim_opts =
         fleetsim::run::RunOptions { out: Some(dir.path().join("sim")), ..Default::default() };
     let sim =
@@ -661,15 +653,7 @@ fn docker_machine_machines_are_volumes_created_and_removed() {
          trace = \"trace.csv\"\n[cloud]\nboot_time = \"3s\"\nremoval_time = \"1s\"\n",
     )
     .unwrap();
-    let opts = fleetsim::live::LiveOptions {
-        out: Some(dir.path().join("live")),
-        speed: 2.0,
-        docker: Some(env.docker_url.clone()),
-        ..Default::default()
-    };
-    let out = rt()
-        .block_on(fleetsim::live::run_live(&scenario, &opts, std::future::pending()))
-        .unwrap_or_else(|e| panic!("live run: {e:?}"));
+    let out = live_at_speed_2(env, &scenario, dir.path());
     let l = out.summary.live.as_ref().unwrap();
     assert_eq!(out.summary.jobs.finished, 3);
     assert_eq!(l.docker_errors.count, 0, "{:?}", l.docker_errors);
@@ -730,15 +714,7 @@ fn a_pipeline_releases_its_next_stage_when_the_build_really_ends() {
          1,1,1,build,0,4\n2,1,1,test,0,3\n3,1,1,test,0,3\n",
     )
     .unwrap();
-    let opts = fleetsim::live::LiveOptions {
-        out: Some(dir.path().join("live")),
-        speed: 2.0,
-        docker: Some(env.docker_url.clone()),
-        ..Default::default()
-    };
-    let live = rt()
-        .block_on(fleetsim::live::run_live(&scenario, &opts, std::future::pending()))
-        .unwrap_or_else(|e| panic!("live run: {e:?}"));
+    let live = live_at_speed_2(env, &scenario, dir.path());
     assert_eq!(live.summary.jobs.finished, 3, "the released stage ran too");
     let mut r = csv::Reader::from_path(dir.path().join("live/jobs.csv")).unwrap();
     let h = r.headers().unwrap().clone();
@@ -792,15 +768,7 @@ fn docker_autoscaler_jobs_share_an_instance_volume() {
          [autoscaler]\ninstance_type = \"t2.medium\"\n",
     )
     .unwrap();
-    let opts = fleetsim::live::LiveOptions {
-        out: Some(dir.path().join("live")),
-        speed: 2.0,
-        docker: Some(env.docker_url.clone()),
-        ..Default::default()
-    };
-    let out = rt()
-        .block_on(fleetsim::live::run_live(&scenario, &opts, std::future::pending()))
-        .unwrap_or_else(|e| panic!("live run: {e:?}"));
+    let out = live_at_speed_2(env, &scenario, dir.path());
     let l = out.summary.live.as_ref().unwrap();
     assert_eq!(out.summary.jobs.finished, 2);
     assert_eq!(l.docker_errors.count, 0, "{:?}", l.docker_errors);
@@ -818,4 +786,20 @@ fn docker_autoscaler_jobs_share_an_instance_volume() {
         let d = docker::connect(Some(&env.docker_url), Duration::from_secs(5)).await.unwrap();
         assert_eq!(docker::count_labelled(&d, &l.run_id).await.unwrap(), docker::Swept::default());
     });
+}
+
+/// `sim live` on a scenario at `--speed 2` against the test engine, reports in `out/live`.
+fn live_at_speed_2(
+    env: &Env,
+    scenario: &std::path::Path,
+    out: &std::path::Path,
+) -> fleetsim::live::LiveOutput {
+    let opts = fleetsim::live::LiveOptions {
+        out: Some(out.join("live")),
+        speed: 2.0,
+        docker: Some(env.docker_url.clone()),
+        ..Default::default()
+    };
+    rt().block_on(fleetsim::live::run_live(scenario, &opts, std::future::pending()))
+        .unwrap_or_else(|e| panic!("live run: {e:?}"))
 }
