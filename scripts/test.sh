@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# The whole test suite (README: "Run the tests"). Release mode: the queueing-theory
-# validation simulates millions of jobs, and `sim run` shares the same build.
+# The whole test suite: the README's test command. On a fresh Debian machine, as root, it needs
+# nothing else: it installs what is missing (scripts/setup.sh: Docker, busybox-static, chromium,
+# s3s-fs; seconds when everything is already there), starts dockerd and an s3s-fs server, runs
+# every test and stops what it started.
+#
+# Release mode: the queueing-theory validation simulates millions of jobs, and `sim run` (the
+# README's first command) shares the same build.
 #
 # The live-mode tests (live/tests/live.rs) need a Docker engine and an S3 server. This script
 # starts dockerd when no engine answers, and an s3s-fs server on 127.0.0.1 with a temporary
 # directory and known credentials, exports the FLEETSIM_TEST_* variables the tests read, and
-# stops what it started on exit. In CI (CI=true) or as root the servers are required: the
-# live tests fail when they cannot be started. Elsewhere, without them, the tests skip with
-# a notice.
+# stops what it started on exit. Where the servers could be installed (root with apt-get) or in
+# CI (CI=true) they are required: the live tests fail when the servers do not start. Without
+# root or apt-get, every test that needs no server runs, and the live tests skip with one notice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+scripts/setup.sh
 
 tmp="$(mktemp -d)"
 pids=()
@@ -23,7 +30,7 @@ stop() {
 trap stop EXIT
 
 required=0
-if [ "${CI:-}" = true ] || [ "$(id -u)" = 0 ]; then required=1; fi
+if [ "${CI:-}" = true ] || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }; then required=1; fi
 
 # Docker engine.
 docker_ok=0
@@ -73,7 +80,7 @@ elif [ "$required" = 1 ]; then
     export FLEETSIM_TEST_LIVE=1
     echo "test: the Docker engine or the S3 server could not be started; the live tests will fail"
 else
-    echo "test: no Docker engine or S3 server; the live tests will be skipped"
+    echo "test: no Docker engine or S3 server here; the live-mode tests will be skipped"
 fi
 
 cargo test --workspace --release "$@"
