@@ -71,6 +71,7 @@ fn spec_strategy() -> impl Strategy<Value = FleetSpec> {
             }],
             pickup: if immediate { Pickup::Immediate } else { Pickup::Polling },
             long_poll_ms,
+            request_latency_ms: 0,
             cache: Default::default(),
             skip_idle_offers: true,
         })
