@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use fleetsim::cloud::ec2::{CloudSpec, MachineType, SimCloud};
+use fleetsim::cloud::ec2::{BootTime, CloudSpec, MachineType, SimCloud};
 use fleetsim::cloud::prices::Market;
 use fleetsim::engine::{Engine, ListSource, Observer, RunEnd};
 use fleetsim::seeds::SeedTree;
@@ -93,6 +93,7 @@ impl Autoscale {
             }],
             pickup: Pickup::Polling,
             long_poll_ms: 0,
+            request_latency_ms: 0,
             cache: Default::default(),
             skip_idle_offers: true,
         };
@@ -102,6 +103,7 @@ impl Autoscale {
             price_per_hour: 0.0144,
             hazard_per_hour: fleetsim::cloud::prices::hazard_per_hour(0.05),
             slots: 1,
+            boot: BootTime::DEFAULT,
         })];
         Autoscale {
             spec,
@@ -134,6 +136,9 @@ impl Autoscale {
             scale_factor_rule: ScaleFactorRule::Max,
             contention: 0.0,
         });
+        if let Some(t) = &mut a.types[0] {
+            t.boot = BootTime::INSTANCE_DEFAULT; // a fleeting instance from a prepared image
+        }
         a
     }
 

@@ -48,6 +48,16 @@ pub enum WorkerState {
         /// The machine `Acquire` reserved for the request (docker+machine), if any.
         machine: Option<MachineId>,
     },
+    /// Waiting for the answer to a job request that went to Rails (it takes the scenario's
+    /// request latency).
+    Requesting {
+        /// The runner whose request is in flight.
+        runner: RunnerId,
+        /// Identifies this request in the process's answer queue.
+        serial: u64,
+        /// The machine `Acquire` reserved for the request (docker+machine), if any.
+        machine: Option<MachineId>,
+    },
     /// Running a job.
     Busy {
         /// The job.
@@ -91,6 +101,9 @@ pub struct RunnerProcess {
     pub idle: VecDeque<usize>,
     /// Held long polls, oldest first; entries whose serial no longer matches are stale.
     pub polls: VecDeque<HeldPoll>,
+    /// Job requests in flight to Rails, oldest first (every one takes the same latency, so
+    /// their answer times grow in this order).
+    pub in_flight: VecDeque<HeldPoll>,
     /// The next poll serial.
     pub next_serial: u64,
 }
@@ -116,6 +129,7 @@ impl RunnerProcess {
             workers,
             idle: (0..concurrent as usize).collect(),
             polls: VecDeque::new(),
+            in_flight: VecDeque::new(),
             next_serial: 0,
         }
     }
@@ -168,6 +182,25 @@ impl RunnerProcess {
         self.next_serial += 1;
         self.workers[worker].state = WorkerState::Polling { runner, serial, machine };
         self.polls.push_back(HeldPoll { deadline, worker, serial });
+    }
+
+    /// Sends a job request to Rails on `worker`, answered at `answer_at`.
+    pub fn start_request(
+        &mut self,
+        worker: usize,
+        runner: RunnerId,
+        machine: Option<MachineId>,
+        answer_at: SimTime,
+    ) {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.workers[worker].state = WorkerState::Requesting { runner, serial, machine };
+        self.in_flight.push_back(HeldPoll { deadline: answer_at, worker, serial });
+    }
+
+    /// When the oldest request in flight is answered, if any.
+    pub fn next_answer(&self) -> Option<SimTime> {
+        self.in_flight.front().map(|r| r.deadline)
     }
 
     /// Whether a deadline-queue entry still stands for a live poll.

@@ -16,6 +16,15 @@ pub const DEFAULT_CHECK_INTERVAL_MS: u64 = 3_000;
 /// Workhorse's long-polling duration when it is turned on (`apiCiLongPollingDuration`).
 pub const DEFAULT_LONG_POLL_MS: u64 = 50_000;
 
+/// How long a job request to Rails takes by default, from the worker sending it to the
+/// answer: 300 ms. An assumption, not a measured figure: no source at hand gives the
+/// latency of `POST /api/v4/jobs/request`; the fidelity audit (item 3) guesses 0.2–0.6 s to
+/// GitLab.com (one HTTPS round trip plus `Ci::RegisterJobService`'s queue query). Only the
+/// request is on the pick-up path: GitLab Runner 19.4 sends the job's first `running`
+/// update from the trace's own goroutine (`network/trace.go` `(*clientJobTrace).start` →
+/// `go c.watch()`), after the greedy re-poll.
+pub const DEFAULT_REQUEST_LATENCY_MS: u64 = 300;
+
 /// How runners pick jobs up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pickup {
@@ -38,6 +47,12 @@ pub struct FleetSpec {
     /// Workhorse long polling: how long an empty job request is held, in ms; 0 = off (the
     /// default on self-managed GitLab, §1.5).
     pub long_poll_ms: u64,
+    /// How long a job request that goes to Rails takes, in ms, from the worker sending it to
+    /// the answer (`POST /api/v4/jobs/request` with `Ci::RegisterJobService`): the worker, the
+    /// request slot, the `limit` slot and the machine or reservation are held meanwhile, and
+    /// the greedy re-poll after a job starts only when the answer is in. 0 = instant (theory
+    /// checks). Requests Workhorse holds are not delayed further.
+    pub request_latency_ms: u64,
     /// The cache and image transfer model.
     pub cache: CacheModel,
     /// Skip work that provably changes nothing: feeder offers with no worker blocked and no
@@ -150,6 +165,7 @@ impl FleetSpec {
             }],
             pickup,
             long_poll_ms: 0,
+            request_latency_ms: 0,
             cache: CacheModel::default(),
             skip_idle_offers: true,
         }

@@ -69,7 +69,11 @@ pub struct AutoscalerSpec {
     pub capacity_per_instance: u32,
     /// `max_use_count`: jobs per instance before it is removed (0 = unlimited).
     pub max_use_count: u32,
-    /// `max_instances`: instances in any state but deleting (0 = unlimited).
+    /// `max_instances` (0 = unlimited): "the maximum number of instances that are allowed,
+    /// this is regardless of the instance state (pending, running, deleting)" (GitLab Runner
+    /// 19.4 `docs/configuration/advanced-configuration.md`), so no instance is created while
+    /// deleting ones fill the cap. The scaling rule's own count leaves deleting instances
+    /// out ([`InstancePool::scale`]).
     pub max_instances: u32,
     /// How long a job's Prepare may wait for a slot before the job fails, in ms: the
     /// `instance_acquire_timeout` of each of GitLab Runner's 3 Prepare attempts plus the
@@ -396,6 +400,16 @@ impl InstancePool {
         c.creating + c.idle + c.used
     }
 
+    /// How many more instances `max_instances` allows, counting instances in every state,
+    /// deleting ones included (the docs' "regardless of the instance state"; fidelity audit
+    /// item 9a). `u32::MAX` when unlimited.
+    fn room(&self, spec: &AutoscalerSpec) -> u32 {
+        if spec.max_instances == 0 {
+            return u32::MAX;
+        }
+        spec.max_instances.saturating_sub(self.current() + self.sums.by_state.removing)
+    }
+
     /// The instances the scaling rule wants (§3.4):
     /// `ceil((in use + unavailable + idle capacity) / capacity)`, capped by `max_instances`,
     /// where in use = acquired + reserved and unavailable = free slots that can take no job
@@ -440,7 +454,8 @@ impl InstancePool {
         self.refill(now, spec);
         let required = self.required(spec, policy);
         let mut current = self.current();
-        while current < required {
+        let mut room = self.room(spec);
+        while current < required && room > 0 {
             if spec.throttle.per_s.is_some() {
                 if self.tokens < 1.0 {
                     break;
@@ -451,6 +466,7 @@ impl InstancePool {
             self.create(now, id);
             actions.push(PoolAction::Create(id));
             current += 1;
+            room -= 1;
         }
         if current > required {
             let mut surplus = current - required;
@@ -502,8 +518,8 @@ impl InstancePool {
     ) -> Option<SimTime> {
         let required = self.required(spec, policy);
         let current = self.current();
-        if current < required {
-            // Unthrottled, or a token is there: act now (the pool has not scaled yet, e.g.
+        if current < required && self.room(spec) > 0 {
+            // (At the cap, the end of a deletion is an input that scales again.) Unthrottled, or a token is there: act now (the pool has not scaled yet, e.g.
             // before the first input of a run).
             let Some(per_s) = spec.throttle.per_s else { return Some(now) };
             if per_s == 0 {

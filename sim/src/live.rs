@@ -143,15 +143,17 @@ fn runner_caches(scenario: &Scenario) -> Result<Vec<RunnerLive>, RunFailure> {
     Ok(out)
 }
 
-/// Creation times drawn as the simulated cloud draws them (stream `ec2.boot`).
+/// Creation times drawn as the simulated cloud draws them (stream `ec2.boot`, each
+/// runner's machines with their executor's boot time).
 struct BootTimes {
-    boot: BootTime,
+    boots: Vec<BootTime>,
     rng: ChaCha8Rng,
 }
 
 impl CreationTimes for BootTimes {
-    fn creation_ms(&mut self, _: RunnerId) -> u64 {
-        self.boot.sample(&mut self.rng)
+    fn creation_ms(&mut self, runner: RunnerId) -> u64 {
+        let boot = self.boots.get(runner.0 as usize).copied().unwrap_or(BootTime::DEFAULT);
+        boot.sample(&mut self.rng)
     }
 }
 
@@ -291,7 +293,12 @@ pub async fn run_live(
         runners,
         hosts,
     };
-    let creation = Box::new(BootTimes { boot: scenario.cloud.boot, rng: seeds.stream("ec2.boot") });
+    let boots = build
+        .machine_types
+        .iter()
+        .map(|t| t.as_ref().map_or(scenario.cloud.boot, |t| t.boot))
+        .collect();
+    let creation = Box::new(BootTimes { boots, rng: seeds.stream("ec2.boot") });
     eprintln!(
         "live run {run_id}: image {image}, speed {}×, reports in {}",
         opts.speed,

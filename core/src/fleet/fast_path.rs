@@ -12,8 +12,9 @@
 //!
 //! Runners at `limit` or at their request cap return before `Acquire`, so their offers are
 //! no-ops. The skipped offers' only effects are applied in bulk when time next moves: each
-//! took the front idle worker and put it back at the end, and each that sent a request got
-//! an empty answer (the adaptive-concurrency decay). `skip_idle_offers = false` visits
+//! took the front idle worker and put it back at the end, and each that got a request slot
+//! gave it back empty (the adaptive-concurrency decay), whether its job request found no job
+//! or `Acquire` refused to send one. `skip_idle_offers = false` visits
 //! every offer instead, and a proptest checks that both give the same records.
 
 use super::{Fleet, RunnerState};
@@ -32,19 +33,30 @@ impl Fleet {
         }
         for p in 0..self.processes.len() {
             let proc = &mut self.processes[p];
-            let Some((skipped, first, first_at)) = proc.skip_offers_before(now) else { continue };
+            let Some((skipped, first, _)) = proc.skip_offers_before(now) else { continue };
             assert!(self.skip_idle_offers, "an offer was missed in tick-by-tick mode");
             let idle = proc.idle.len();
             assert!(idle > 0, "offers were skipped while the feeder should have blocked");
             proc.idle.rotate_left((skipped % idle as u64) as usize);
-            if self.long_poll_ms > 0 {
-                continue; // skipped offers were runners at a cap: no request was made
-            }
             for local in 0..proc.runners.len() {
                 let offers = proc.offers_to(skipped, first, local);
                 let r = &mut self.runners[proc.runners[local].0 as usize];
-                if offers > 0 && r.spec.adaptive_request_concurrency && sends_request(r, first_at) {
-                    r.adaptive.after_empty_requests(offers, r.spec.request_concurrency);
+                if !r.spec.adaptive_request_concurrency {
+                    continue;
+                }
+                // Each skipped offer that got a request slot gave it back empty: its job
+                // request had no job (docker) or `Acquire` refused (GitLab Runner 19.4
+                // `processRunner` then calls `releaseRequest(runner, false, false)` too). A
+                // decay can lower the cap to the requests held, so check before each one.
+                for _ in 0..offers {
+                    let before = r.adaptive;
+                    if r.at_limit() || r.requests_full() {
+                        break;
+                    }
+                    r.adaptive.after_request(false, r.spec.request_concurrency);
+                    if r.adaptive == before {
+                        break; // at the floor of 1: further decays change nothing
+                    }
                 }
             }
         }
@@ -61,8 +73,9 @@ impl Fleet {
         }
         for p in 0..self.processes.len() {
             let poll = self.processes[p].next_poll_deadline();
+            let answer = self.processes[p].next_answer();
             let offer = self.next_useful_offer(p);
-            for t in [poll, offer].into_iter().flatten() {
+            for t in [poll, answer, offer].into_iter().flatten() {
                 best = Some(best.map_or(t, |b| b.min(t)));
             }
         }
@@ -84,9 +97,11 @@ impl Fleet {
         for local in 0..n {
             let runner = self.processes[p].runners[local];
             let now = self.now;
-            let long_poll = self.long_poll_ms > 0;
+            // A request that is held, or that takes time to answer, ties up a worker even
+            // without a job: every offer that sends one matters.
+            let every_request = self.long_poll_ms > 0 || self.request_latency_ms > 0;
             let Some(from) =
-                useful_from(&mut self.runners[runner.0 as usize], &self.queue, now, long_poll)
+                useful_from(&mut self.runners[runner.0 as usize], &self.queue, now, every_request)
             else {
                 continue;
             };
@@ -101,33 +116,13 @@ impl Fleet {
     }
 }
 
-/// Whether an offer to `r` at `now` would send a job request (and so, with no job, be an
-/// empty request). Docker: always; docker+machine: when `Acquire` does not refuse.
-fn sends_request(r: &mut RunnerState, now: SimTime) -> bool {
-    if r.at_limit() || r.requests_full() {
-        return false;
-    }
-    if let Some(s) = &mut r.scaler {
-        return s.can_reserve(now);
-    }
-    let caps = if r.machines.is_some() { Some(r.caps()) } else { None };
-    match (&mut r.machines, caps) {
-        (Some(m), Some(caps)) => {
-            let s = m.settings(now);
-            let c = m.pool.counts();
-            c.idle > 0 || (s.idle_count == 0 && can_create_on_demand(&s, &caps, &c))
-        }
-        _ => true,
-    }
-}
-
 /// The earliest instant from which an offer to runner `r` can change something, given that
 /// nothing else changes; `None` if never.
 fn useful_from(
     r: &mut RunnerState,
     queue: &Queue,
     now: SimTime,
-    long_poll: bool,
+    every_request: bool,
 ) -> Option<SimTime> {
     if r.at_limit() || r.requests_full() {
         return None;
@@ -136,16 +131,16 @@ fn useful_from(
     if let Some(s) = &mut r.scaler {
         // Scaling runs on its own (after every input and at the scaler's own wakeups), so an
         // offer matters only when its request would go out and could get or hold a job.
-        return (s.can_reserve(now) && (has_job || long_poll)).then_some(now);
+        return (s.can_reserve(now) && (has_job || every_request)).then_some(now);
     }
     let caps = if r.machines.is_some() { Some(r.caps()) } else { None };
     let (Some(m), Some(caps)) = (&mut r.machines, caps) else {
-        return (has_job || long_poll).then_some(now);
+        return (has_job || every_request).then_some(now);
     };
     let s = m.settings(now);
     let c = m.pool.counts();
     let request_goes_out = c.idle > 0 || (s.idle_count == 0 && can_create_on_demand(&s, &caps, &c));
-    if can_create_idle(&s, &caps, &c) || (request_goes_out && (has_job || long_poll)) {
+    if can_create_idle(&s, &caps, &c) || (request_goes_out && (has_job || every_request)) {
         return Some(now);
     }
     let removal = m.pool.next_removal_at(now, &s, &caps);

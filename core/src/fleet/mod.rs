@@ -12,10 +12,13 @@
 //!             Acquire ─NoFree─► nothing (docker+machine with no idle machine)
 //!               │ (docker: always; docker+machine: scale, then reserve the newest idle machine)
 //!               ▼
-//!             POST /jobs/request ─► job? ─yes─► run it; greedy re-poll of r on another idle worker
-//!                                     │no
-//!                                     ▼
-//!                      long polling on? hold the request : empty answer (release the machine)
+//!             long polling on and r's last_update current? ─yes─► Workhorse holds the request;
+//!               │no                         a job for r (or the poll's end) answers it 204
+//!               ▼
+//!             Rails POST /jobs/request ─► job? ─yes─► run it; greedy re-poll of r on another idle worker
+//!                                           │no
+//!                                           ▼
+//!                                  empty answer (release the machine); r's last_update current
 //! ```
 //!
 //! Submodules (private): `machines` holds the docker+machine glue (Prepare, Release, machine
@@ -31,7 +34,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::adaptive::Adaptive;
 use crate::cache::{CacheAt, CacheUseId, CacheWorld, ImageId, Outcome, Place};
-use crate::docker_machine::{Acquired, Caps, DockerMachineSpec, IdleSettings, MachinePool};
+use crate::docker_machine::{
+    Acquired, Caps, DockerMachineSpec, IdleSettings, MachinePool, MachineState,
+};
 use crate::ids::{HostId, JobId, JobKey, MachineId, RunnerId, TagSetId};
 use crate::job::{Command, Input, JobRecord, JobSpec, Placement, Step};
 use crate::periods::{NoPeriods, PeriodSchedule};
@@ -76,6 +81,14 @@ struct RunnerState {
     adaptive: Adaptive,
     /// When a `limit` slot last became free after the runner was full.
     limit_free_since: SimTime,
+    /// With long polling: whether the runner's `X-GitLab-Last-Update` value is out of date
+    /// because GitLab queued a job it could take since Rails last answered it (Rails "ticks"
+    /// the runner's queue key). Workhorse then sends its next request to Rails at once
+    /// (`WatchKeyStatusAlreadyChanged`); with a current value it holds the request. A 201
+    /// carries no new value, so the runner stays stale after a job and asks Rails again; a
+    /// Rails 204 brings the current value. Starts current: the runner ran long before the
+    /// trace.
+    token_stale: bool,
     /// docker+machine state, for that executor.
     machines: Option<MachineRunner>,
     /// docker-autoscaler state, for that executor.
@@ -172,8 +185,11 @@ pub struct Unservable {
 
 /// What happened to a worker's request.
 enum Requested {
+    /// Rails gave it a job.
     Job,
+    /// Workhorse holds it, or it is on its way to Rails: the worker waits.
     Held,
+    /// No request, or an empty answer: the worker is free.
     Nothing,
 }
 
@@ -182,6 +198,7 @@ enum Requested {
 pub struct Fleet {
     pickup: Pickup,
     long_poll_ms: u64,
+    request_latency_ms: u64,
     skip_idle_offers: bool,
     tags: TagInterner,
     queue: Queue,
@@ -249,6 +266,7 @@ impl Fleet {
                     requests: 0,
                     adaptive: Adaptive::default(),
                     limit_free_since: SimTime::ZERO,
+                    token_stale: false,
                     machines,
                     scaler,
                 });
@@ -263,6 +281,7 @@ impl Fleet {
         let mut fleet = Fleet {
             pickup: spec.pickup,
             long_poll_ms: spec.long_poll_ms,
+            request_latency_ms: spec.request_latency_ms,
             skip_idle_offers: spec.skip_idle_offers,
             tags,
             queue: Queue::new(filters),
@@ -364,6 +383,12 @@ impl Fleet {
     /// Jobs running or requests held per runner (the `limit` counter), for invariant checks.
     pub fn runner_builds(&self, r: RunnerId) -> u32 {
         self.runners[r.0 as usize].builds
+    }
+
+    /// The runner's request cap now (`min(max(1, ceil(adaptive)), request_concurrency)`, or
+    /// `request_concurrency` with the adaptive feature flag off), for tests and invariants.
+    pub fn request_cap(&self, r: RunnerId) -> u32 {
+        self.runners[r.0 as usize].request_cap()
     }
 
     /// Machines by state of a docker+machine runner, or instances of a docker-autoscaler
@@ -490,31 +515,52 @@ impl Fleet {
             state: JobState::Pending,
         });
         if self.long_poll_ms > 0 && self.pickup == Pickup::Polling {
-            self.release_polls(now, self.queue.class_runners(filed.class), out);
+            let eligible = self.queue.class_runners(filed.class);
+            for r in eligible.iter() {
+                self.runners[r.0 as usize].token_stale = true;
+            }
+            self.release_polls(now, eligible, out);
         }
     }
 
     fn job_finished(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
         let script_fails =
             self.jobs[key.0 as usize].as_ref().is_some_and(|j| j.spec.work.script_fails);
-        let job = self.end_job(now, key, script_fails, out);
-        let JobState::Running { runner, machine, .. } = job.state else { unreachable!() };
-        match machine {
-            Some(m) if self.is_scaler(runner) => self.release_instance(now, runner, m, out),
-            Some(m) => self.release_machine(now, runner, m, out),
-            None => {}
+        self.end_job(now, key, script_fails, out);
+    }
+
+    /// `Release` of the machine or instance slot a job ran on, if it still holds one (a job
+    /// failed by a lost machine or instance has none left to give back).
+    fn release_executor(
+        &mut self,
+        now: SimTime,
+        runner: RunnerId,
+        machine: Option<MachineId>,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(m) = machine else { return };
+        if self.is_scaler(runner) {
+            self.release_instance(now, runner, m, out); // checks that the instance runs
+        } else if self
+            .machine_runner(runner)
+            .pool
+            .get(m)
+            .is_some_and(|x| x.state == MachineState::Used)
+        {
+            self.release_machine(now, runner, m, out);
         }
     }
 
-    /// Ends a running job (finished or failed): writes its record, frees its `limit` slot
-    /// and its worker, and retries it if it failed and may be retried.
-    fn end_job(
-        &mut self,
-        now: SimTime,
-        key: JobKey,
-        failed: bool,
-        out: &mut Vec<Command>,
-    ) -> ActiveJob {
+    /// Ends a running job (finished or failed): writes its record, gives back its machine or
+    /// instance slot, then its `limit` slot, then its worker, and retries it if it failed and
+    /// may be retried.
+    ///
+    /// The order is GitLab Runner 19.4's `commands/multi.go` `(*RunCommand).processRunner`:
+    /// its deferred calls run in reverse order of registration, so `provider.Release` (the
+    /// machine or instance slot) runs before `buildsHelper.releaseBuild` (the `limit` slot),
+    /// and the worker goroutine returns to the channel only after both. A feeder blocked on
+    /// this runner therefore finds the machine idle and the `limit` slot free.
+    fn end_job(&mut self, now: SimTime, key: JobKey, failed: bool, out: &mut Vec<Command>) {
         let job = self.jobs[key.0 as usize].take().expect("a known job");
         self.free_keys.push(key.0);
         let JobState::Running {
@@ -567,6 +613,7 @@ impl Fleet {
         }));
         self.running -= 1;
         self.queue.job_ended(runner, job.filed);
+        self.release_executor(now, runner, machine, out);
         let r = &mut self.runners[runner.0 as usize];
         let was_full = r.at_limit();
         r.builds -= 1;
@@ -579,7 +626,6 @@ impl Fleet {
             // GitLab retries with a new job; it keeps the original id here (see README).
             self.enqueue(now, job.spec, job.created, job.attempt + 1, out);
         }
-        job
     }
 
     /// A worker returned to the channel after a job or a long poll. If the feeder is blocked
@@ -600,6 +646,7 @@ impl Fleet {
 
     fn wake(&mut self, now: SimTime, out: &mut Vec<Command>) {
         for p in 0..self.processes.len() {
+            self.answer_requests(now, p, out);
             self.expire_polls(now, p, out);
             let proc = &mut self.processes[p];
             let Feeder::Sleeping { next_at, idx } = proc.feeder else { continue };
@@ -660,25 +707,100 @@ impl Fleet {
             return Requested::Nothing;
         }
         let machine = match self.acquire(now, runner, out) {
-            Acquired::NoFree => return Requested::Nothing, // no job request is sent
+            Acquired::NoFree => {
+                // No job request is sent, but the request slot is given back as an empty
+                // one: GitLab Runner 19.4 `commands/multi.go` `(*RunCommand).processRunner`
+                // calls `releaseRequest(runner, false, false)` when `provider.Acquire`
+                // fails, and `builds_helper.go` `releaseRequest` applies the ×0.95 decay.
+                self.runners[runner.0 as usize].after_request(false);
+                return Requested::Nothing;
+            }
             Acquired::Machine(m) => Some(m),
             Acquired::OnDemand => None,
         };
-        if let Some((_, key)) = self.queue.pick(runner) {
-            self.runners[runner.0 as usize].after_request(true);
-            self.start_job(now, p, w, runner, key, machine, out);
-            return Requested::Job;
-        }
-        if self.long_poll_ms > 0 {
+        if self.long_poll_ms > 0 && !self.runners[runner.0 as usize].token_stale {
+            // Workhorse `builds.RegisterHandler`: the runner's `last_update` is current, so
+            // the request is held in `watchForRunnerChange` without asking Rails (no job
+            // can be waiting for it: every job it could take since marked it stale).
             let r = &mut self.runners[runner.0 as usize];
             r.builds += 1;
             r.requests += 1;
             self.processes[p].hold_poll(w, runner, machine, now + self.long_poll_ms);
             return Requested::Held;
         }
-        self.runners[runner.0 as usize].after_request(false);
+        if self.request_latency_ms > 0 {
+            // The request is on its way: GitLab Runner 19.4 `commands/multi.go`
+            // `processBuildOnRunner` holds the worker, and `processRunner` the request slot,
+            // the `limit` slot and the executor, until `requestJob` returns.
+            let r = &mut self.runners[runner.0 as usize];
+            r.builds += 1;
+            r.requests += 1;
+            self.processes[p].start_request(w, runner, machine, now + self.request_latency_ms);
+            return Requested::Held;
+        }
+        self.rails_answer(now, p, w, runner, machine, out)
+    }
+
+    /// Rails answers a job request (`lib/api/ci/runner.rb` `POST /api/v4/jobs/request`,
+    /// `Ci::RegisterJobService`): 201 with a job for the runner, else 204.
+    fn rails_answer(
+        &mut self,
+        now: SimTime,
+        p: usize,
+        w: usize,
+        runner: RunnerId,
+        machine: Option<MachineId>,
+        out: &mut Vec<Command>,
+    ) -> Requested {
+        if let Some((_, key)) = self.queue.pick(runner) {
+            self.runners[runner.0 as usize].after_request(true);
+            self.start_job(now, p, w, runner, key, machine, out);
+            return Requested::Job;
+        }
+        // 204 with `X-GitLab-Last-Update`: the runner's value is current again.
+        let r = &mut self.runners[runner.0 as usize];
+        r.token_stale = false;
+        r.after_request(false);
         self.request_was_empty(runner, machine);
         Requested::Nothing
+    }
+
+    /// Answers the job requests of process `p` whose latency is over, oldest first. After a
+    /// job the greedy re-poll sends the runner to another idle worker (`requeueRunner`, a
+    /// non-blocking send); after an empty answer the worker is free.
+    fn answer_requests(&mut self, now: SimTime, p: usize, out: &mut Vec<Command>) {
+        while let Some(at) = self.processes[p].next_answer() {
+            if at > now {
+                break;
+            }
+            let req = self.processes[p].in_flight.pop_front().expect("a request in flight");
+            let w = req.worker;
+            let WorkerState::Requesting { runner, machine, .. } =
+                self.processes[p].workers[w].state
+            else {
+                unreachable!("a request in flight without a requesting worker");
+            };
+            let r = &mut self.runners[runner.0 as usize];
+            let was_full = r.at_limit();
+            r.requests -= 1;
+            r.builds -= 1;
+            match self.rails_answer(now, p, w, runner, machine, out) {
+                Requested::Job => {
+                    if !self.runners[runner.0 as usize].spec.strict_check_interval
+                        && let Some(next) = self.processes[p].idle.pop_front()
+                    {
+                        self.process_runner(now, p, next, runner, out);
+                    }
+                }
+                Requested::Held => unreachable!("Rails answers at once"),
+                Requested::Nothing => {
+                    if was_full {
+                        self.runners[runner.0 as usize].limit_free_since = now;
+                    }
+                    self.worker_freed(now, p, w, out);
+                }
+            }
+        }
     }
 
     /// A job request got no job: give back what `Acquire` took.
@@ -970,8 +1092,10 @@ impl Fleet {
         }
     }
 
-    /// Workhorse releases the held requests of every runner that could take a new job; each
-    /// goes to Rails in the order it was made and gets a job or an empty answer.
+    /// Workhorse releases the held requests of every runner that could take a new job, in the
+    /// order they were made. Each is answered 204 without asking Rails (Workhorse
+    /// `builds.RegisterHandler`, `WatchKeyStatusSeenChange`); the runner takes the job with
+    /// its next request, which carries the now stale `last_update` and so goes to Rails.
     fn release_polls(&mut self, now: SimTime, eligible: RunnerMask, out: &mut Vec<Command>) {
         for p in 0..self.processes.len() {
             let held: Vec<_> = self.processes[p]
@@ -986,7 +1110,7 @@ impl Fleet {
                 })
                 .collect();
             for (w, runner, machine) in held {
-                self.answer_poll(now, p, w, runner, machine, out);
+                self.poll_answered_empty(now, p, w, runner, machine, out);
             }
         }
     }
@@ -1002,12 +1126,18 @@ impl Fleet {
             else {
                 unreachable!("live poll without a polling worker");
             };
-            self.answer_poll(now, p, poll.worker, runner, machine, out);
+            self.poll_answered_empty(now, p, poll.worker, runner, machine, out);
         }
     }
 
-    /// A held request reaches Rails: a job if one is there for the runner, else empty.
-    fn answer_poll(
+    /// Workhorse answers a held request 204, released by a job or at the end of the long
+    /// poll (`WatchKeyStatusSeenChange` or `WatchKeyStatusTimeout`), without asking Rails.
+    /// GitLab Runner 19.4 takes it as an empty answer: `network/gitlab.go`
+    /// `(*GitLabClient).RequestJob` returns no job, `processBuildOnRunner` releases the
+    /// request slot (the AIMD "empty" step, `builds_helper.go` `releaseRequest`) and returns
+    /// without a requeue; `processRunner`'s deferred calls give back the machine or
+    /// reservation, then the `limit` slot; then the worker is free.
+    fn poll_answered_empty(
         &mut self,
         now: SimTime,
         p: usize,
@@ -1018,23 +1148,14 @@ impl Fleet {
     ) {
         let r = &mut self.runners[runner.0 as usize];
         r.requests -= 1;
-        r.builds -= 1;
-        match self.queue.pick(runner) {
-            Some((_, key)) => {
-                self.runners[runner.0 as usize].after_request(true);
-                self.start_job(now, p, w, runner, key, machine, out);
-                if !self.runners[runner.0 as usize].spec.strict_check_interval
-                    && let Some(next) = self.processes[p].idle.pop_front()
-                {
-                    self.process_runner(now, p, next, runner, out);
-                }
-            }
-            None => {
-                self.runners[runner.0 as usize].after_request(false);
-                self.request_was_empty(runner, machine);
-                self.worker_freed(now, p, w, out);
-            }
+        r.after_request(false);
+        self.request_was_empty(runner, machine);
+        let r = &mut self.runners[runner.0 as usize];
+        if r.at_limit() {
+            r.limit_free_since = now;
         }
+        r.builds -= 1;
+        self.worker_freed(now, p, w, out);
     }
 
     /// Immediate pick-up (docker only): every runner, in order, takes what it can while it

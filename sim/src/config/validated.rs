@@ -80,6 +80,11 @@ pub struct RunnerEntry {
     pub request_concurrency: u32,
     /// `strict_check_interval`; false when absent (reference §1.1).
     pub strict_check_interval: bool,
+    /// `FF_USE_ADAPTIVE_REQUEST_CONCURRENCY` under `[runners.feature_flags]`, when set.
+    /// GitLab Runner 19.4 `common/config.go` `(*RunnerSettings).IsFeatureFlagOn` reads the
+    /// runner's own table and falls back to the flag's default (true,
+    /// `helpers/featureflags/flags.go`).
+    pub adaptive_request_concurrency: Option<bool>,
     /// `builds_dir`, when set.
     pub builds_dir: Option<String>,
     /// `cache_dir` (the local cache directory), when set.
@@ -892,6 +897,10 @@ fn runner_entry(ctx: &mut Ctx<'_>, index: usize, r: &RawRunner) -> Result<Runner
         limit,
         request_concurrency,
         strict_check_interval: r.strict_check_interval.unwrap_or(false),
+        adaptive_request_concurrency: r
+            .feature_flags
+            .as_ref()
+            .and_then(|f| f.get("FF_USE_ADAPTIVE_REQUEST_CONCURRENCY").copied()),
         builds_dir: r.builds_dir.clone(),
         cache_dir: r.cache_dir.clone(),
         docker,

@@ -121,8 +121,12 @@ pub struct Scenario {
     pub pickup: Pickup,
     /// Long polling duration in ms (0 = off).
     pub long_poll_ms: u64,
-    /// `FF_USE_ADAPTIVE_REQUEST_CONCURRENCY`.
-    pub adaptive_request_concurrency: bool,
+    /// `[gitlab] request_latency` in ms: how long a job request to Rails takes.
+    pub request_latency_ms: u64,
+    /// `[gitlab] adaptive_request_concurrency`: when set, `FF_USE_ADAPTIVE_REQUEST_CONCURRENCY`
+    /// for every runner (a what-if); when absent each runner's `[runners.feature_flags]`
+    /// value applies, else GitLab Runner's default (on).
+    pub adaptive_request_concurrency: Option<bool>,
     /// GitLab side of each `[[runners]]` entry (same length as `config.runners`).
     pub gitlab_runners: Vec<GitlabRunner>,
     /// Report folder from the scenario, if set.
@@ -314,6 +318,10 @@ impl Scenario {
             None => 0,
             Some(s) => duration(s, "gitlab.long_polling", path, text)?,
         };
+        let request_latency_ms = match &raw.gitlab.request_latency {
+            None => fleetsim_core::spec::DEFAULT_REQUEST_LATENCY_MS,
+            Some(s) => duration(s, "gitlab.request_latency", path, text)?,
+        };
 
         let n_entries = loaded.config.runners.len();
         if raw.gitlab.runners.len() > n_entries {
@@ -413,7 +421,8 @@ impl Scenario {
             workload,
             pickup,
             long_poll_ms,
-            adaptive_request_concurrency: raw.gitlab.adaptive_request_concurrency.unwrap_or(true),
+            request_latency_ms,
+            adaptive_request_concurrency: raw.gitlab.adaptive_request_concurrency,
             gitlab_runners,
             out_dir: raw.output.dir.map(PathBuf::from),
             cloud,
@@ -481,6 +490,7 @@ impl Scenario {
                     let (spec, schedule) = self.autoscaler_spec(i, a)?;
                     let ty = MachineType {
                         slots: spec.capacity_per_instance,
+                        boot: self.cloud.instance_boot,
                         ..self.autoscaler_type(i, a)?
                     };
                     (ExecutorKind::DockerAutoscaler(spec), Some(ty), schedule)
@@ -501,7 +511,13 @@ impl Scenario {
                 executor,
                 limit: entry.limit,
                 request_concurrency: entry.request_concurrency.max(1),
-                adaptive_request_concurrency: self.adaptive_request_concurrency,
+                // GitLab Runner 19.4 `(*RunnerSettings).IsFeatureFlagOn`: the runner's
+                // `[runners.feature_flags]`, else the flag's default, true
+                // (`helpers/featureflags/flags.go`).
+                adaptive_request_concurrency: self
+                    .adaptive_request_concurrency
+                    .or(entry.adaptive_request_concurrency)
+                    .unwrap_or(true),
                 strict_check_interval: entry.strict_check_interval,
                 scope: gitlab.scope,
                 projects: gitlab
@@ -541,6 +557,7 @@ impl Scenario {
             processes,
             pickup: self.pickup,
             long_poll_ms: self.long_poll_ms,
+            request_latency_ms: self.request_latency_ms,
             cache: self.cache.model,
             skip_idle_offers: true,
         };
@@ -730,7 +747,14 @@ impl Scenario {
                 prices::hazard_per_hour(p)
             }
         };
-        Ok(MachineType { instance_type, region, price_per_hour, hazard_per_hour, slots: 1 })
+        Ok(MachineType {
+            instance_type,
+            region,
+            price_per_hour,
+            hazard_per_hour,
+            slots: 1,
+            boot: self.cloud.boot,
+        })
     }
 }
 
@@ -970,30 +994,28 @@ fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, Inpu
             }
         };
     }
-    if let Some(b) = &raw.boot_time {
+    let boot_time = |b: &Spanned<RawBootTime>, key: &str| -> Result<BootTime, InputError> {
         let dur = |s: &str| {
             parse_go_duration_ms(s).map_err(|e| {
-                err(
-                    b.span(),
-                    "cloud.boot_time",
-                    format!("expected a duration such as \"60s\": {e}"),
-                )
+                err(b.span(), key, format!("expected a duration such as \"60s\": {e}"))
             })
         };
-        c.boot = match b.get_ref() {
+        Ok(match b.get_ref() {
             RawBootTime::Fixed(s) => BootTime::Fixed(dur(s)?),
             RawBootTime::LogNormal { median, p99 } => {
                 let (median_ms, p99_ms) = (dur(median)?, dur(p99)?);
                 if median_ms == 0 || p99_ms <= median_ms {
-                    return Err(err(
-                        b.span(),
-                        "cloud.boot_time",
-                        "expected 0 < median < p99".into(),
-                    ));
+                    return Err(err(b.span(), key, "expected 0 < median < p99".into()));
                 }
                 BootTime::LogNormal { median_ms, p99_ms }
             }
-        };
+        })
+    };
+    if let Some(b) = &raw.boot_time {
+        c.boot = boot_time(b, "cloud.boot_time")?;
+    }
+    if let Some(b) = &raw.instance_boot_time {
+        c.instance_boot = boot_time(b, "cloud.instance_boot_time")?;
     }
     let probability = |v: &Option<Spanned<f64>>, key: &str| -> Result<Option<f64>, InputError> {
         match v {

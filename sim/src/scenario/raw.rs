@@ -135,7 +135,12 @@ pub struct RawGitlab {
     pub pickup: Option<Spanned<String>>,
     /// Workhorse long polling: `"0s"` (off, default) or a duration such as `"50s"`.
     pub long_polling: Option<Spanned<String>>,
-    /// `FF_USE_ADAPTIVE_REQUEST_CONCURRENCY` (default true, as in GitLab Runner 19.4).
+    /// How long a job request to Rails takes (default
+    /// [`fleetsim_core::spec::DEFAULT_REQUEST_LATENCY_MS`]); `"0s"` for theory checks.
+    pub request_latency: Option<Spanned<String>>,
+    /// `FF_USE_ADAPTIVE_REQUEST_CONCURRENCY` for every runner, overriding each runner's
+    /// `[runners.feature_flags]` (absent: the runner's own value, default true as in GitLab
+    /// Runner 19.4).
     pub adaptive_request_concurrency: Option<bool>,
     /// GitLab-side registration of each `[[runners]]` entry, in order.
     #[serde(default)]
@@ -186,8 +191,10 @@ pub enum RawBootTime {
 pub struct RawCloud {
     /// `"on-demand"` (default) or `"spot"`.
     pub market: Option<Spanned<String>>,
-    /// Machine creation time.
+    /// docker+machine creation time (VM boot plus Docker provisioning).
     pub boot_time: Option<Spanned<RawBootTime>>,
+    /// docker-autoscaler instance creation time (VM boot from a prepared image).
+    pub instance_boot_time: Option<Spanned<RawBootTime>>,
     /// Probability that a creation fails (default 0).
     pub creation_failure_probability: Option<Spanned<f64>>,
     /// Shortest failed creation (default 1 s).

@@ -36,6 +36,7 @@ pub fn one_process(
         }],
         pickup: Pickup::Polling,
         long_poll_ms: 0,
+        request_latency_ms: 0,
         cache: Default::default(),
         skip_idle_offers: true,
     }
@@ -75,6 +76,7 @@ pub fn t2_medium_cloud(
         price_per_hour: 0.0464,
         hazard_per_hour: hazard,
         slots: 1,
+        boot: spec.boot, // tests give every runner their cloud's one boot time
     };
     let names: Vec<String> = (0..runners).map(|i| format!("r{i}")).collect();
     SimCloud::new(

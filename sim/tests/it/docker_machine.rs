@@ -176,7 +176,11 @@ fn concurrent_limit_and_idle_count_bound_the_machines() {
             self.total = self.total.max(c.total());
         }
     }
-    for (limit, kept, most) in [(40, 30, 40), (25, 25, 25)] {
+    // With limit 40 the peak reached is 29, one under the bound: at each job end the machine
+    // goes back to the pool before the worker takes the blocked offer (GitLab Runner 19.4
+    // `processRunner`'s deferred calls run in reverse order), so that offer's `Acquire` finds
+    // it idle and creates no replacement.
+    for (limit, kept, most) in [(40, 29, 40), (25, 25, 25)] {
         let spec = one_process(20, 3000, 0, vec![machine_runner(10, 1800, limit, 0, 0)]);
         let jobs: Vec<(u64, JobSpec)> = (1..=40)
             .map(|i| {

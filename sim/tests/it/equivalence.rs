@@ -35,8 +35,9 @@ fn fleet_strategy() -> impl Strategy<Value = FleetSpec> {
             1..3,
         ),
         prop_oneof![Just(0u64), Just(7_000u64)],
+        prop_oneof![Just(0u64), Just(300u64)],
     )
-        .prop_map(|(processes, long_poll_ms)| FleetSpec {
+        .prop_map(|(processes, long_poll_ms, request_latency_ms)| FleetSpec {
             processes: processes
                 .into_iter()
                 .enumerate()
@@ -55,6 +56,7 @@ fn fleet_strategy() -> impl Strategy<Value = FleetSpec> {
                 .collect(),
             pickup: fleetsim_core::Pickup::Polling,
             long_poll_ms,
+            request_latency_ms,
             cache: Default::default(),
             skip_idle_offers: true,
         })

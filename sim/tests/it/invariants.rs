@@ -53,26 +53,37 @@ fn max_overlap(records: &[JobRecord], key: impl Fn(&JobRecord) -> u16, k: u16) -
 }
 
 fn spec_strategy() -> impl Strategy<Value = FleetSpec> {
-    (1u32..5, 0u32..3, 0u32..3, any::<bool>(), prop_oneof![Just(0u64), Just(50_000u64)], 1u64..4000)
-        .prop_map(|(concurrent, limit0, limit1, immediate, long_poll_ms, ci)| FleetSpec {
-            processes: vec![ProcessSpec {
-                name: "host-0".into(),
-                concurrent,
-                check_interval_ms: ci.max(2),
-                first_offer_ms: 0,
-                runners: vec![
-                    RunnerSpec {
-                        limit: limit0,
-                        tags: vec!["a".into(), "b".into()],
-                        ..RunnerSpec::docker("r0")
-                    },
-                    RunnerSpec { limit: limit1, ..RunnerSpec::docker("r1") },
-                ],
-            }],
-            pickup: if immediate { Pickup::Immediate } else { Pickup::Polling },
-            long_poll_ms,
-            cache: Default::default(),
-            skip_idle_offers: true,
+    (
+        1u32..5,
+        0u32..3,
+        0u32..3,
+        any::<bool>(),
+        prop_oneof![Just(0u64), Just(50_000u64)],
+        1u64..4000,
+        prop_oneof![Just(0u64), Just(300u64)],
+    )
+        .prop_map(|(concurrent, limit0, limit1, immediate, long_poll_ms, ci, latency)| {
+            FleetSpec {
+                processes: vec![ProcessSpec {
+                    name: "host-0".into(),
+                    concurrent,
+                    check_interval_ms: ci.max(2),
+                    first_offer_ms: 0,
+                    runners: vec![
+                        RunnerSpec {
+                            limit: limit0,
+                            tags: vec!["a".into(), "b".into()],
+                            ..RunnerSpec::docker("r0")
+                        },
+                        RunnerSpec { limit: limit1, ..RunnerSpec::docker("r1") },
+                    ],
+                }],
+                pickup: if immediate { Pickup::Immediate } else { Pickup::Polling },
+                long_poll_ms,
+                request_latency_ms: latency,
+                cache: Default::default(),
+                skip_idle_offers: true,
+            }
         })
 }
 

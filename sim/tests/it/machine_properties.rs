@@ -34,6 +34,7 @@ fn cloud() -> impl Strategy<Value = CloudSpec> {
             } else {
                 BootTime::Fixed(30_000)
             },
+            instance_boot: BootTime::INSTANCE_DEFAULT, // these runners are docker+machine
             failure_probability: fail,
             failure_ms: (1000, 20_000),
             removal_ms: 4000,

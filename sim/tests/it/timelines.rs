@@ -70,7 +70,12 @@ fn limit_caps_the_jobs_of_an_entry_and_frees_at_the_next_offer() {
 
 #[test]
 fn long_polling_answers_at_once_when_a_job_arrives() {
-    // The 0 s offer finds no job and holds the request (50 s). A job at 20 s releases it.
+    // The 0 s offer holds the request (50 s); the 3 s offer finds no idle worker, so the
+    // feeder blocks on the runner. A job at 20 s releases the poll with a 204 from Workhorse,
+    // not the job (audit item 1; Workhorse `RegisterHandler`, `WatchKeyStatusSeenChange`);
+    // the freed worker takes the blocked offer at once, and that request (its `last_update`
+    // now stale) goes to Rails and takes the job at 20 s. (With an idle worker the job would
+    // wait for the next offer: see `audit_fidelity`.)
     let mut spec = one_process(1, 3000, 0, vec![RunnerSpec::docker("r")]);
     spec.long_poll_ms = DEFAULT_LONG_POLL_MS;
     let records = run(spec, &[job(1, 20_000, 1000)]);
