@@ -31,7 +31,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::adaptive::Adaptive;
 use crate::cache::{CacheAt, CacheUseId, CacheWorld, ImageId, Outcome, Place};
-use crate::docker_machine::{Acquired, Caps, DockerMachineSpec, IdleSettings, MachinePool};
+use crate::docker_machine::{
+    Acquired, Caps, DockerMachineSpec, IdleSettings, MachinePool, MachineState,
+};
 use crate::ids::{HostId, JobId, JobKey, MachineId, RunnerId, TagSetId};
 use crate::job::{Command, Input, JobRecord, JobSpec, Placement, Step};
 use crate::periods::{NoPeriods, PeriodSchedule};
@@ -497,24 +499,43 @@ impl Fleet {
     fn job_finished(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
         let script_fails =
             self.jobs[key.0 as usize].as_ref().is_some_and(|j| j.spec.work.script_fails);
-        let job = self.end_job(now, key, script_fails, out);
-        let JobState::Running { runner, machine, .. } = job.state else { unreachable!() };
-        match machine {
-            Some(m) if self.is_scaler(runner) => self.release_instance(now, runner, m, out),
-            Some(m) => self.release_machine(now, runner, m, out),
-            None => {}
+        self.end_job(now, key, script_fails, out);
+    }
+
+    /// `Release` of the machine or instance slot a job ran on, if it still holds one (a job
+    /// failed by a lost machine or instance has none left to give back).
+    fn release_executor(
+        &mut self,
+        now: SimTime,
+        runner: RunnerId,
+        machine: Option<MachineId>,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(m) = machine else { return };
+        if self.is_scaler(runner) {
+            self.release_instance(now, runner, m, out); // checks that the instance runs
+        } else if self.machine_runner(runner).pool.get(m).is_some_and(|x| x.state == MachineState::Used)
+        {
+            self.release_machine(now, runner, m, out);
         }
     }
 
-    /// Ends a running job (finished or failed): writes its record, frees its `limit` slot
-    /// and its worker, and retries it if it failed and may be retried.
+    /// Ends a running job (finished or failed): writes its record, gives back its machine or
+    /// instance slot, then its `limit` slot, then its worker, and retries it if it failed and
+    /// may be retried.
+    ///
+    /// The order is GitLab Runner 19.4's `commands/multi.go` `(*RunCommand).processRunner`:
+    /// its deferred calls run in reverse order of registration, so `provider.Release` (the
+    /// machine or instance slot) runs before `buildsHelper.releaseBuild` (the `limit` slot),
+    /// and the worker goroutine returns to the channel only after both. A feeder blocked on
+    /// this runner therefore finds the machine idle and the `limit` slot free.
     fn end_job(
         &mut self,
         now: SimTime,
         key: JobKey,
         failed: bool,
         out: &mut Vec<Command>,
-    ) -> ActiveJob {
+    ) {
         let job = self.jobs[key.0 as usize].take().expect("a known job");
         self.free_keys.push(key.0);
         let JobState::Running {
@@ -567,6 +588,7 @@ impl Fleet {
         }));
         self.running -= 1;
         self.queue.job_ended(runner, job.filed);
+        self.release_executor(now, runner, machine, out);
         let r = &mut self.runners[runner.0 as usize];
         let was_full = r.at_limit();
         r.builds -= 1;
@@ -579,7 +601,6 @@ impl Fleet {
             // GitLab retries with a new job; it keeps the original id here (see README).
             self.enqueue(now, job.spec, job.created, job.attempt + 1, out);
         }
-        job
     }
 
     /// A worker returned to the channel after a job or a long poll. If the feeder is blocked
