@@ -204,6 +204,7 @@ fn hosts_sharing_a_token_share_the_cache_namespace() {
 ///   while it is `Creating`, `machinesGrowthExceeded` (`MaxGrowthRate = 1`) refuses every
 ///   other `Acquire` — unless another job ends meanwhile and the waiting Prepare takes that
 ///   machine (`availableMachineSignal`), leaving its own creation to idle and go.
+///
 /// So every job boots a machine: 200 creations, mean pending 5,614.5 s. The compact model
 /// (and fleetsim with the release order alone) let the blocked feeder's `Acquire` reuse the
 /// just-released machine at the same instant (4,239.0 s, 12 machines); the old fleetsim freed
