@@ -142,6 +142,10 @@ pub struct RunnerCache {
     pub distributed: bool,
     /// `Shared = true`: no `runner/<token>/` prefix, so runners share objects.
     pub shared: bool,
+    /// Which token the runner uses, when known: runners with the same token (several
+    /// hosts with one `config.toml`, one registration) share the `runner/<token>/`
+    /// namespace. `None`: a token of its own.
+    pub token: Option<u32>,
     /// `[runners.docker] pull_policy`.
     pub pull_policy: PullPolicy,
 }
@@ -218,9 +222,24 @@ impl Outcome {
 /// Where a local cache and images live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Place {
-    /// A worker slot of a runner host (docker executor: the cache volume name includes the
-    /// concurrency id, so each slot has its own, reference §4.8).
-    Slot(u16, u32),
+    /// A docker executor cache volume on a runner host. GitLab Runner 19.4
+    /// `executors/docker/volume.go` names it `ProjectRealUniqueName()` (`common/build.go`:
+    /// a hash of the token, the system ID, the project ID and `ProjectRunnerID`), and
+    /// `commands/builds_helper.go` `addBuild` gives a job the lowest `ProjectRunnerID` no
+    /// running job of the same token and project holds. So the volume is per (host, runner,
+    /// project, index), not per worker slot: a project whose jobs run one at a time always
+    /// finds its volume (the audit's item 6; `gitlab-runner-semantics.md` §4.8 said
+    /// "concurrency id" and meant this index).
+    Volume {
+        /// The runner host (its system ID).
+        host: u16,
+        /// The `[[runners]]` entry (its token).
+        runner: u16,
+        /// The project.
+        project: ProjectId,
+        /// `ProjectRunnerID`.
+        index: u32,
+    },
     /// A runner host's Docker (images are shared by its slots).
     Host(u16),
     /// An autoscaled machine.
@@ -372,9 +391,12 @@ impl CacheWorld {
         (name(key), fallbacks.iter().map(name).collect(), *policy)
     }
 
-    /// The object scope of a runner: 0 when `Shared`, else one per runner (`runner/<token>/`).
+    /// The object scope of a runner: 0 when `Shared`, else one per token. GitLab Runner
+    /// 19.4 `cache/cache.go` `GetAdapter`: `if !config.GetShared() { namespace =
+    /// path.Join("runner", shortToken) }`, so the namespace follows the token, not the host
+    /// or the `[[runners]]` entry. Give every runner of a fleet a `token`, or none.
     pub fn scope(runner: RunnerId, c: &RunnerCache) -> u32 {
-        if c.shared { 0 } else { u32::from(runner.0) + 1 }
+        if c.shared { 0 } else { c.token.unwrap_or(u32::from(runner.0)) + 1 }
     }
 
     /// How long pulling `image` (of `size` bytes) takes on `place`, counting the pull; 0
@@ -593,7 +615,8 @@ mod tests {
     fn unchanged_files_are_not_uploaded_and_local_only_caches_are_cold_elsewhere() {
         let mut w = world();
         let u = w.declare("k", &[] as &[&str], Policy::PullPush);
-        let (a, b) = (Place::Slot(0, 0), Place::Slot(0, 1));
+        let volume = |index| Place::Volume { host: 0, runner: 0, project: P, index };
+        let (a, b) = (volume(0), volume(1));
         assert_eq!(w.save(SimTime(0), at(a, 1, false), u, 500, true).ms, 50, "archive only");
         assert_eq!(
             w.save(SimTime(10), at(a, 1, false), u, 500, false).ms,

@@ -273,12 +273,6 @@ impl MachinePool {
         self.counts.add(m.state, -1);
     }
 
-    /// Machines being created on demand.
-    pub fn creating_on_demand(&self) -> u32 {
-        self.machines.values().filter(|m| m.state == MachineState::Creating && m.on_demand).count()
-            as u32
-    }
-
     /// The newest idle machine, if any.
     pub fn newest_idle(&self) -> Option<MachineId> {
         self.machines.iter().rev().find(|(_, m)| m.state == MachineState::Idle).map(|(&id, _)| id)
@@ -370,7 +364,7 @@ impl MachinePool {
         // The candidate instants are the idle machines' expiries (clamped to `from`), tried in
         // increasing order without allocating; a replay of the pass at each says whether it
         // removes anything then.
-        let expiry = |m: &Machine| (m.used_at + s.idle_time_ms + 1).max(from);
+        let expiry = |m: &Machine| (m.used_at + s.idle_time_ms).max(from);
         let mut after: Option<SimTime> = None;
         loop {
             let t = self
@@ -414,7 +408,13 @@ fn should_remove_idle(
     if caps.limit > 0 && so_far.total() >= caps.limit {
         return Some(RemovalReason::TooManyMachines);
     }
-    if now.saturating_since(m.used_at) > s.idle_time_ms && idle_exceeded(s, so_far) {
+    // GitLab Runner 19.4 idle_limit_strategy.go `idleTimeExceeded`: `time.Since(Used) >
+    // IdleTime`. Real time always moves on between the `Release` or creation that set `Used`
+    // and the next `Acquire` (which runs `docker-machine ls` first), so at this model's
+    // millisecond resolution an `Acquire` at `Used + IdleTime` (the same instant included)
+    // finds it exceeded: with `IdleTime = 0` a released machine is removed by the next
+    // `Acquire`, never reused by it.
+    if now.saturating_since(m.used_at) >= s.idle_time_ms && idle_exceeded(s, so_far) {
         return Some(RemovalReason::TooManyIdle);
     }
     None
@@ -503,9 +503,12 @@ mod tests {
             pool.set_state(MachineId(id), MachineState::Idle);
         }
         let s = IdleSettings { idle_time_ms: 1000, ..settings(1, 0, 0.0) };
-        assert_eq!(pool.next_removal_at(SimTime(0), &s, &NO_CAPS), Some(SimTime(1001)));
+        // `time.Since(Used) > IdleTime` in real time is met by an Acquire at Used + IdleTime
+        // at millisecond resolution (real time has moved on by then).
+        assert_eq!(pool.next_removal_at(SimTime(0), &s, &NO_CAPS), Some(SimTime(1000)));
+        assert_eq!(pool.next_removal_at(SimTime(999), &s, &NO_CAPS), Some(SimTime(1000)));
         let mut actions = Vec::new();
-        pool.acquire(SimTime(1001), &s, &NO_CAPS, || unreachable!(), &mut actions);
+        pool.acquire(SimTime(1000), &s, &NO_CAPS, || unreachable!(), &mut actions);
         assert_eq!(
             actions,
             vec![
@@ -513,6 +516,6 @@ mod tests {
                 PoolAction::Remove(MachineId(3), RemovalReason::TooManyIdle)
             ]
         );
-        assert_eq!(pool.next_removal_at(SimTime(1001), &s, &NO_CAPS), None);
+        assert_eq!(pool.next_removal_at(SimTime(1000), &s, &NO_CAPS), None);
     }
 }

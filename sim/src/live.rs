@@ -103,8 +103,7 @@ fn runner_caches(scenario: &Scenario) -> Result<Vec<RunnerLive>, RunFailure> {
     let mut out = Vec::new();
     for _host in 0..scenario.hosts {
         for (i, r) in scenario.config.runners.iter().enumerate() {
-            let distributed =
-                scenario.cache.distributed.unwrap_or(r.cache.cache_type != CacheType::None);
+            let distributed = scenario.cache.distributed.unwrap_or(r.cache.runner_has_adapter());
             let origin = format!("{file} [[runners]] #{} ({:?})", i + 1, r.name);
             let s3 = if !distributed {
                 None

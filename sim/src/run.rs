@@ -142,6 +142,48 @@ pub fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutput,
     })
 }
 
+/// What the legacy flat S3 keys cost in this run, when a runner has only them and the
+/// scenario does not override the cache: GitLab Runner 19.4 gives such a runner no
+/// distributed cache (`cache/s3v2/adapter.go` `New`, "missing S3 configuration"), so this run
+/// had the local cache only, and its `cold_machine` misses are what S3 would have saved.
+fn legacy_cache_cost(
+    scenario: &Scenario,
+    summary: &crate::report::summary::Summary,
+) -> Option<String> {
+    if scenario.cache.distributed.is_some() {
+        return None;
+    }
+    let names: Vec<&str> = scenario
+        .config
+        .runners
+        .iter()
+        .filter(|r| {
+            r.cache.cache_type == crate::config::validated::CacheType::S3
+                && !r.cache.s3_section
+                && r.cache.s3.is_some()
+        })
+        .map(|r| r.name.as_str())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let c = &summary.cache;
+    if c.restores == 0 {
+        return None;
+    }
+    let cold = c.miss_reasons.get("cold_machine").copied().unwrap_or(0);
+    Some(format!(
+        "{}: runner(s) {names:?} ran with the local cache only (S3 keys directly in \
+         [runners.cache], which GitLab Runner 19.4 ignores): {cold} of {} cache restores \
+         missed on a machine that had not run the project (cold_machine), each job running its \
+         cache_miss_penalty longer; hit rate {:.1} %. Move the keys into [runners.cache.s3] \
+         for the S3 cache, or set [cache] distributed = true to simulate it",
+        scenario.config_file.display(),
+        c.restores,
+        c.hit_rate * 100.0
+    ))
+}
+
 fn run_seeded(
     scenario: &Scenario,
     opts: &RunOptions,
@@ -248,6 +290,9 @@ fn run_seeded(
         pending_p99_s: stats.quantile_s(0.99),
         to_script_p95_s: stats.to_script_quantile_s(0.95),
     });
+    if let Some(w) = legacy_cache_cost(scenario, &summary) {
+        warnings.push(w);
+    }
     if opts.write_reports {
         let mut json = serde_json::to_string_pretty(&summary)
             .map_err(|e| RunFailure::Failed(format!("encoding summary.json: {e}")))?;

@@ -66,10 +66,12 @@ impl Fleet {
         if self.pickup != Pickup::Polling {
             return None;
         }
-        let mut best: Option<SimTime> = None;
+        let mut best: Option<SimTime> = self.next_use_retry();
         if self.has_scalers {
             let now = self.now;
-            best = self.runners.iter_mut().filter_map(|r| r.scaler.as_mut()?.next_event(now)).min();
+            let scalers =
+                self.runners.iter_mut().filter_map(|r| r.scaler.as_mut()?.next_event(now)).min();
+            best = [best, scalers].into_iter().flatten().min();
         }
         for p in 0..self.processes.len() {
             let poll = self.processes[p].next_poll_deadline();

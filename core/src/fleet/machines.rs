@@ -12,6 +12,14 @@ use crate::time::SimTime;
 /// tries `useMachine` 3 times per Prepare and Prepare 3 times (§2.6).
 pub const MAX_ON_DEMAND_CREATIONS: u32 = 9;
 
+/// GitLab Runner 19.4 `executors/docker/machine/consts.go` `provisionRetryInterval`: the
+/// sleep after each failed `useMachine` in `retryUseMachine`.
+pub const PROVISION_RETRY_INTERVAL_MS: u64 = 1_000;
+
+/// GitLab Runner 19.4 `common/consts.go` `PreparationRetryInterval`: the sleep after each
+/// failed Prepare in `common/build.go` `retryCreateExecutor`.
+pub const PREPARATION_RETRY_INTERVAL_MS: u64 = 3_000;
+
 impl Fleet {
     fn new_machine_id(next: &mut u32) -> MachineId {
         let id = MachineId(*next);
@@ -41,8 +49,11 @@ impl Fleet {
         for a in actions {
             match *a {
                 PoolAction::Create(machine) => {
+                    // Idle pre-creation (`createMachines`) also goes through the growth
+                    // semaphore; `canCreateIdle` counts queued creations as `Creating`, so
+                    // it never has to wait.
                     self.machine_owner.insert(machine, runner);
-                    out.push(Command::CreateMachine { machine, runner });
+                    self.start_creation(runner, machine, out);
                 }
                 PoolAction::Remove(machine, reason) => {
                     out.push(Command::RemoveMachine { machine, reason })
@@ -60,9 +71,11 @@ impl Fleet {
         }
     }
 
-    /// Prepare of a job on a docker+machine runner: use the acquired machine, or (on demand,
-    /// or if the acquired one is gone) the newest idle one, or wait for a machine and make
-    /// sure one is being created for it.
+    /// Prepare of a job on a docker+machine runner: use the machine `Acquire` gave the
+    /// request, else GitLab Runner's `useMachine` ([`Fleet::use_or_create`]).
+    ///
+    /// GitLab Runner 19.4 `executors/docker/machine/provider.go` `(*machineProvider).Use`:
+    /// an `Acquired` machine is used as it is; otherwise `retryUseMachine`.
     pub(super) fn prepare_on_machine(
         &mut self,
         now: SimTime,
@@ -74,12 +87,61 @@ impl Fleet {
         let mr = self.machine_runner(runner);
         let usable =
             acquired.filter(|&m| mr.pool.get(m).is_some_and(|x| x.state == MachineState::Acquired));
-        match usable.or_else(|| mr.pool.newest_idle()) {
+        match usable {
             Some(m) => self.use_machine(now, runner, key, m, out),
-            None => {
-                self.machine_runner(runner).waiters.push_back(key);
-                self.top_up_creations(now, runner, out);
-            }
+            None => self.use_or_create(now, runner, key, out),
+        }
+    }
+
+    /// GitLab Runner 19.4 `provider.go` `useMachine`: the newest free machine
+    /// (`findFreeExistingMachine`), else `createAndAcquireMachine`, which always creates a
+    /// machine for this job — even while other creations are under way — and then takes
+    /// whichever comes first: its own machine (`errCh`), or a machine freed meanwhile
+    /// (`availableMachineSignal`). The creation goes on either way.
+    fn use_or_create(
+        &mut self,
+        now: SimTime,
+        runner: RunnerId,
+        key: JobKey,
+        out: &mut Vec<Command>,
+    ) {
+        if let Some(m) = self.machine_runner(runner).pool.newest_idle() {
+            return self.use_machine(now, runner, key, m, out);
+        }
+        let id = Self::new_machine_id(&mut self.next_machine);
+        let mr = self.machine_runner(runner);
+        mr.pool.create(now, id, true);
+        mr.owners.insert(id, key);
+        mr.waiters.push_back(key);
+        self.machine_owner.insert(id, runner);
+        self.start_creation(runner, id, out);
+    }
+
+    /// GitLab Runner 19.4 `coordinator.go` `waitForGrowthCapacity`: the machine is
+    /// `Creating` at once (so `Acquire` counts it), but `docker-machine create` runs only
+    /// while fewer than `MaxGrowthRate` creations run; the others wait on the condition
+    /// variable and are woken one at a time, first come first served. `Prepare` does not
+    /// check `limit` (`createAndAcquireMachine` calls `create` unconditionally); only
+    /// `Acquire`'s `canCreateOnDemand` does, before the job request.
+    fn start_creation(&mut self, runner: RunnerId, id: MachineId, out: &mut Vec<Command>) {
+        let max = self.runners[runner.0 as usize].caps().max_growth_rate;
+        let mr = self.machine_runner(runner);
+        if max == 0 || mr.growing < max {
+            mr.growing += 1;
+            out.push(Command::CreateMachine { machine: id, runner });
+        } else {
+            mr.growth_queue.push_back(id);
+        }
+    }
+
+    /// A `docker-machine create` ended (ready or failed): the growth semaphore lets the
+    /// longest-waiting creation run.
+    fn creation_ended(&mut self, runner: RunnerId, out: &mut Vec<Command>) {
+        let mr = self.machine_runner(runner);
+        mr.growing -= 1;
+        if let Some(next) = mr.growth_queue.pop_front() {
+            mr.growing += 1;
+            out.push(Command::CreateMachine { machine: next, runner });
         }
     }
 
@@ -100,46 +162,34 @@ impl Fleet {
         self.start_work(now, key, Placement::Machine(m), out);
     }
 
-    /// Makes sure every waiting job has a machine being created (or held back) for it: in
-    /// GitLab Runner each waiting Prepare creates its own machine, and takes whichever free
-    /// machine it can grab first. Creations beyond `MaxGrowthRate` wait on GitLab Runner's
-    /// growth semaphore; the model also holds them back at `limit` (GitLab Runner's Prepare
-    /// does not re-check `limit`, so a retried creation can briefly exceed it while a failed
-    /// machine is being removed; here `limit` always holds).
-    fn top_up_creations(&mut self, now: SimTime, runner: RunnerId, out: &mut Vec<Command>) {
-        let caps = self.runners[runner.0 as usize].caps();
-        loop {
-            let mr =
-                self.runners[runner.0 as usize].machines.as_mut().expect("docker+machine runner");
-            let underway = mr.pool.creating_on_demand() + mr.deferred;
-            let waiting = mr.waiters.len() as u32;
-            if underway >= waiting {
-                // More creations than waiters (a released machine served one): the extra
-                // machines become idle when ready; held-back ones are no longer needed.
-                mr.deferred = mr.deferred.min(waiting.saturating_sub(mr.pool.creating_on_demand()));
-                return;
+    /// The `useMachine` retries that are due: GitLab Runner 19.4 `provider.go`
+    /// `retryUseMachine` tries `useMachine` 3 times, sleeping `provisionRetryInterval`
+    /// (1 s, `consts.go`) after each failure, the last included; then `Prepare` fails and
+    /// `common/build.go` `retryCreateExecutor` sleeps `PreparationRetryInterval` (3 s,
+    /// `common/consts.go`), again after the last of its `PreparationRetries` (3) attempts,
+    /// before the job fails.
+    pub(super) fn fire_use_retries(&mut self, now: SimTime, out: &mut Vec<Command>) {
+        while let Some(&(at, key)) = self.use_retries.first() {
+            if at > now {
+                break;
             }
-            let counts = mr.pool.counts();
-            if (caps.max_growth_rate > 0 && counts.creating >= caps.max_growth_rate)
-                || (caps.limit > 0 && counts.total() >= caps.limit)
-            {
-                mr.deferred += 1;
+            self.use_retries.pop_first();
+            let Some(job) = self.jobs[key.0 as usize].as_ref() else { continue };
+            let JobState::Running { runner, machine: None, failed_creations, .. } = job.state
+            else {
                 continue;
+            };
+            if failed_creations >= MAX_ON_DEMAND_CREATIONS {
+                self.end_job(now, key, true, out);
+            } else {
+                self.use_or_create(now, runner, key, out);
             }
-            let id = Self::new_machine_id(&mut self.next_machine);
-            mr.pool.create(now, id, true);
-            self.carry_out(runner, &[PoolAction::Create(id)], out);
         }
     }
 
-    /// Starts creations held back by `MaxGrowthRate` or `limit`, now that a creation ended or
-    /// a machine is gone.
-    fn start_deferred(&mut self, now: SimTime, runner: RunnerId, out: &mut Vec<Command>) {
-        let mr = self.machine_runner(runner);
-        if mr.deferred > 0 {
-            mr.deferred = 0;
-            self.top_up_creations(now, runner, out);
-        }
+    /// When the next `useMachine` retry is due, if any.
+    pub(super) fn next_use_retry(&self) -> Option<SimTime> {
+        self.use_retries.first().map(|&(at, _)| at)
     }
 
     /// A machine became free (ready, or released after a job): the first waiting job takes
@@ -182,20 +232,35 @@ impl Fleet {
         self.machine_free(now, runner, m, out);
     }
 
+    /// `docker-machine create` succeeded (`createWithGrowthCapacity`): the machine is
+    /// `Idle` with `Used` = now. The Prepare that created it takes it through `errCh` if it
+    /// is still waiting (it calls `tryAcquireMachineDetails` on its own machine at once,
+    /// ahead of any goroutine woken by `addAvailableMachine`); otherwise the machine goes to
+    /// the first waiting job, or idles.
     pub(super) fn machine_ready(&mut self, now: SimTime, m: MachineId, out: &mut Vec<Command>) {
         let runner = self.owner(m);
         if self.is_scaler(runner) {
             return self.instance_ready(now, runner, m);
         }
-        let machine = self.machine_runner(runner).pool.machine_mut(m);
+        let mr = self.machine_runner(runner);
+        let machine = mr.pool.machine_mut(m);
         assert_eq!(
             machine.state,
             MachineState::Creating,
             "MachineReady for a machine not being created"
         );
         machine.used_at = now;
-        self.machine_free(now, runner, m, out);
-        self.start_deferred(now, runner, out);
+        let creator = mr.owners.remove(&m);
+        match creator.and_then(|k| mr.waiters.iter().position(|&w| w == k)) {
+            Some(i) => {
+                let key = mr.waiters.remove(i).expect("waiting job");
+                mr.pool.machine_mut(m).free_since = now;
+                mr.pool.set_state(m, MachineState::Idle);
+                self.use_machine(now, runner, key, m, out);
+            }
+            None => self.machine_free(now, runner, m, out),
+        }
+        self.creation_ended(runner, out);
     }
 
     pub(super) fn machine_failed(&mut self, now: SimTime, m: MachineId, out: &mut Vec<Command>) {
@@ -206,9 +271,13 @@ impl Fleet {
         self.creation_failed(now, m, RemovalReason::FailedToCreate, out);
     }
 
-    /// A creation failed (or the machine was lost while being created): no retry for idle
-    /// machines (§2.5). An on-demand creation failed the Prepare of the first waiting job:
-    /// it tries again, up to [`MAX_ON_DEMAND_CREATIONS`] creations, then fails.
+    /// A creation failed (or the machine was lost while being created): the machine is
+    /// removed (`createWithGrowthCapacity` calls `remove`), and idle machines are not
+    /// retried (§2.5). If the Prepare that created it still waits for it, its `useMachine`
+    /// failed (`createAndAcquireMachine` returns the `errCh` error): it tries again after
+    /// the retry sleeps ([`Fleet::fire_use_retries`]), up to [`MAX_ON_DEMAND_CREATIONS`]
+    /// failures, then the job fails. A Prepare that took another machine meanwhile no longer
+    /// listens: nothing else happens.
     fn creation_failed(
         &mut self,
         now: SimTime,
@@ -217,15 +286,14 @@ impl Fleet {
         out: &mut Vec<Command>,
     ) {
         let runner = self.owner(m);
-        let pool = &mut self.machine_runner(runner).pool;
-        let machine = pool.get(m).copied().expect("known machine");
+        let mr = self.machine_runner(runner);
+        let machine = mr.pool.get(m).copied().expect("known machine");
         assert_eq!(machine.state, MachineState::Creating, "failure of a machine not being created");
-        pool.set_state(m, MachineState::Removing);
+        mr.pool.set_state(m, MachineState::Removing);
         out.push(Command::RemoveMachine { machine: m, reason });
-        let head = self.machine_runner(runner).waiters.front().copied();
-        if machine.on_demand
-            && let Some(key) = head
-        {
+        let creator = mr.owners.remove(&m);
+        if let Some(i) = creator.and_then(|k| mr.waiters.iter().position(|&w| w == k)) {
+            let key = mr.waiters.remove(i).expect("waiting job");
             let tries = match &mut self.jobs[key.0 as usize].as_mut().expect("waiting job").state {
                 JobState::Running { failed_creations, .. } => {
                     *failed_creations += 1;
@@ -233,16 +301,16 @@ impl Fleet {
                 }
                 JobState::Pending => unreachable!("a waiting job is running"),
             };
-            if tries >= MAX_ON_DEMAND_CREATIONS {
-                self.machine_runner(runner).waiters.pop_front();
-                self.end_job(now, key, true, out);
-            }
+            // 1 s after every failed `useMachine`; 3 s more after every third (a failed
+            // Prepare), the last one included.
+            let sleep_ms = PROVISION_RETRY_INTERVAL_MS
+                + if tries % 3 == 0 { PREPARATION_RETRY_INTERVAL_MS } else { 0 };
+            self.use_retries.insert((now + sleep_ms, key));
         }
-        self.start_deferred(now, runner, out);
-        self.top_up_creations(now, runner, out);
+        self.creation_ended(runner, out);
     }
 
-    pub(super) fn machine_removed(&mut self, now: SimTime, m: MachineId, out: &mut Vec<Command>) {
+    pub(super) fn machine_removed(&mut self, m: MachineId) {
         let runner = self.machine_owner.remove(&m).expect("MachineRemoved for an unknown machine");
         if self.is_scaler(runner) {
             self.instance_removed(runner, m);
@@ -257,7 +325,6 @@ impl Fleet {
         );
         pool.forget(m);
         self.cache.forget(crate::cache::Place::Machine(m));
-        self.start_deferred(now, runner, out);
     }
 
     /// The cloud took machine `m`. A job on it fails (and is retried if it may be).

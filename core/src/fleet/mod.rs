@@ -54,9 +54,12 @@ struct MachineRunner {
     periods: Box<dyn PeriodSchedule>,
     /// Jobs in Prepare waiting for a machine (on-demand), first come first served.
     waiters: VecDeque<JobKey>,
-    /// On-demand creations held back by `MaxGrowthRate` (GitLab Runner's growth semaphore)
-    /// or by `limit`.
-    deferred: u32,
+    /// The job whose Prepare created each on-demand machine still being created.
+    owners: BTreeMap<MachineId, JobKey>,
+    /// `docker-machine create` commands running (the growth semaphore's `growing`).
+    growing: u32,
+    /// Machines `Creating` whose command waits for growth capacity, first come first served.
+    growth_queue: VecDeque<MachineId>,
 }
 
 impl MachineRunner {
@@ -143,6 +146,8 @@ enum JobState {
         script_started: Option<SimTime>,
         /// Machines created for it on demand that failed.
         failed_creations: u32,
+        /// Its `ProjectRunnerID` (docker executor; 0 otherwise), which names its cache volume.
+        project_index: u32,
         /// The token of its running step.
         step_token: Option<u64>,
         /// Where it works, once it has a place.
@@ -218,6 +223,11 @@ pub struct Fleet {
     wakeup: Option<SimTime>,
     /// Whether any runner is a docker-autoscaler (its scaling pass runs after every input).
     has_scalers: bool,
+    /// docker+machine Prepares sleeping before their next `useMachine` (when, which job).
+    use_retries: std::collections::BTreeSet<(SimTime, JobKey)>,
+    /// `ProjectRunnerID`s held by running docker-executor jobs, per (host, runner, project).
+    project_indices:
+        BTreeMap<(usize, RunnerId, crate::ids::ProjectId), std::collections::BTreeSet<u32>>,
 }
 
 impl Fleet {
@@ -255,7 +265,9 @@ impl Fleet {
                         pool: MachinePool::default(),
                         periods: Box::new(NoPeriods),
                         waiters: VecDeque::new(),
-                        deferred: 0,
+                        owners: BTreeMap::new(),
+                        growing: 0,
+                        growth_queue: VecDeque::new(),
                     }),
                 };
                 runners.push(RunnerState {
@@ -297,6 +309,8 @@ impl Fleet {
             now: SimTime::ZERO,
             wakeup: None,
             has_scalers: false,
+            use_retries: std::collections::BTreeSet::new(),
+            project_indices: BTreeMap::new(),
         };
         fleet.has_scalers = fleet.runners.iter().any(|r| r.scaler.is_some());
         fleet.wakeup = fleet.compute_wakeup();
@@ -473,7 +487,7 @@ impl Fleet {
             Input::Wakeup => self.wake(now, out),
             Input::MachineReady { machine } => self.machine_ready(now, machine, out),
             Input::MachineFailed { machine } => self.machine_failed(now, machine, out),
-            Input::MachineRemoved { machine } => self.machine_removed(now, machine, out),
+            Input::MachineRemoved { machine } => self.machine_removed(machine),
             Input::MachineLost { machine } => self.machine_lost(now, machine, out),
         }
         if self.pickup == Pickup::Immediate {
@@ -578,11 +592,19 @@ impl Fleet {
             save_ms,
             bytes_down,
             bytes_up,
+            project_index,
             ..
         } = job.state
         else {
             panic!("job {} ended while not running", job.spec.id);
         };
+        if let Some(held) = self.project_indices.get_mut(&(process, runner, job.spec.project)) {
+            // `removeBuild`: the index is free for the project's next job.
+            held.remove(&project_index);
+            if held.is_empty() {
+                self.project_indices.remove(&(process, runner, job.spec.project));
+            }
+        }
         let pending = started - job.queued;
         let wait_capacity_ms = slot_free.saturating_since(job.queued).min(pending);
         let wait_machine_ms = machine_free
@@ -645,6 +667,7 @@ impl Fleet {
     }
 
     fn wake(&mut self, now: SimTime, out: &mut Vec<Command>) {
+        self.fire_use_retries(now, out);
         for p in 0..self.processes.len() {
             self.answer_requests(now, p, out);
             self.expire_polls(now, p, out);
@@ -848,6 +871,12 @@ impl Fleet {
             None if is_scaler => self.scaler_slot_free_since(now, runner),
             None => SimTime::ZERO,
         };
+        let project = self.jobs[key.0 as usize].as_ref().expect("picked job exists").spec.project;
+        let project_index = if is_machine_runner || is_scaler {
+            0
+        } else {
+            self.take_project_index(p, runner, project)
+        };
         let job = self.jobs[key.0 as usize].as_mut().expect("picked job exists");
         job.state = JobState::Running {
             runner,
@@ -859,6 +888,7 @@ impl Fleet {
             machine: None,
             script_started: None,
             failed_creations: 0,
+            project_index,
             step_token: None,
             on: None,
             phase: Step::Pull,
@@ -879,6 +909,21 @@ impl Fleet {
         } else {
             self.start_work(now, key, Placement::Host(HostId(p as u16)), out);
         }
+    }
+
+    /// GitLab Runner 19.4 `commands/builds_helper.go` `addBuild`: the lowest
+    /// `ProjectRunnerID` that no running job of the same token (runner) and project on this
+    /// runner process holds. `removeBuild` gives it back at the job's end.
+    fn take_project_index(
+        &mut self,
+        p: usize,
+        runner: RunnerId,
+        project: crate::ids::ProjectId,
+    ) -> u32 {
+        let held = self.project_indices.entry((p, runner, project)).or_default();
+        let index = (0..).find(|i| !held.contains(i)).expect("a free index");
+        held.insert(index);
+        index
     }
 
     /// The job has its place (host slot or machine): pull, restore, script, save.
@@ -907,7 +952,8 @@ impl Fleet {
     /// Starts the job's next step that takes time, or finishes the job.
     fn next_step(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
         let job = *self.jobs[key.0 as usize].as_ref().expect("running job");
-        let JobState::Running { runner, worker, on: Some(on), phase, cache, done, .. } = job.state
+        let JobState::Running { runner, project_index, on: Some(on), phase, cache, done, .. } =
+            job.state
         else {
             unreachable!("a job works only once it is running with a place");
         };
@@ -917,7 +963,15 @@ impl Fleet {
         let spec = job.spec;
         let rc = self.runners[runner.0 as usize].spec.cache;
         let (cache_place, image_place) = match on {
-            Placement::Host(h) => (Place::Slot(h.0, worker as u32), Place::Host(h.0)),
+            Placement::Host(h) => (
+                Place::Volume {
+                    host: h.0,
+                    runner: runner.0,
+                    project: spec.project,
+                    index: project_index,
+                },
+                Place::Host(h.0),
+            ),
             Placement::Machine(m) => (Place::Machine(m), Place::Machine(m)),
         };
         let at = CacheAt {

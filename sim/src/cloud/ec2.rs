@@ -83,7 +83,10 @@ pub struct CloudSpec {
     pub failure_probability: f64,
     /// A failed creation takes a uniform time in this range, in ms.
     pub failure_ms: (u64, u64),
-    /// Time from `RemoveMachine` until the machine is gone (stop + rm), in ms.
+    /// Time from `RemoveMachine` until the machine is gone, in ms: GitLab Runner 19.4
+    /// `provider.go` `removeMachine` runs `docker-machine stop` (cut off after
+    /// `machineStopCommandTimeout`, 1 min) and then `docker-machine rm`. No source gives
+    /// their durations on EC2; the default 10 s is an assumption. Not billed.
     pub removal_ms: u64,
     /// Spot: probability that a machine running for a month is interrupted; `None` = the
     /// Spot Advisor band of its type and region.
@@ -163,6 +166,11 @@ const TOKEN_RECLAIM: u64 = 2 << 56;
 const TOKEN_READY: u64 = 3 << 56;
 const TOKEN_FAILED: u64 = 4 << 56;
 const TOKEN_MASK: u64 = (1 << 56) - 1;
+
+/// How long a new instance is `pending` (not billed) before it is `running`: RunInstances
+/// 1.5 s plus pending→running 4.9 s, the median of C. Percival's ec2-boot-bench
+/// (prices-and-timings.md). Billing starts then, or when the machine is ready if sooner.
+pub const EC2_PENDING_MS: u64 = 6_400;
 const MS_PER_MONTH: f64 = 730.0 * 3_600_000.0;
 
 /// The simulated EC2 account.
@@ -249,7 +257,17 @@ impl<W: Write> SimCloud<W> {
         self.types[runner.0 as usize].as_ref().expect("a machine runner has a machine type")
     }
 
-    /// Bills a machine from creation until it was lost or `end`, and writes its row.
+    /// Bills a machine for its time `running`, and writes its row. EC2 bills instance usage
+    /// only in the `running` state: not `pending`, `stopping`, `stopped`, `shutting-down` or
+    /// `terminated` (Amazon EC2 User Guide, "Amazon EC2 instance state changes", billing by
+    /// instance state). So billing starts [`EC2_PENDING_MS`] after the creation started (at
+    /// readiness if sooner), and ends when the removal starts — GitLab Runner 19.4
+    /// `executors/docker/machine/provider.go` `removeMachine` runs `docker-machine stop` first
+    /// (`StopInstances`: `stopping`, then `stopped`), then `rm` (terminate); a fleeting
+    /// instance is terminated (`shutting-down`) — or when the cloud took it, or at `end`. The
+    /// machine still counts against `limit` until its removal ends (`MachineRemoved`). A
+    /// creation that failed before the instance ran is not billed; any running time is billed
+    /// for at least 60 s.
     fn retire(
         &mut self,
         id: MachineId,
@@ -258,12 +276,18 @@ impl<W: Write> SimCloud<W> {
     ) -> std::io::Result<()> {
         let a = self.alive.remove(&id).expect("alive machine");
         let t = self.types[a.runner.0 as usize].as_ref().expect("machine type");
-        let stop = a.lost_at.unwrap_or(end);
-        let run_ms = stop - a.created;
-        let cost = prices::billed_usd(t.price_per_hour, run_ms);
-        let billed_s = run_ms.div_ceil(1000).max(60);
+        let stop = a.lost_at.or(a.removal_started).unwrap_or(end);
+        let pending_end = a.created + EC2_PENDING_MS;
+        let running_from = a.ready.map_or(pending_end, |r| r.min(pending_end));
+        let run_ms = stop.saturating_since(running_from);
+        let (cost, billed_s) = if run_ms == 0 {
+            (0.0, 0)
+        } else {
+            (prices::billed_usd(t.price_per_hour, run_ms), run_ms.div_ceil(1000).max(60))
+        };
         let slot_ms = billed_s * 1000 * u64::from(t.slots.max(1));
-        let busy_share = (a.busy_ms as f64 / slot_ms as f64).min(1.0);
+        let busy_share =
+            if slot_ms == 0 { 1.0 } else { (a.busy_ms as f64 / slot_ms as f64).min(1.0) };
         self.totals.cost_usd += cost;
         self.totals.idle_cost_usd += cost * (1.0 - busy_share);
         self.totals.billed_s += billed_s;

@@ -221,10 +221,33 @@ pub struct CacheSettings {
     /// S3 settings: `[runners.cache.s3]` merged with the legacy flat keys (the section wins
     /// key by key). `None` when neither is present.
     pub s3: Option<S3Settings>,
+    /// Whether a `[runners.cache.s3]` section is present. GitLab Runner 19.4 reads S3
+    /// settings only from there; the flat keys merged into [`CacheSettings::s3`] are what
+    /// `sim migrate` moves and what `[cache] distributed = true` models.
+    pub s3_section: bool,
     /// `[runners.cache.gcs]`, when present.
     pub gcs: Option<GcsSettings>,
     /// `[runners.cache.azure]`, when present.
     pub azure: Option<AzureSettings>,
+}
+
+impl CacheSettings {
+    /// Whether GitLab Runner 19.4 gets a distributed cache adapter from this section. Each
+    /// adapter's `New` refuses a missing section (GitLab Runner 19.4 `cache/s3/adapter.go`
+    /// and `cache/s3v2/adapter.go` `New`: "missing S3 configuration"; `cache/gcs`,
+    /// `cache/gcsv2` "missing GCS configuration"; `cache/azure` likewise), and
+    /// `cache/cache.go` `GetAdapter` then logs "Could not create cache adapter" and returns
+    /// `nopAdapter{}`: no cache URLs, so the job keeps only its local cache. The legacy flat
+    /// S3 keys are not read at all (`cache/cacheconfig/cacheconfig.go` has them only in
+    /// `CacheS3Config`, `toml:"s3"`).
+    pub fn runner_has_adapter(&self) -> bool {
+        match self.cache_type {
+            CacheType::None => false,
+            CacheType::S3 => self.s3_section,
+            CacheType::Gcs => self.gcs.is_some(),
+            CacheType::Azure => self.azure.is_some(),
+        }
+    }
 }
 
 /// The distributed cache backend (`Type`).
@@ -973,12 +996,26 @@ fn cache_settings(
     let max_uploaded_archive_size =
         ctx.count(c.max_uploaded_archive_size.as_ref(), &k("MaxUploadedArchiveSize"))?;
     if c.has_legacy_s3_keys() {
+        let effect = if cache_type == CacheType::S3 && c.s3.is_none() {
+            "so GitLab Runner 19.4 has no S3 cache here (cache/s3v2 New: \"missing S3 \
+             configuration\"; the job gets cache/cache.go's nopAdapter). fleetsim simulates \
+             what the runner does: only the local cache on each machine, so a job on a machine \
+             that never ran its project misses and pays its cache_miss_penalty (the run's \
+             misses are in summary.cache). Fix: move these keys into [runners.cache.s3]; to \
+             model the cache you meant without editing the file, set [cache] distributed = \
+             true in the scenario"
+        } else {
+            "GitLab Runner 19.4 ignores them (it reads S3 settings only from \
+             [runners.cache.s3]); fleetsim fills keys missing there from them only for \
+             `sim migrate` and for [cache] distributed = true"
+        };
         ctx.note(
             None,
             base,
-            "S3 settings directly in [runners.cache] (ServerAddress, AccessKey, …) are the form \
-             GitLab Runner dropped in 12.0; newer runners ignore them and use no S3 cache. \
-             fleetsim reads them as [runners.cache.s3]; move them there for a current runner",
+            format!(
+                "S3 settings directly in [runners.cache] (ServerAddress, AccessKey, …) are the \
+                 form GitLab Runner dropped in 12.0, {effect}"
+            ),
         );
     }
     let s3 = if c.s3.is_some() || c.has_legacy_s3_keys() {
@@ -1026,7 +1063,7 @@ fn cache_settings(
         storage_domain: a.storage_domain.clone(),
     });
     let missing = match cache_type {
-        CacheType::S3 if s3.is_none() => Some("[runners.cache.s3]"),
+        CacheType::S3 if c.s3.is_none() && !c.has_legacy_s3_keys() => Some("[runners.cache.s3]"),
         CacheType::Gcs if gcs.is_none() => Some("[runners.cache.gcs]"),
         CacheType::Azure if azure.is_none() => Some("[runners.cache.azure]"),
         _ => None,
@@ -1044,6 +1081,7 @@ fn cache_settings(
         shared: c.shared.unwrap_or(false),
         max_uploaded_archive_size: u64::from(max_uploaded_archive_size),
         s3,
+        s3_section: c.s3.is_some(),
         gcs,
         azure,
     })

@@ -28,8 +28,8 @@ use crate::cloud::ec2::{BootTime, CloudSpec, MachineType};
 use crate::cloud::prices::{self, Market};
 use crate::config::overrides::{Override, PathSegment, apply_override, parse_override};
 use crate::config::{
-    AutoscalerSettings, CacheType, Executor, MachineSettings, PullPolicy as ConfigPullPolicy,
-    RunnerConfig, load_config_str_with_overrides, parse_go_duration_ms,
+    AutoscalerSettings, Executor, MachineSettings, PullPolicy as ConfigPullPolicy, RunnerConfig,
+    load_config_str_with_overrides, parse_go_duration_ms,
 };
 use crate::input_error::InputError;
 use crate::periods::{CalendarPeriods, CronDialect, PeriodSet};
@@ -109,6 +109,9 @@ pub struct Scenario {
     pub warnings: Vec<String>,
     /// Number of identical runner hosts.
     pub hosts: u32,
+    /// `[runner] hosts_share_token`: the hosts use the config's tokens as they are (one
+    /// registration, a runner manager per host; default) rather than a token each.
+    pub hosts_share_token: bool,
     /// Hourly price of one host, if known.
     pub host_price_per_hour: Option<f64>,
     /// Where the price came from, for the report.
@@ -415,6 +418,7 @@ impl Scenario {
             config: loaded.config,
             config_file,
             hosts,
+            hosts_share_token: raw.runner.hosts_share_token.unwrap_or(true),
             host_price_per_hour,
             host_price_source,
             poll_phase,
@@ -527,11 +531,19 @@ impl Scenario {
                 tags: gitlab.tags.clone(),
                 run_untagged: gitlab.run_untagged,
                 cache: RunnerCache {
-                    distributed: self
-                        .cache
-                        .distributed
-                        .unwrap_or(entry.cache.cache_type != CacheType::None),
+                    // By default what GitLab Runner 19.4 does with the section (no adapter,
+                    // so local only, for the legacy flat S3 keys); `[cache] distributed`
+                    // models another cache.
+                    distributed: self.cache.distributed.unwrap_or(entry.cache.runner_has_adapter()),
                     shared: entry.cache.shared,
+                    // `runner/<short token>`: entries with the same token share it.
+                    token: Some(
+                        self.config
+                            .runners
+                            .iter()
+                            .position(|e| e.token == entry.token)
+                            .expect("the entry itself") as u32,
+                    ),
                     pull_policy: match entry.docker.pull_policy.first() {
                         Some(ConfigPullPolicy::IfNotPresent) => PullPolicy::IfNotPresent,
                         Some(ConfigPullPolicy::Never) => PullPolicy::Never,
@@ -541,6 +553,7 @@ impl Scenario {
             });
         }
         let check_interval_ms = self.config.check_interval_ms;
+        let n_entries = self.config.runners.len() as u32;
         let processes = (0..self.hosts)
             .map(|h| ProcessSpec {
                 name: format!("host-{h}"),
@@ -550,7 +563,17 @@ impl Scenario {
                     PollPhase::Random => phase_rng.random_range(0..check_interval_ms),
                     PollPhase::Fixed(ms) => ms,
                 },
-                runners: runners.clone(),
+                runners: runners
+                    .iter()
+                    .map(|r| {
+                        let mut r = r.clone();
+                        if !self.hosts_share_token {
+                            // Registered separately: each host has its own tokens.
+                            r.cache.token = r.cache.token.map(|t| t + h * n_entries);
+                        }
+                        r
+                    })
+                    .collect(),
             })
             .collect();
         let spec = FleetSpec {
@@ -795,7 +818,8 @@ pub enum CacheBackend {
 pub struct CacheSetup {
     /// The transfer model and expiry.
     pub model: CacheModel,
-    /// `[cache] distributed`, overriding `[runners.cache] Type` for every runner.
+    /// `[cache] distributed`, overriding for every runner what GitLab Runner 19.4 makes of
+    /// `[runners.cache]` ([`crate::config::validated::CacheSettings::runner_has_adapter`]).
     pub distributed: Option<bool>,
     /// Where the distributed cache lives.
     pub backend: CacheBackend,

@@ -53,7 +53,9 @@ pub struct RawAutoscaler {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCache {
-    /// Override whether the distributed cache of `[runners.cache]` is used.
+    /// Override whether the distributed cache of `[runners.cache]` is used. By default it is
+    /// what GitLab Runner 19.4 does: a `Type` with its section (the legacy flat S3 keys give
+    /// none); `true` models the cache the operator meant.
     pub distributed: Option<bool>,
     /// `"s3"` (AWS prices) or `"minio"` (priced as its server); default from ServerAddress.
     pub backend: Option<Spanned<String>>,
@@ -105,6 +107,9 @@ pub struct RawRunner {
     pub config: Spanned<RawConfigRef>,
     /// Identical runner hosts, each a process with this config.
     pub hosts: Option<Spanned<i64>>,
+    /// Whether the hosts share the config's tokens (one registration, several runner
+    /// managers; default) or were registered separately (a token each).
+    pub hosts_share_token: Option<bool>,
     /// EC2 instance type of each host, priced from the built-in table.
     pub host_type: Option<Spanned<String>>,
     /// Region for the price lookup.

@@ -312,3 +312,76 @@ fn one_slot_scenario() -> tempfile::TempDir {
     .unwrap();
     dir
 }
+
+mod legacy_flat_s3_keys {
+    //! Audit item 2: S3 keys directly under `[runners.cache]` (the seed's autoscaling config).
+    //! GitLab Runner 19.4 reads S3 settings only from `[runners.cache.s3]`
+    //! (`cache/cacheconfig/cacheconfig.go` `Config.S3`); `cache/s3v2/adapter.go` (and
+    //! `cache/s3/adapter.go`) `New` answer "missing S3 configuration" without it, and
+    //! `cache/cache.go` `GetAdapter` falls back to `nopAdapter{}`: local cache only.
+
+    use std::collections::BTreeMap;
+
+    const FLAT: &str = "  [runners.cache]\n    Type = \"s3\"\n    ServerAddress = \"s3.amazonaws.com\"\n    BucketName = \"b\"\n    BucketLocation = \"ap-northeast-2\"\n";
+    const SECTION: &str = "  [runners.cache]\n    Type = \"s3\"\n    [runners.cache.s3]\n    ServerAddress = \"s3.amazonaws.com\"\n    BucketName = \"b\"\n    BucketLocation = \"ap-northeast-2\"\n";
+
+    /// Runs the audit's scenario: two jobs of project 1 with cache key `k`, far apart, on
+    /// docker+machine with `MaxBuilds = 1` (so on different machines). Returns the `cache`
+    /// column of both jobs and the run's stderr.
+    fn run(cache: &str, scenario_extra: &str) -> (Vec<String>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "concurrent = 2\ncheck_interval = 3\n[[runners]]\n  name = \"r\"\n  url = \"http://gitlab.example\"\n  token = \"glrt-SECRETTOKEN123\"\n  executor = \"docker+machine\"\n  [runners.docker]\n    image = \"alpine\"\n  [runners.machine]\n    IdleCount = 0\n    MaxBuilds = 1\n    MachineDriver = \"amazonec2\"\n    MachineName = \"m-%s\"\n    MachineOptions = [\"amazonec2-instance-type=t2.medium\"]\n{cache}"
+        );
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        std::fs::write(
+            dir.path().join("trace.csv"),
+            "job_id,project_id,created_at,duration,cache_key,cache_size,cache_changed,cache_miss_penalty\n1,1,0,60,k,100MB,true,120\n2,1,600,60,k,100MB,true,120\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("s.toml"),
+            format!("[scenario]\nname = \"t\"\nseed = 7\n[runner]\nconfig = \"config.toml\"\n[workload]\ntrace = \"trace.csv\"\n[cloud]\nboot_time = \"30s\"\n{scenario_extra}"),
+        )
+        .unwrap();
+        let out = dir.path().join("out");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args([
+                "run",
+                dir.path().join("s.toml").to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        let csv = std::fs::read_to_string(out.join("jobs.csv")).unwrap();
+        let rows = crate::common::machine_rows(&csv);
+        let mut by_id: BTreeMap<u64, String> = BTreeMap::new();
+        for r in rows {
+            by_id.insert(r["job_id"].parse().unwrap(), r["cache"].clone());
+        }
+        (by_id.into_values().collect(), err)
+    }
+
+    #[test]
+    fn flat_keys_give_the_local_cache_only_with_a_warning_that_says_the_fix() {
+        let (cache, err) = run(FLAT, "");
+        assert_eq!(cache, ["miss_never_uploaded", "miss_cold_machine"], "{err}");
+        for needle in
+            ["missing S3", "[runners.cache.s3]", "cache_miss_penalty", "distributed = true"]
+        {
+            assert!(err.contains(needle), "{needle:?} in {err}");
+        }
+    }
+
+    #[test]
+    fn the_section_gives_the_s3_cache_and_the_switch_models_the_cache_meant() {
+        let (cache, err) = run(SECTION, "");
+        assert_eq!(cache, ["miss_never_uploaded", "hit_remote"], "{err}");
+        assert!(!err.contains("12.0"), "{err}");
+        let (cache, _) = run(FLAT, "[cache]\ndistributed = true\n");
+        assert_eq!(cache, ["miss_never_uploaded", "hit_remote"]);
+    }
+}

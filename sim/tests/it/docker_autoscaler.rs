@@ -442,7 +442,7 @@ mod migrate {
         let a = dir.path().join("dm");
         let b = dir.path().join("da");
         for (scenario, out) in [
-            ("scenarios/seed-autoscale-spot.toml", &a),
+            ("scenarios/seed-autoscale-spot-s3.toml", &a),
             ("scenarios/seed-autoscale-migrated.toml", &b),
         ] {
             let o = sim(&["run", scenario, "--out", out.to_str().unwrap()]);

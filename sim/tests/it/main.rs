@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test is a test failure
 
 mod audit_fidelity;
+mod audit_machines;
 mod cache;
 mod cli;
 mod common;
