@@ -36,7 +36,13 @@ impl Fleet {
             assert!(self.skip_idle_offers, "an offer was missed in tick-by-tick mode");
             let idle = proc.idle.len();
             assert!(idle > 0, "offers were skipped while the feeder should have blocked");
-            proc.idle.rotate_left((skipped % idle as u64) as usize);
+            // Each skipped offer to a runner with a token took the first idle worker and put
+            // it back last; offers to runners without one took none (`feedRunner`).
+            let taken: u64 = (0..proc.runners.len())
+                .filter(|&l| self.runners[proc.runners[l].0 as usize].spec.has_token)
+                .map(|l| proc.offers_to(skipped, first, l))
+                .sum();
+            proc.idle.rotate_left((taken % idle as u64) as usize);
             if self.long_poll_ms > 0 {
                 continue; // skipped offers were runners at a cap: no request was made
             }
@@ -104,7 +110,7 @@ impl Fleet {
 /// Whether an offer to `r` at `now` would send a job request (and so, with no job, be an
 /// empty request). Docker: always; docker+machine: when `Acquire` does not refuse.
 fn sends_request(r: &mut RunnerState, now: SimTime) -> bool {
-    if r.at_limit() || r.requests_full() {
+    if !r.spec.has_token || r.at_limit() || r.requests_full() {
         return false;
     }
     if let Some(s) = &mut r.scaler {
@@ -129,8 +135,8 @@ fn useful_from(
     now: SimTime,
     long_poll: bool,
 ) -> Option<SimTime> {
-    if r.at_limit() || r.requests_full() {
-        return None;
+    if !r.spec.has_token || r.at_limit() || r.requests_full() {
+        return None; // never fed (no token), or a request would not go out
     }
     let has_job = queue.has_job_for(r.id);
     if let Some(s) = &mut r.scaler {
