@@ -189,14 +189,20 @@ fn feed_runner_empty_token(token: &str) {
     assert!(!has_token);
     let blank = RunnerSpec { has_token, ..RunnerSpec::docker("empty-token-runner") };
     let good = RunnerSpec::docker("good");
-    let spec = one_process(2, 3000, 0, vec![blank, good]);
-    // Job 1 waits from 100 ms: the token-less runner's 3 s offer passes it by, the good
-    // runner takes it at 1.5 s. Jobs 2 and 3 arrive at 2.9 s and 3.0 s: both workers are free
-    // at the 3 s offer (to the token-less runner), yet nothing is taken before 4.5 s.
-    let records = run(spec, &[job(1, 100, 1000), job(2, 2900, 1000), job(3, 3000, 1000)]);
-    let got: Vec<(u64, u64)> = starts(&records).iter().map(|&(id, at, ..)| (id, at)).collect();
-    assert_eq!(got, vec![(1, 1500), (2, 4500), (3, 4500)]);
-    assert!(records.iter().all(|r| r.runner.0 == 1), "only the runner with a token runs jobs");
+    let fast = one_process(2, 3000, 0, vec![blank, good]);
+    // Tick by tick (every offer handled) and with the fast path (offers that change nothing
+    // skipped): the feeder's handling and the fast path's must agree.
+    let mut tick = fast.clone();
+    tick.skip_idle_offers = false;
+    for spec in [tick, fast] {
+        // Job 1 waits from 100 ms: the token-less runner's 3 s offer passes it by, the good
+        // runner takes it at 1.5 s. Jobs 2 and 3 arrive at 2.9 s and 3.0 s: both workers are
+        // free at the 3 s offer (to the token-less runner), yet nothing is taken before 4.5 s.
+        let records = run(spec, &[job(1, 100, 1000), job(2, 2900, 1000), job(3, 3000, 1000)]);
+        let got: Vec<(u64, u64)> = starts(&records).iter().map(|&(id, at, ..)| (id, at)).collect();
+        assert_eq!(got, vec![(1, 1500), (2, 4500), (3, 4500)]);
+        assert!(records.iter().all(|r| r.runner.0 == 1), "only the runner with a token runs jobs");
+    }
 }
 
 /// `TestFeedRunner_EmptyToken` / "empty string".
