@@ -131,6 +131,10 @@ pub struct RunnerSpec {
     pub run_untagged: bool,
     /// `[runners.cache]` and the image pull policy.
     pub cache: RunnerCache,
+    /// Whether `token` is set (not empty or whitespace only). GitLab Runner 19.4
+    /// `commands/multi.go` `(*RunCommand).feedRunner` never feeds a runner without one
+    /// (`RunnerCredentials.HasToken`): its offers pass, no worker takes it, no request goes out.
+    pub has_token: bool,
 }
 
 impl RunnerSpec {
@@ -148,6 +152,7 @@ impl RunnerSpec {
             tags: Vec::new(),
             run_untagged: true,
             cache: RunnerCache::default(),
+            has_token: true,
         }
     }
 }

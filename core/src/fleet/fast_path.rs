@@ -37,12 +37,18 @@ impl Fleet {
             assert!(self.skip_idle_offers, "an offer was missed in tick-by-tick mode");
             let idle = proc.idle.len();
             assert!(idle > 0, "offers were skipped while the feeder should have blocked");
-            proc.idle.rotate_left((skipped % idle as u64) as usize);
+            // Each skipped offer to a runner with a token took the first idle worker and put
+            // it back last; offers to runners without one took none (`feedRunner`).
+            let taken: u64 = (0..proc.runners.len())
+                .filter(|&l| self.runners[proc.runners[l].0 as usize].spec.has_token)
+                .map(|l| proc.offers_to(skipped, first, l))
+                .sum();
+            proc.idle.rotate_left((taken % idle as u64) as usize);
             for local in 0..proc.runners.len() {
                 let offers = proc.offers_to(skipped, first, local);
                 let r = &mut self.runners[proc.runners[local].0 as usize];
-                if !r.spec.adaptive_request_concurrency {
-                    continue;
+                if !r.spec.adaptive_request_concurrency || !r.spec.has_token {
+                    continue; // a runner without a token is never offered (`feedRunner`)
                 }
                 // Each skipped offer that got a request slot gave it back empty: its job
                 // request had no job (docker) or `Acquire` refused (GitLab Runner 19.4
@@ -126,8 +132,8 @@ fn useful_from(
     now: SimTime,
     every_request: bool,
 ) -> Option<SimTime> {
-    if r.at_limit() || r.requests_full() {
-        return None;
+    if !r.spec.has_token || r.at_limit() || r.requests_full() {
+        return None; // never fed (no token), or a request would not go out
     }
     let has_job = queue.has_job_for(r.id);
     if let Some(s) = &mut r.scaler {

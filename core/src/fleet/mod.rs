@@ -676,6 +676,13 @@ impl Fleet {
             if next_at != now {
                 continue;
             }
+            if !self.runners[proc.runner_at(idx).0 as usize].spec.has_token {
+                // GitLab Runner 19.4 (*RunCommand).feedRunner: a runner without a token is not
+                // sent to the channel; the feeder sleeps its interval and offers the next one.
+                proc.feeder =
+                    Feeder::Sleeping { next_at: now + proc.gap_ms, idx: proc.next_idx(idx) };
+                continue;
+            }
             match proc.idle.pop_front() {
                 None => proc.feeder = Feeder::Blocked { idx },
                 Some(w) => {

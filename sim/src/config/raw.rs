@@ -47,7 +47,7 @@ pub struct RawConfig {
     /// `user` the runner runs shell builds as.
     pub user: Option<String>,
     /// `[labels]`: default labels for all runners.
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<super::labels::RawLabels>,
     /// `[session_server]`: accepted and ignored.
     pub session_server: Option<OpaqueTable>,
     /// `[machine]`: global docker+machine settings (`shutdown_drain`), ignored.
@@ -108,7 +108,7 @@ pub struct RawRunner {
     /// `environment` (`NAME=value` strings; they often carry credentials, so they are secret).
     pub environment: Option<Vec<Secret>>,
     /// `[runners.labels]`.
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<super::labels::RawLabels>,
     /// `proxy_exec`.
     pub proxy_exec: Option<bool>,
     /// `pre_get_sources_script`.
@@ -478,8 +478,8 @@ pub struct RawMachine {
     /// `MachineOptions` (`key=value` strings). Held as secrets because some are credentials;
     /// the validated type reveals the others.
     pub machine_options: Option<Vec<Secret>>,
-    /// `MachineOptionsWithName`.
-    pub machine_options_with_name: Option<Vec<Secret>>,
+    /// `MachineOptionsWithName` (`--opt=%s` templates; secret like `MachineOptions`).
+    pub machine_options_with_name: Option<Vec<Spanned<Secret>>>,
     /// `MaxRemovalAttempts`.
     pub max_removal_attempts: Option<Spanned<i64>>,
     /// Deprecated `OffPeakPeriods` (removed in 14.0).

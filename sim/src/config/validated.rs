@@ -9,6 +9,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
+use super::labels;
 use super::raw::{
     GoDuration, OpaqueTable, RawAutoscaler, RawAutoscalerPolicy, RawCache, RawConfig,
     RawConnectorConfig, RawDocker, RawMachine, RawMachineAutoscaling, RawRunner, TomlNumber,
@@ -691,7 +692,12 @@ impl<'a> Ctx<'a> {
         Ctx { text, file, notes: Vec::new() }
     }
 
-    fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> InputError {
+    pub(super) fn error(
+        &self,
+        span: Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> InputError {
         InputError::file(self.file, message).at_offset(self.text, span.start).key(key)
     }
 
@@ -775,6 +781,68 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// `(*RunnerCredentials).HasToken` (common/config.go): a token that is not empty or
+/// whitespace only. GitLab Runner never feeds a runner without one.
+pub fn has_token(token: &Secret) -> bool {
+    !token.expose().trim().is_empty()
+}
+
+/// `(*RunCommand).checkConfigConcurrency` (commands/multi.go): the warning GitLab Runner 19.4
+/// logs at start and at every reload when `concurrent` is below the number of runners, or
+/// runners keep `request_concurrency` at 1 (optionally with `limit` 1 or 2). Its issues and
+/// solutions in GitLab Runner's words, on one line; `None` when there is nothing to say.
+pub fn concurrency_warning(concurrent: u32, runners: &[RunnerEntry]) -> Option<String> {
+    let mut issues = Vec::new();
+    let mut solutions = Vec::new();
+    let n = runners.len();
+    if (concurrent as usize) < n {
+        issues.push(format!(
+            "Worker starvation bottleneck: 'concurrent' setting ({concurrent}) is less than \
+             number of runners ({n})"
+        ));
+        solutions
+            .push(format!("Increase 'concurrent' to at least {} (current: {concurrent})", n + 1));
+    }
+    // `GetRequestConcurrency` is max(1, request_concurrency); the entries hold it so already.
+    let low = runners.iter().filter(|r| r.request_concurrency <= 1).count();
+    let restrictive = runners
+        .iter()
+        .filter(|r| r.limit > 0 && r.limit <= 2 && r.request_concurrency <= 1)
+        .count();
+    if low > 0 {
+        issues.push(format!(
+            "Request bottleneck: {low} runners have request_concurrency=1, causing job delays \
+             during long polling"
+        ));
+        solutions.push(format!(
+            "Increase 'request_concurrency' to 2-4 for {low} runners currently using \
+             request_concurrency=1"
+        ));
+    }
+    if restrictive > 0 {
+        issues.push(format!(
+            "Build limit bottleneck: {restrictive} runners have low 'limit' settings (≤2) with \
+             request_concurrency=1"
+        ));
+        solutions.push(format!(
+            "For {restrictive} runners with low limits: either increase 'limit' to 5+ or \
+             increase 'request_concurrency' to 2+"
+        ));
+    }
+    if issues.is_empty() {
+        return None;
+    }
+    let solutions: Vec<String> =
+        solutions.iter().enumerate().map(|(i, s)| format!("{}. {s}", i + 1)).collect();
+    Some(format!(
+        "CONFIGURATION: Long polling issues detected. Issues found: {}. This can cause job \
+         delays matching your GitLab instance's long polling timeout. Recommended solutions: \
+         {}. (GitLab Runner 19.4 logs this at start and at every reload)",
+        issues.join("; "),
+        solutions.join(" ")
+    ))
+}
+
 /// Why an integer `IdleScaleFactor = 1` is a warning and not an error.
 fn float_from_integer_note(i: i64) -> String {
     format!(
@@ -825,9 +893,21 @@ pub(super) fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Result<RunnerConfi
         )
         .key("runners"));
     }
+    // `(*Config).Validate`: the global labels first, then each runner's (common/config.go).
+    if let Some(global) = &raw.labels {
+        labels::check_patterns(ctx, "labels", global)?;
+    }
     let mut runners = Vec::with_capacity(raw.runners.len());
     for (index, runner) in raw.runners.iter().enumerate() {
         runners.push(runner_entry(ctx, index, runner)?);
+        let table = format!("runners[{index}].labels");
+        if let Some(own) = &runner.labels {
+            labels::check_patterns(ctx, &table, own)?;
+        }
+        labels::check_count(ctx, &table, raw.labels.as_ref(), runner.labels.as_ref())?;
+    }
+    if let Some(warning) = concurrency_warning(concurrent, &runners) {
+        ctx.note(raw.concurrent.as_ref().map(Spanned::span), "concurrent", warning);
     }
     Ok(RunnerConfig {
         concurrent,
@@ -856,12 +936,15 @@ fn runner_entry(ctx: &mut Ctx<'_>, index: usize, r: &RawRunner) -> Result<Runner
         }
     };
     let token = r.token.clone().unwrap_or_default();
-    if token.is_empty() {
+    if !has_token(&token) {
+        // GitLab Runner 19.4 commands/multi.go (*RunCommand).loadConfig logs this (with its
+        // own wording below) and (*RunCommand).feedRunner never feeds the runner.
         ctx.note(
             None,
             &k("token"),
-            "missing or empty: GitLab Runner never asks for jobs for a runner without a token \
-             (reference §1.2)",
+            "missing, empty or whitespace: GitLab Runner 19.4 warns \"Runner token is empty or \
+             whitespace; this runner will be skipped during job polling\" and never asks for \
+             jobs for it (RunnerCredentials.HasToken, reference §1.2)",
         );
     }
     if r.url.as_deref().unwrap_or("").is_empty() {
@@ -1114,6 +1197,28 @@ fn machine_settings(
     let mut autoscaling = Vec::new();
     for (i, a) in m.autoscaling.iter().flatten().enumerate() {
         autoscaling.push(machine_autoscaling(ctx, &format!("{base}.autoscaling[{i}]"), a)?);
+    }
+    // `(*RunnerConfig).validateMachineOptionsWithName` (common/config.go): each template
+    // must hold the `%s` the machine's name replaces, or GitLab Runner refuses to start.
+    for (i, opt) in m.machine_options_with_name.iter().flatten().enumerate() {
+        let text = opt.get_ref().expose();
+        if !text.contains("%s") {
+            // Secret options are not quoted whole (fleetsim never prints a secret).
+            let shown = match text.split_once('=') {
+                Some((name, _)) if is_secret_option(name.trim_start_matches('-')) => {
+                    format!("{name}=[redacted]")
+                }
+                _ => text.to_owned(),
+            };
+            return Err(ctx.error(
+                opt.span(),
+                &k(&format!("MachineOptionsWithName[{i}]")),
+                format!(
+                    "machine option with name {shown:?} must contain %s placeholder (GitLab \
+                     Runner 19.4 refuses to start: validating machine options with name)"
+                ),
+            ));
+        }
     }
     let options = m.machine_options.as_deref().unwrap_or_default();
     Ok(MachineSettings {

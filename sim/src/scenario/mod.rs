@@ -550,6 +550,7 @@ impl Scenario {
                         _ => PullPolicy::Always,
                     },
                 },
+                has_token: crate::config::validated::has_token(&entry.token),
             });
         }
         let check_interval_ms = self.config.check_interval_ms;

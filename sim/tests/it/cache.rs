@@ -302,7 +302,7 @@ fn one_slot_scenario() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("c.toml"),
-        "concurrent = 1\n[[runners]]\n  name = \"r\"\n  executor = \"docker\"\n",
+        "concurrent = 1\n[[runners]]\n  name = \"r\"\n  token = \"glrt-t\"\n  executor = \"docker\"\n",
     )
     .unwrap();
     std::fs::write(

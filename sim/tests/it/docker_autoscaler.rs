@@ -323,7 +323,11 @@ mod migrate {
                 .unwrap();
         assert_eq!(written, committed, "the committed config is what `sim migrate` writes");
         let loaded = load_config_file(&out).unwrap();
-        assert!(loaded.warnings.is_empty(), "unknown or legacy keys: {:?}", loaded.warnings);
+        // Only checkConfigConcurrency's warning (request_concurrency = 1), which GitLab Runner
+        // 19.4 logs for this config too.
+        let others: Vec<_> =
+            loaded.warnings.iter().filter(|w| !w.contains("Long polling issues")).collect();
+        assert!(others.is_empty(), "unknown or legacy keys: {others:?}");
         let r = &loaded.config.runners[0];
         assert_eq!(r.executor, Executor::DockerAutoscaler);
         assert!(r.machine.is_none());
@@ -382,7 +386,9 @@ mod migrate {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let text = String::from_utf8(o.stdout.clone()).unwrap();
         let loaded = load_config_str(&text, std::path::Path::new("migrated.toml")).unwrap();
-        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let others: Vec<_> =
+            loaded.warnings.iter().filter(|w| !w.contains("Long polling issues")).collect();
+        assert!(others.is_empty(), "{others:?}");
         let a = loaded.config.runners[0].autoscaler.clone().unwrap();
         assert_eq!((a.capacity_per_instance, a.max_instances, a.max_use_count), (2, 5, 50));
         let p: Vec<_> = a
