@@ -10,6 +10,7 @@ mod docker_machine;
 mod equivalence;
 mod erlang_c;
 mod generate;
+mod hostile;
 mod import;
 mod invariants;
 mod machine_properties;
