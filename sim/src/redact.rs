@@ -142,12 +142,9 @@ pub fn url_userinfo(text: &str) -> String {
                 matches!(c, '/' | '?' | '#') || c.is_whitespace() || c == '"' || c == '\''
             })
             .unwrap_or(rest.len());
-        match rest[..authority_end].rfind('@') {
-            Some(at) => {
-                out.push_str(REDACTED);
-                rest = &rest[at..];
-            }
-            None => {}
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            out.push_str(REDACTED);
+            rest = &rest[at..];
         }
     }
     out.push_str(rest);
