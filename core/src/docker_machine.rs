@@ -361,31 +361,35 @@ impl MachinePool {
         s: &IdleSettings,
         caps: &Caps,
     ) -> Option<SimTime> {
-        // The candidate instants are the idle machines' expiries (clamped to `from`), tried in
-        // increasing order without allocating; a replay of the pass at each says whether it
-        // removes anything then.
+        // The pass judges each idle machine against the machines before it (`so_far`), which
+        // does not depend on the time; only "idle longer than IdleTime" does. So one walk
+        // finds the answer (it used to replay the pass at every expiry: O(machines²) per
+        // call, cubic over a run that pre-creates a large IdleCount). At a candidate instant
+        // t (an idle machine's expiry clamped to `from`), the pass removes something iff
+        // some idle machine has a time-independent reason (MaxBuilds, limit), or is over
+        // IdleCount (`idle_exceeded`) with t at or after its own expiry. The first such t is
+        // the smallest expiry overall in the first case, else the smallest expiry among the
+        // machines over IdleCount.
         let expiry = |m: &Machine| (m.used_at + s.idle_time_ms).max(from);
-        let mut after: Option<SimTime> = None;
-        loop {
-            let t = self
-                .machines
-                .values()
-                .filter(|m| m.state == MachineState::Idle)
-                .map(expiry)
-                .filter(|&t| after.is_none_or(|a| t > a))
-                .min()?;
-            let mut so_far = Counts::default();
-            let removes = self.machines.values().any(|m| {
-                let remove = m.state == MachineState::Idle
-                    && should_remove_idle(t, s, caps, &so_far, m).is_some();
-                so_far.add(m.state, 1);
-                remove
-            });
-            if removes {
-                return Some(t);
+        let mut earliest: Option<SimTime> = None;
+        let mut any_always = false;
+        let mut earliest_idle_removal: Option<SimTime> = None;
+        let mut so_far = Counts::default();
+        for m in self.machines.values() {
+            if m.state == MachineState::Idle {
+                let t = expiry(m);
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+                match should_remove_idle(SimTime(u64::MAX), s, caps, &so_far, m) {
+                    Some(RemovalReason::TooManyIdle) => {
+                        earliest_idle_removal = Some(earliest_idle_removal.map_or(t, |e| e.min(t)));
+                    }
+                    Some(_) => any_always = true,
+                    None => {}
+                }
             }
-            after = Some(t);
+            so_far.add(m.state, 1);
         }
+        if any_always { earliest } else { earliest_idle_removal }
     }
 
     /// The machines and their ids, oldest first.

@@ -37,9 +37,11 @@ impl SimTime {
 
 impl Add<u64> for SimTime {
     type Output = SimTime;
-    /// Adds a number of milliseconds.
+    /// Adds a number of milliseconds, saturating at the end of time: a delay read from a
+    /// hostile input (`check_interval = 9223372036854775807`) must not wrap the clock around
+    /// to the past. The simulator stops such a run as stalled long before.
     fn add(self, ms: u64) -> SimTime {
-        SimTime(self.0 + ms)
+        SimTime(self.0.saturating_add(ms))
     }
 }
 

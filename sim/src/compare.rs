@@ -118,8 +118,7 @@ pub fn summary_path(path: &Path) -> PathBuf {
 
 fn read_summary(path: &Path) -> Result<Side, InputError> {
     let file = summary_path(path);
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| InputError::file(&file, format!("cannot read the report's summary: {e}")))?;
+    let text = crate::input_file::read_text(&file, "the report's summary")?;
     let summary: Value = serde_json::from_str(&text).map_err(|e| {
         InputError::file(&file, format!("not valid JSON: {e}")).at(e.line(), e.column())
     })?;

@@ -112,6 +112,8 @@ pub enum RunError<E> {
         pending: u32,
         /// Jobs still running.
         running: u32,
+        /// The next thing that would have happened, when there was one (beyond the horizon).
+        next: Option<SimTime>,
     },
 }
 
@@ -265,6 +267,7 @@ impl Engine {
                     at: now,
                     pending: fleet.pending(),
                     running: fleet.running(),
+                    next: None,
                 });
             }
             let next_event = self.queue.peek().map(|Reverse(e)| e.at);
@@ -279,6 +282,19 @@ impl Engine {
                 (Some(_), None) => true,
                 (None, _) => false,
             };
+            // A jump past the horizon is a stall too, caught before the clock gets there: a
+            // 3-year `check_interval` must not make the observer walk three years of minutes.
+            let next_at = if input_first { input_at } else { wake_at };
+            if let Some(t) = next_at
+                && t.saturating_since(last_arrival) > STALL_HORIZON_MS
+            {
+                return Err(RunError::Stalled {
+                    at: now,
+                    pending: fleet.pending(),
+                    running: fleet.running(),
+                    next: Some(t),
+                });
+            }
             self.inputs.clear();
             if input_first {
                 let i = input_at.expect("input exists");
@@ -310,6 +326,7 @@ impl Engine {
                     at: now,
                     pending: fleet.pending(),
                     running: fleet.running(),
+                    next: None,
                 });
             }
             // Released jobs are appended to `self.inputs` while it is walked, so the walk goes

@@ -24,6 +24,8 @@
 //! - [`plan`] — `sim plan`: the cheapest configuration meeting SLOs.
 //! - [`queueing`] — Erlang C and M/M/c formulas the tests validate against.
 //! - [`input_error`] — the error type naming file, line and key.
+//! - [`input_file`] — the gate every input file passes: regular files only, a size limit.
+//! - [`redact`] — what is secret in the inputs, and how values are redacted before printing.
 //! - [`workload`] — the seeded pipeline generator (`sim trace gen`, `[workload.generate]`).
 //! - [`migrate`] — `sim migrate`: a docker+machine config rewritten for docker-autoscaler.
 //! - [`live`] — `sim live`: the same fleet against a real Docker engine and S3 server
@@ -34,11 +36,13 @@ pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod input_error;
+pub mod input_file;
 pub mod live;
 pub mod migrate;
 pub mod periods;
 pub mod plan;
 pub mod queueing;
+pub mod redact;
 pub mod report;
 pub mod run;
 pub mod scenario;

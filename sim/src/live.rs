@@ -435,7 +435,7 @@ fn live_replay(path: &Path, seed: u64, opts: &LiveOptions) -> String {
         cmd.push_str(&format!(" --max-jobs {n}"));
     }
     for s in &opts.sets {
-        cmd.push_str(&format!(" --set '{s}'"));
+        cmd.push_str(&format!(" --set '{}'", crate::redact::assignment(s)));
     }
     cmd
 }

@@ -316,8 +316,15 @@ fn window(common: &Common) -> Result<Option<JobWindow>, InputError> {
 
 fn sweep_spec(common: &Common, grid: &GridArgs, shard: Shard) -> Result<SweepSpec, Failure> {
     let axes = grid.vary.iter().map(|v| parse_axis(v)).collect::<Result<Vec<_>, _>>()?;
-    if grid.seeds == 0 {
-        return Err(Failure::Input(InputError::file("--seeds", "expected at least 1")));
+    fleetsim::sweep::grid::check_size(&axes, grid.seeds)?;
+    // Read the scenario once with the first point's values, as `sim run` would: bad input
+    // stops here with exit 2, and its warnings (a misspelled --vary key is an unknown key)
+    // are printed once, before any point runs.
+    let mut sets = common.sets.clone();
+    sets.extend(axes.iter().filter_map(|a| a.values.first().map(|v| format!("{}={v}", a.key))));
+    let first = fleetsim::scenario::Scenario::load(&common.scenario, &sets)?;
+    for w in &first.warnings {
+        eprintln!("warning: {}", fleetsim::redact::url_userinfo(w));
     }
     let threads =
         grid.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -425,7 +432,7 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
     };
     let output = rt.block_on(run_live(&scenario, &opts, ctrl_c)).map_err(run_failure)?;
     for w in &output.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", fleetsim::redact::url_userinfo(w));
     }
     print!("{}", output.summary.table());
     if let Some(l) = &output.summary.live {
@@ -480,9 +487,8 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
     match cmd {
         Cmd::Live { cmd, args } => live(cmd, args)?,
         Cmd::Trace { cmd: TraceCmd::Stats { trace, start, tz } } => {
-            let start: jiff::Timestamp = start.parse().map_err(|e| {
-                InputError::file("--start", format!("expected an RFC 3339 time: {e}"))
-            })?;
+            let start = fleetsim::trace::record::parse_instant(&start)
+                .map_err(|e| InputError::file("--start", e))?;
             let zone =
                 fleetsim::periods::load_zone(&tz).map_err(|e| InputError::file("--tz", e))?;
             let reader = fleetsim::trace::TraceReader::open(&trace)?;
@@ -499,9 +505,8 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             raw.release_factor = g.release_factor.or(raw.release_factor);
             let source = g.model.clone().unwrap_or_else(|| "sim trace gen".into());
             let model = GenModel::from_raw(&raw).map_err(|e| InputError::file(&source, e))?;
-            let start: jiff::Timestamp = g.start.parse().map_err(|e| {
-                InputError::file("--start", format!("expected an RFC 3339 time: {e}"))
-            })?;
+            let start = fleetsim::trace::record::parse_instant(&g.start)
+                .map_err(|e| InputError::file("--start", e))?;
             let cannot = |e: std::io::Error| {
                 Failure::Failed(format!("cannot write {}: {e}", g.out.display()))
             };
@@ -519,7 +524,7 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             let (rows, warnings) = fleetsim::trace::import_csv::import_csv(&csv, &map, &mut file)?;
             std::io::Write::flush(&mut file).map_err(cannot)?;
             for w in warnings {
-                eprintln!("warning: {w}");
+                eprintln!("warning: {}", fleetsim::redact::url_userinfo(&w));
             }
             eprintln!("{rows} rows → {}", out.display());
         }
@@ -544,7 +549,7 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
                 RunFailure::Failed(m) => Failure::Failed(m),
             })?;
             for w in &output.warnings {
-                eprintln!("warning: {w}");
+                eprintln!("warning: {}", fleetsim::redact::url_userinfo(w));
             }
             print!("{}", output.summary.table());
             println!("reports    {}", output.out_dir.display());
@@ -588,8 +593,7 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             }
         }
         Cmd::Migrate { config, out, capacity, preemptive, plugin, group_name } => {
-            let text = std::fs::read_to_string(&config)
-                .map_err(|e| InputError::file(&config, format!("cannot read the file: {e}")))?;
+            let text = fleetsim::input_file::read_text(&config, "the file")?;
             let opts = fleetsim::migrate::MigrateOptions {
                 capacity,
                 preemptive: preemptive.map(|p| p == "on"),
@@ -632,12 +636,13 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
+        // The last line of defence: whatever a message quotes, a URL's userinfo is dropped.
         Err(Failure::Input(e)) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", fleetsim::redact::url_userinfo(&e.to_string()));
             ExitCode::from(2)
         }
         Err(Failure::Failed(msg)) => {
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", fleetsim::redact::url_userinfo(&msg));
             ExitCode::from(1)
         }
     }

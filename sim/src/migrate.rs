@@ -387,7 +387,9 @@ fn option_summary(m: &MachineSettings) -> String {
         .into_iter()
         .map(|o| match &o.value {
             // Credentials are `Secret`s and print as their key only.
-            MachineOptionValue::Plain(v) => format!("{}={v}", o.key),
+            MachineOptionValue::Plain(v) => {
+                format!("{}={}", o.key, crate::redact::value_text(v))
+            }
             _ => o.key.clone(),
         })
         .collect();

@@ -158,6 +158,14 @@ pub fn plan(
     monotone: Option<&str>,
     progress: bool,
 ) -> Result<Plan, SweepFailure> {
+    if spec.window.is_none()
+        && let Some(slo) = slos.iter().find(|s| s.metric == Metric::WindowP95Pending)
+    {
+        return Err(SweepFailure::Input(InputError::file(
+            "--slo",
+            format!("`{}` needs --window (the calendar window whose jobs it measures)", slo.text),
+        )));
+    }
     let points = grid::points(&spec.axes);
     let grid_size = points.len();
     let evaluated = match monotone {
@@ -256,7 +264,11 @@ impl Plan {
     pub fn text(&self, axes: &[Axis], slos: &[Slo]) -> String {
         let mut s = String::new();
         let show = |r: &PointResult| {
-            let values: Vec<String> = r.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let values: Vec<String> = r
+                .values
+                .iter()
+                .map(|(k, v)| crate::redact::assignment(&format!("{k}={v}")))
+                .collect();
             format!(
                 "{}  → ${:.2} per 30 days, pending p95 {:.1} s, p99 {:.1} s{}",
                 values.join(" "),

@@ -9,6 +9,7 @@
 //!                                          └──────────────────────────────────► summary.json
 //! ```
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -108,12 +109,14 @@ pub struct RunOutput {
     pub warnings: Vec<String>,
 }
 
-/// The command line that replays a run.
+/// The command line that replays a run. The value of a `--set` of a credential is written
+/// as `[redacted]` ([`crate::redact::assignment`]): the line lands in `summary.json` and
+/// `report.html`, which are shared; whoever replays it types the secret again.
 pub fn replay_command(scenario: &Path, seed: u64, sets: &[String]) -> String {
     let mut cmd = format!("sim run {} --seed {seed}", shell_quote(&scenario.display().to_string()));
     for s in sets {
         cmd.push_str(" --set ");
-        cmd.push_str(&shell_quote(s));
+        cmd.push_str(&shell_quote(&crate::redact::assignment(s)));
     }
     cmd
 }
@@ -246,10 +249,25 @@ fn run_seeded(
     let end = match Engine::new().run_with(&mut fleet, &mut source, &mut observer, &mut cloud) {
         Ok(end) => end,
         Err(RunError::Source(e)) => return Err(e.into()),
-        Err(RunError::Stalled { at, pending, running }) => {
-            return Err(RunFailure::Failed(format!(
+        Err(RunError::Stalled { at, pending, running, next }) => {
+            let mut msg = format!(
                 "the run stalled at {at} with {pending} pending and {running} running jobs"
-            )));
+            );
+            if let Some(next) = next {
+                let days = next.as_secs_f64() / 86_400.0;
+                let _ = write!(
+                    msg,
+                    "; the next event would come at {days:.0} days, more than {} days after \
+                     the last job arrived: look for a delay of that size in the inputs \
+                     (check_interval, IdleTime, boot or pull times, latency, a job duration)",
+                    crate::engine::STALL_HORIZON_MS / 86_400_000
+                );
+            }
+            // The warnings often name the cause; they must not wait for a successful run.
+            for w in &warnings {
+                let _ = write!(msg, "\nwarning: {w}");
+            }
+            return Err(RunFailure::Failed(msg));
         }
     };
     assert_eq!(source.live_pipelines(), 0, "a run ended with pipelines still live");
@@ -487,8 +505,7 @@ pub(crate) fn open_workload(
     let generated = std::rc::Rc::new(std::cell::RefCell::new(Sha256::new()));
     match &scenario.workload {
         Workload::Trace(path) => {
-            let file = File::open(path)
-                .map_err(|e| InputError::file(path, format!("cannot open the trace: {e}")))?;
+            let file = crate::input_file::open_regular(path, "the trace")?;
             let input: Box<dyn Read> = Box::new(file);
             let hash = WorkloadHash { file: Some(file_sha256(path)?), generated };
             Ok((TraceReader::from_reader(input, path)?, hash))
@@ -518,8 +535,7 @@ impl<R: Read> Read for HashingRead<R> {
 }
 
 fn file_sha256(path: &Path) -> Result<String, InputError> {
-    let mut f = File::open(path)
-        .map_err(|e| InputError::file(path, format!("cannot read the trace: {e}")))?;
+    let mut f = crate::input_file::open_regular(path, "the trace")?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {

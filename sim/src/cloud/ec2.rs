@@ -317,7 +317,8 @@ impl<W: Write> SimCloud<W> {
     fn schedule_reclaim(&mut self, now: SimTime, type_idx: usize, schedule: &mut Schedule<'_>) {
         let rate_per_ms = self.spec.reclaims_per_month / MS_PER_MONTH;
         let gap = Exp::new(rate_per_ms).expect("positive rate").sample(&mut self.reclaim);
-        schedule.provider(now + gap.round() as u64, TOKEN_RECLAIM | type_idx as u64);
+        // At least 1 ms apart: reclaims at one instant would never let the clock move.
+        schedule.provider(now + (gap.round() as u64).max(1), TOKEN_RECLAIM | type_idx as u64);
     }
 
     /// Distinct spot instance types, in runner order.

@@ -81,8 +81,7 @@ pub fn load_config_file_with_overrides(
     path: &Path,
     overrides: &[Override],
 ) -> Result<LoadedConfig, InputError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::file(path, format!("cannot read the file: {e}")))?;
+    let text = crate::input_file::read_text(path, "the file")?;
     load_config_str_with_overrides(&text, path, overrides)
 }
 
@@ -166,12 +165,19 @@ fn type_error(e: &toml::de::Error, text: &str, file: &Path) -> InputError {
         .replace("expected u64", "expected a non-negative integer")
         .replace("invalid type: map", "invalid type: table")
         .replace("expected a sequence", "expected an array");
+    let key = e.span().and_then(|span| key_path_at(text, span.start));
+    // A value of the wrong type under a credential key is not quoted back (nor where the key
+    // is unknown): `token = 12345`, `MachineOptions = "amazonec2-secret-key=X"`.
+    let message = match &key {
+        Some(k) if !crate::redact::is_secret_key(k) => crate::redact::url_userinfo(&message),
+        _ => crate::redact::type_message(&message),
+    };
     let mut error = InputError::file(file, message);
     if let Some(span) = e.span() {
         error = error.at_offset(text, span.start);
-        if let Some(key) = key_path_at(text, span.start) {
-            error = error.key(key);
-        }
+    }
+    if let Some(key) = key {
+        error = error.key(key);
     }
     error
 }

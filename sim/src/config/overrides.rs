@@ -35,7 +35,8 @@ pub struct Override {
     pub path: Vec<PathSegment>,
     /// The new value.
     pub value: Value,
-    /// The argument as given, for messages.
+    /// The argument as it may be printed in messages: the value of a secret key is
+    /// redacted ([`crate::redact::assignment`]).
     pub text: String,
 }
 
@@ -178,17 +179,18 @@ pub fn parse_override(arg: &str) -> Result<Override, InputError> {
     let Some((key, value)) = arg.split_once('=') else {
         return Err(InputError::file(
             SET_PSEUDO_FILE,
-            format!("`{arg}` is not KEY=VALUE (for example `runners[0].limit=4`)"),
+            "an argument is not KEY=VALUE (for example `runners[0].limit=4`); it is not \
+             repeated here in case it is a credential",
         ));
     };
     let path = parse_key_path(key).map_err(|message| {
-        InputError::file(SET_PSEUDO_FILE, format!("bad key in `{arg}`: {message}")).key(key.trim())
+        InputError::file(SET_PSEUDO_FILE, format!("bad key: {message}")).key(key.trim())
     })?;
     let value_text = value.trim();
     let mut value =
         value_text.parse::<Value>().unwrap_or_else(|_| Value::from(value_text.to_owned()));
     value.decor_mut().clear();
-    Ok(Override { path, value, text: arg.to_owned() })
+    Ok(Override { path, value, text: crate::redact::assignment(arg) })
 }
 
 /// Sets the value of `o` in `doc`, creating missing tables on the way. The new value keeps the

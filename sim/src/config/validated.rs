@@ -399,32 +399,41 @@ pub enum MachineOptionValue {
     Secret(Secret),
 }
 
-/// True for option keys whose values are credentials: `amazonec2-access-key`,
-/// `amazonec2-secret-key`, and any key containing `secret`, `password` or `token`.
+/// True for option keys whose values are credentials; the rule is
+/// [`crate::redact::is_secret_machine_option`].
 pub fn is_secret_option(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key == "amazonec2-access-key"
-        || key == "amazonec2-secret-key"
-        || ["secret", "password", "token"].iter().any(|word| key.contains(word))
+    crate::redact::is_secret_machine_option(key)
 }
 
 impl MachineOptions {
-    /// Parses `key=value` strings (split at the first `=`).
+    /// Parses the entries in every spelling docker-machine accepts (`key=value`,
+    /// `--key=value`, `key value`; see [`crate::redact::split_machine_option`]). A bare
+    /// credential flag followed by its value as the next entry (`["amazonec2-secret-key",
+    /// "X"]`) keeps that value secret too.
     pub fn parse<'a>(options: impl IntoIterator<Item = &'a str>) -> Self {
-        let parsed = options
-            .into_iter()
-            .map(|option| match option.split_once('=') {
-                None => MachineOption { key: option.to_owned(), value: MachineOptionValue::Flag },
-                Some((key, value)) if is_secret_option(key) => MachineOption {
-                    key: key.to_owned(),
-                    value: MachineOptionValue::Secret(Secret::new(value)),
-                },
-                Some((key, value)) => MachineOption {
-                    key: key.to_owned(),
-                    value: MachineOptionValue::Plain(value.to_owned()),
-                },
-            })
-            .collect();
+        let mut parsed: Vec<MachineOption> = Vec::new();
+        let mut previous_bare_secret = false;
+        for option in options {
+            let (key, value) = crate::redact::split_machine_option(option);
+            let key = key.trim_start_matches('-').to_owned();
+            let secret = previous_bare_secret || is_secret_option(&key);
+            previous_bare_secret = value.is_none() && is_secret_option(&key);
+            let value = match value {
+                None if secret && !is_secret_option(&key) => {
+                    // The value of the bare credential flag before it.
+                    MachineOptionValue::Secret(Secret::new(option))
+                }
+                None => MachineOptionValue::Flag,
+                Some(v) if secret => MachineOptionValue::Secret(Secret::new(v)),
+                Some(v) => MachineOptionValue::Plain(v.to_owned()),
+            };
+            let key = if matches!(value, MachineOptionValue::Secret(_)) && !is_secret_option(&key) {
+                "(value of the flag before)".to_owned()
+            } else {
+                key
+            };
+            parsed.push(MachineOption { key, value });
+        }
         MachineOptions(parsed)
     }
 
@@ -699,6 +708,46 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
     ) -> InputError {
         InputError::file(self.file, message).at_offset(self.text, span.start).key(key)
+    }
+
+    /// An error at `key` (a dotted path), located by finding the key in the text: for values
+    /// that the raw types keep without a span.
+    fn error_at_key(&self, key: &str, message: impl Into<String>) -> InputError {
+        let error = InputError::file(self.file, message).key(key);
+        let span = super::overrides::parse_key_path(key)
+            .ok()
+            .and_then(|path| super::span_of(self.text, &path));
+        match span {
+            Some(span) => error.at_offset(self.text, span.start),
+            None => error,
+        }
+    }
+
+    /// Compiles a section's periods and time zone as the runner does when it loads the file,
+    /// so that every command refuses what GitLab Runner refuses (GitLab Runner 19.4
+    /// `common/config.go` `(*RunnerConfig).loadConfig` → `(*DockerMachine).CompilePeriods`,
+    /// which fails the config load on a bad expression or an unknown `time.LoadLocation`).
+    fn check_periods(
+        &self,
+        base: &str,
+        keys: (&str, &str),
+        periods: &[String],
+        timezone: Option<&str>,
+        dialect: crate::periods::CronDialect,
+    ) -> Result<(), InputError> {
+        for (i, p) in periods.iter().enumerate() {
+            crate::periods::PeriodSet::parse(std::slice::from_ref(p), "", dialect).map_err(
+                |e| {
+                    let why = e.split_once(": ").map_or(e.as_str(), |(_, why)| why).to_owned();
+                    self.error_at_key(&format!("{base}.{}[{i}]", keys.0), format!("{p:?}: {why}"))
+                },
+            )?;
+        }
+        if let Some(tz) = timezone {
+            crate::periods::load_zone(tz)
+                .map_err(|e| self.error_at_key(&format!("{base}.{}", keys.1), e))?;
+        }
+        Ok(())
     }
 
     fn note(&mut self, span: Option<Range<usize>>, key: &str, message: impl Into<String>) {
@@ -1246,6 +1295,13 @@ fn machine_autoscaling(
         Some(v) => ctx.non_negative_float(v, &k("IdleScaleFactor"))?,
         None => 0.0,
     };
+    ctx.check_periods(
+        base,
+        ("Periods", "Timezone"),
+        a.periods.as_deref().unwrap_or_default(),
+        a.timezone.as_deref().filter(|tz| !tz.is_empty()),
+        crate::periods::CronDialect::Seconds7,
+    )?;
     Ok(MachineAutoscaling {
         periods: a.periods.clone().unwrap_or_default(),
         timezone: a.timezone.clone().filter(|tz| !tz.is_empty()),
@@ -1362,6 +1418,16 @@ fn autoscaler_policy(
         Some(periods) if !periods.is_empty() => periods.clone(),
         _ => vec![DEFAULT_POLICY_PERIOD.to_owned()],
     };
+    // A bad policy period or zone fails every job request: GitLab Runner 19.4
+    // executors/internal/autoscaler/provider.go (*provider).Acquire returns "configuring
+    // taskscaler schedules" when `ConfigureSchedule` refuses them.
+    ctx.check_periods(
+        base,
+        ("periods", "timezone"),
+        p.periods.as_deref().unwrap_or_default(),
+        p.timezone.as_deref().filter(|tz| !tz.is_empty()),
+        crate::periods::CronDialect::Minutes5,
+    )?;
     if p.preemptive_mode == Some(true) && idle_count == 0 {
         ctx.note(
             None,

@@ -259,10 +259,20 @@ fn read_timeline(path: &Path) -> io::Result<TimelineStats> {
         peak_i.push((cols.need(path, name)?, name));
     }
 
+    let minute_i = cols.find("minute");
     let mut stats = TimelineStats { width: 1, has_machine_columns, ..TimelineStats::default() };
     let mut row: u64 = 0;
+    let mut previous: Option<Bucket> = None;
     let mut rec = csv::ByteRecord::new();
     while cols.reader.read_byte_record(&mut rec).map_err(|e| named(path, e))? {
+        // A gap in `minute` is a compressed idle stretch: its minutes repeat the row before.
+        if let (Some(i), Some(prev)) = (minute_i, previous) {
+            let at = number(path, &rec, i, "minute")? as u64;
+            while row < at {
+                stats.add_minute(row, Bucket { start_s: row as f64 * 60.0, ..prev });
+                row += 1;
+            }
+        }
         let mut minute = Bucket {
             start_s: number(path, &rec, time_i, "time_s")?,
             minutes: 1,
@@ -277,9 +287,20 @@ fn read_timeline(path: &Path) -> io::Result<TimelineStats> {
             minute.peaks[k] = number(path, &rec, i, name)?;
         }
         stats.any_machine |= minute.sums[2..].iter().any(|&x| x > 0.0);
-        let mut index = (row / stats.width) as usize;
+        stats.add_minute(row, minute);
+        previous = Some(minute);
+        row += 1;
+    }
+    Ok(stats)
+}
+
+impl TimelineStats {
+    /// Adds minute number `row` (0-based, in order), halving the resolution when the buckets
+    /// are full.
+    fn add_minute(&mut self, row: u64, minute: Bucket) {
+        let mut index = (row / self.width) as usize;
         if index >= MAX_POINTS {
-            stats.buckets = stats
+            self.buckets = self
                 .buckets
                 .chunks(2)
                 .map(|pair| match pair {
@@ -288,16 +309,14 @@ fn read_timeline(path: &Path) -> io::Result<TimelineStats> {
                     _ => Bucket::default(),
                 })
                 .collect();
-            stats.width *= 2;
-            index = (row / stats.width) as usize;
+            self.width *= 2;
+            index = (row / self.width) as usize;
         }
-        match stats.buckets.get_mut(index) {
+        match self.buckets.get_mut(index) {
             Some(bucket) => *bucket = bucket.merge(minute),
-            None => stats.buckets.push(minute),
+            None => self.buckets.push(minute),
         }
-        row += 1;
     }
-    Ok(stats)
 }
 
 fn read_machines(path: &Path) -> io::Result<MachineStats> {

@@ -1,6 +1,8 @@
 //! Per-minute timeline: time-averaged and peak pending and running jobs, machines by state,
 //! and how many jobs were created, started and finished in each minute. Streams rows out as
-//! minutes complete.
+//! minutes complete. Idle stretches are compressed (see [`Timeline::observe`]): the file grows
+//! with what happens, not with the simulated span, so a trace that spans years by mistake
+//! cannot fill the disk.
 //!
 //! It also keeps the exact area under the pending curve (job·ms), which by Little's law on
 //! the sample path equals the sum of every job's pending time: a test checks that.
@@ -101,7 +103,8 @@ impl<W: Write> Timeline<W> {
     }
 
     /// Records the state after an input at `now` and the commands it caused. `created` says
-    /// whether the input was a new job.
+    /// whether the input was a new job. A stretch of three or more identical minutes before
+    /// `now` is written as its first and last rows.
     pub fn observe(
         &mut self,
         now: SimTime,
@@ -125,12 +128,27 @@ impl<W: Write> Timeline<W> {
         Ok(())
     }
 
-    /// Integrates the current state up to `now`, writing every minute that completes.
+    /// Integrates the current state up to `now`, writing every minute that completes. A
+    /// stretch of three or more identical minutes (nothing happened: same levels, no events)
+    /// is written as its first and last rows; the `minute` column shows the gap and the
+    /// minutes in it repeat those rows. An idle month costs two rows, not 43,200.
     fn advance_to(&mut self, now: SimTime) -> std::io::Result<()> {
         while now.as_ms() >= (self.minute + 1) * MINUTE_MS {
             let end = SimTime((self.minute + 1) * MINUTE_MS);
             self.integrate(end);
             self.flush_minute()?;
+            // Minutes `self.minute ..= last` are now all complete and identical.
+            let last = now.as_ms() / MINUTE_MS - 1;
+            if last >= self.minute + 2 {
+                let end = SimTime((self.minute + 1) * MINUTE_MS);
+                self.integrate(end);
+                self.flush_minute()?;
+                let skipped_ms = u128::from(last - self.minute) * u128::from(MINUTE_MS);
+                self.total_pending_area += skipped_ms * u128::from(self.levels.pending);
+                self.total_running_area += skipped_ms * u128::from(self.levels.running);
+                self.minute = last;
+                self.last_at = SimTime(last * MINUTE_MS);
+            }
         }
         self.integrate(now);
         Ok(())
@@ -221,5 +239,23 @@ mod tests {
         assert_eq!(lines[1], "0,0,1.000,2,0.000,0,1,0,0,0.000,0.000,0.000,0.000");
         assert_eq!(lines[2], "1,60,1.000,2,0.500,1,0,0,0,0.000,0.000,0.500,0.000");
         assert_eq!(lines.len(), 3);
+    }
+
+    #[test]
+    fn identical_minutes_are_written_as_first_and_last_rows() {
+        let mut t = Timeline::new(Vec::new()).unwrap();
+        let lv = Levels { pending: 1, ..Levels::default() };
+        t.observe(SimTime(0), lv, true, &[]).unwrap();
+        // One job pending for 10 days: 14,400 identical minutes.
+        let ten_days = 10 * 24 * 60 * MINUTE_MS;
+        t.observe(SimTime(ten_days + 30_000), Levels::default(), false, &[]).unwrap();
+        assert_eq!(t.pending_area_ms(), u128::from(ten_days + 30_000));
+        let out = String::from_utf8(t.finish(SimTime(ten_days + 60_000)).unwrap()).unwrap();
+        let minutes: Vec<&str> =
+            out.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+        assert_eq!(minutes, vec!["0", "1", "14399", "14400"]);
+        assert!(out.lines().nth(2).unwrap().starts_with("1,60,1.000,1,"));
+        assert!(out.lines().nth(3).unwrap().starts_with("14399,863940,1.000,1,"));
+        assert!(out.lines().nth(4).unwrap().starts_with("14400,864000,0.500,1,"));
     }
 }

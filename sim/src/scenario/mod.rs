@@ -164,14 +164,22 @@ pub struct AutoscalerSetup {
 /// How many Prepare attempts GitLab Runner makes before a job fails ("unable to acquire
 /// instance" is retried like any Prepare error, §3.2), and the pause between them.
 pub const PREPARE_ATTEMPTS: u64 = 3;
+/// The most workers a simulated runner process gets (`concurrent` above it is simulated as
+/// this, with a warning). The core keeps a slot per worker, so `concurrent = 1000000000`
+/// would otherwise allocate tens of GB before the first job.
+pub const MAX_SIMULATED_WORKERS: u32 = 100_000;
+
+/// The highest `[cloud] reclaims_per_month`: one reclaim a minute. Far above any spot
+/// market, and low enough that the reclaim events cannot crowd out everything else.
+pub const MAX_RECLAIMS_PER_MONTH: f64 = 43_200.0;
+
 /// The pause between Prepare attempts, in ms.
 pub const PREPARE_RETRY_PAUSE_MS: u64 = 3_000;
 
 impl Scenario {
     /// Reads and validates a scenario file, applying `--set` overrides.
     pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, InputError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| InputError::file(path, format!("cannot read the scenario: {e}")))?;
+        let text = crate::input_file::read_text(path, "the scenario")?;
         let overrides = sets.iter().map(|s| parse_override(s)).collect::<Result<Vec<_>, _>>()?;
         let (for_scenario, for_config): (Vec<Override>, Vec<Override>) =
             overrides.into_iter().partition(|o| {
@@ -220,13 +228,14 @@ impl Scenario {
         let loaded = match raw.runner.config.into_inner() {
             RawConfigRef::Path(p) => {
                 let config_path = dir.join(&p);
-                let config_text = std::fs::read_to_string(&config_path).map_err(|e| {
-                    err(
-                        config_span.clone(),
-                        "runner.config",
-                        format!("cannot read {}: {e}", config_path.display()),
-                    )
-                })?;
+                let config_text =
+                    crate::input_file::read_text(&config_path, "the file").map_err(|e| {
+                        err(
+                            config_span.clone(),
+                            "runner.config",
+                            format!("{}: {}", config_path.display(), e.message),
+                        )
+                    })?;
                 hash.update(config_text.as_bytes());
                 config_file = config_path.clone();
                 load_config_str_with_overrides(&config_text, &config_path, config_sets)?
@@ -376,13 +385,8 @@ impl Scenario {
         }
         let start = match &raw.workload.start {
             None => DEFAULT_START.parse().expect("valid default start"),
-            Some(s) => s.get_ref().parse::<jiff::Timestamp>().map_err(|e| {
-                err(
-                    s.span(),
-                    "workload.start",
-                    format!("expected an RFC 3339 time such as \"{DEFAULT_START}\": {e}"),
-                )
-            })?,
+            Some(s) => crate::trace::record::parse_instant(s.get_ref())
+                .map_err(|e| err(s.span(), "workload.start", e))?,
         };
 
         let cache = cache_setup(&raw.cache, &loaded.config, path, text)?;
@@ -410,11 +414,23 @@ impl Scenario {
             }
         };
 
+        let mut warnings = loaded.warnings;
+        if loaded.config.concurrent > MAX_SIMULATED_WORKERS {
+            warnings.push(format!(
+                "{}: `concurrent` = {} is simulated as {MAX_SIMULATED_WORKERS} workers per \
+                 host (fleetsim's bound: it keeps a slot per worker); GitLab Runner accepts \
+                 the number, and the results differ only if one host would run more than \
+                 {MAX_SIMULATED_WORKERS} jobs at once",
+                config_file.display(),
+                loaded.config.concurrent
+            ));
+        }
+
         Ok(Scenario {
             path: path.to_path_buf(),
             name,
             seed,
-            warnings: loaded.warnings,
+            warnings,
             config: loaded.config,
             config_file,
             hosts,
@@ -558,7 +574,7 @@ impl Scenario {
         let processes = (0..self.hosts)
             .map(|h| ProcessSpec {
                 name: format!("host-{h}"),
-                concurrent: self.config.concurrent,
+                concurrent: self.config.concurrent.min(MAX_SIMULATED_WORKERS),
                 check_interval_ms,
                 first_offer_ms: match self.poll_phase {
                     PollPhase::Random => phase_rng.random_range(0..check_interval_ms),
@@ -1057,8 +1073,16 @@ fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, Inpu
     c.interruption_per_month =
         probability(&raw.spot_interruptions_per_month, "cloud.spot_interruptions_per_month")?;
     if let Some(r) = &raw.reclaims_per_month {
-        if !(r.get_ref().is_finite() && *r.get_ref() >= 0.0) {
-            return Err(err(r.span(), "cloud.reclaims_per_month", "expected a rate ≥ 0".into()));
+        if !(r.get_ref().is_finite() && (0.0..=MAX_RECLAIMS_PER_MONTH).contains(r.get_ref())) {
+            return Err(err(
+                r.span(),
+                "cloud.reclaims_per_month",
+                format!(
+                    "expected a rate from 0 to {MAX_RECLAIMS_PER_MONTH} (one reclaim a minute), \
+                     found {}",
+                    r.get_ref()
+                ),
+            ));
         }
         c.reclaims_per_month = *r.get_ref();
     }

@@ -258,7 +258,15 @@ impl SweepTable {
             .iter()
             .map(|r| {
                 let mut row = vec![r.point.to_string()];
-                row.extend(r.values.iter().map(|(_, v)| v.clone()));
+                // Values of a credential key are never written (crate::redact::axis_value).
+                row.extend(r.values.iter().map(|(k, v)| {
+                    let index = axes
+                        .iter()
+                        .find(|a| &a.key == k)
+                        .and_then(|a| a.values.iter().position(|x| x == v))
+                        .unwrap_or(0);
+                    crate::redact::axis_value(k, index, v)
+                }));
                 row.extend([
                     r.seeds.to_string(),
                     r.p50_s.to_string(),
@@ -325,8 +333,8 @@ impl SweepTable {
 
     /// Reads a table written by [`SweepTable::write`].
     pub fn read(path: &Path) -> Result<SweepTable, InputError> {
-        let mut r = csv::Reader::from_path(path)
-            .map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
+        let text = crate::input_file::read_text(path, "the shard file")?;
+        let mut r = csv::Reader::from_reader(text.as_bytes());
         let header: Vec<String> = r
             .headers()
             .map_err(|e| InputError::file(path, e.to_string()))?
@@ -342,10 +350,24 @@ impl SweepTable {
             )
             .at_line(1));
         }
+        let first_metric = header.len().saturating_sub(METRIC_COLUMNS.len());
+        if first_metric == 0 || header[first_metric..] != METRIC_COLUMNS {
+            return Err(InputError::file(
+                path,
+                format!(
+                    "not a sweep or shard file: the last columns must be {}",
+                    METRIC_COLUMNS.join(",")
+                ),
+            )
+            .at_line(1));
+        }
         let mut rows = Vec::new();
         for (k, rec) in r.records().enumerate() {
-            let rec = rec.map_err(|e| InputError::file(path, e.to_string()).at_line(k + 2))?;
-            rows.push(rec.iter().map(str::to_owned).collect());
+            let line = k + 2;
+            let rec = rec.map_err(|e| InputError::file(path, e.to_string()).at_line(line))?;
+            let row: Vec<String> = rec.iter().map(str::to_owned).collect();
+            check_row(path, line, &header, first_metric, &row)?;
+            rows.push(row);
         }
         Ok(SweepTable { header, rows })
     }
@@ -353,6 +375,7 @@ impl SweepTable {
     /// Joins shard tables into the table a single run gives: same header, rows in point
     /// order, each point exactly once.
     pub fn merge(paths: &[PathBuf]) -> Result<SweepTable, InputError> {
+        check_shard_set(paths)?;
         let mut tables = paths.iter().map(|p| SweepTable::read(p).map(|t| (p, t)));
         let (first_path, mut all) = tables
             .next()
@@ -368,12 +391,20 @@ impl SweepTable {
             }
             all.rows.extend(t.rows);
         }
+        // Every point is checked to be an integer by `read`.
         all.rows.sort_by_key(|r| r[0].parse::<u64>().unwrap_or(u64::MAX));
         for w in all.rows.windows(2) {
             if w[0][0] == w[1][0] {
+                let holders: Vec<String> = paths
+                    .iter()
+                    .filter(|p| {
+                        SweepTable::read(p).is_ok_and(|t| t.rows.iter().any(|r| r[0] == w[0][0]))
+                    })
+                    .map(|p| p.display().to_string())
+                    .collect();
                 return Err(InputError::file(
                     "sim merge",
-                    format!("point {} appears in two shards", w[0][0]),
+                    format!("point {} appears twice (in {})", w[0][0], holders.join(" and ")),
                 ));
             }
         }
@@ -392,6 +423,85 @@ impl SweepTable {
         }
         Ok(all)
     }
+}
+
+/// Checks one row of a sweep or shard file: `point` a non-negative integer, every metric a
+/// finite number ≥ 0 (the window column may be empty, `pareto` empty, `true` or `false`).
+fn check_row(
+    path: &Path,
+    line: usize,
+    header: &[String],
+    first_metric: usize,
+    row: &[String],
+) -> Result<(), InputError> {
+    let bad = |c: usize, what: &str| {
+        InputError::file(path, format!("expected {what}, found `{}`", row[c]))
+            .at_line(line)
+            .key(header[c].clone())
+    };
+    if row[0].parse::<u64>().is_err() {
+        return Err(bad(0, "a point number (an integer ≥ 0)"));
+    }
+    for c in first_metric..header.len() {
+        let ok = match header[c].as_str() {
+            "pareto" => matches!(row[c].as_str(), "" | "true" | "false"),
+            "window_pending_p95_s" if row[c].is_empty() => true,
+            _ => row[c].parse::<f64>().is_ok_and(|x| x.is_finite() && x >= 0.0),
+        };
+        if !ok {
+            return Err(bad(
+                c,
+                if header[c] == "pareto" {
+                    "true, false or empty"
+                } else {
+                    "a finite number ≥ 0"
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `shard-I-of-N.csv` → `(I, N)`.
+fn shard_of_name(path: &Path) -> Option<(u32, u32)> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("shard-")?.strip_suffix(".csv")?;
+    let (i, n) = rest.split_once("-of-")?;
+    Some((i.parse().ok()?, n.parse().ok()?))
+}
+
+/// When the files are named as `sim sweep --shard` names them, checks that they are shards
+/// 1 to N of one N, each once: the rows alone cannot show that the last points are missing.
+fn check_shard_set(paths: &[PathBuf]) -> Result<(), InputError> {
+    let named: Vec<(&PathBuf, (u32, u32))> =
+        paths.iter().filter_map(|p| shard_of_name(p).map(|s| (p, s))).collect();
+    if named.len() != paths.len() || named.is_empty() {
+        return Ok(()); // renamed files: only the row checks apply
+    }
+    let n = named[0].1.1;
+    if let Some((p, (_, other))) = named.iter().find(|(_, (_, m))| *m != n) {
+        return Err(InputError::file(
+            p,
+            format!("is a shard of {other}, but {} is a shard of {n}", named[0].0.display()),
+        ));
+    }
+    let mut have: Vec<u32> = named.iter().map(|(_, (i, _))| *i).collect();
+    have.sort_unstable();
+    let missing: Vec<String> =
+        (1..=n).filter(|i| have.binary_search(i).is_err()).map(|i| format!("{i}/{n}")).collect();
+    if !missing.is_empty() {
+        return Err(InputError::file(
+            "sim merge",
+            format!(
+                "shard {} missing: a sweep of {n} shards needs all of them",
+                missing.join(", ")
+            ),
+        ));
+    }
+    if let Some(w) = have.windows(2).find(|w| w[0] == w[1]) {
+        return Err(InputError::file("sim merge", format!("shard {}/{n} given twice", w[0])));
+    }
+    Ok(())
 }
 
 /// Runs a sweep (or one shard of it) and writes `sweep.csv` (or `shard-I-of-N.csv`) in

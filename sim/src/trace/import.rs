@@ -57,6 +57,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::input_error::InputError;
+use crate::trace::record::{MAX_TRACE_MS, MAX_TRACE_YEARS};
 
 /// The columns of an imported trace, in order.
 pub const IMPORT_COLUMNS: [&str; 8] =
@@ -151,8 +152,7 @@ pub fn import_jobs(
     let mut seen = BTreeSet::new();
     let mut rows = Vec::new();
     for path in inputs {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| InputError::file(path, format!("cannot read the jobs file: {e}")))?;
+        let text = crate::input_file::read_text(path, "the jobs file")?;
         let jobs: Vec<RawJob> = serde_json::from_str(&text).map_err(|e| {
             InputError::file(
                 path,
@@ -195,7 +195,7 @@ fn convert(
         value
             .as_deref()
             .map(|v| {
-                v.parse::<Timestamp>().map_err(|e| {
+                crate::trace::record::parse_instant(v).map_err(|e| {
                     InputError::file(
                         path,
                         format!(
@@ -211,7 +211,19 @@ fn convert(
     let seconds = |key: &str, value: Option<f64>| -> Result<Option<u64>, InputError> {
         match value {
             None => Ok(None),
-            Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(seconds_to_ms(s))),
+            // The trace reader's bound (10 years), checked here so that no import writes a
+            // trace the reader then refuses.
+            Some(s) if s.is_finite() && s >= 0.0 && s * 1000.0 <= MAX_TRACE_MS as f64 => {
+                Ok(Some(seconds_to_ms(s)))
+            }
+            Some(s) if s.is_finite() && s >= 0.0 => Err(InputError::file(
+                path,
+                format!(
+                    "{what}: `{s}` seconds is more than {MAX_TRACE_YEARS} years, the longest \
+                     time fleetsim simulates"
+                ),
+            )
+            .key(key)),
             Some(s) => Err(InputError::file(
                 path,
                 format!("{what}: expected non-negative seconds, found `{s}`"),
@@ -240,7 +252,21 @@ fn convert(
         return Ok(None);
     }
     let queued_at_ms = match (queued_ms, created_at) {
-        (Some(q), _) => started_at.as_millisecond() - i64::try_from(q).unwrap_or(i64::MAX / 2),
+        (Some(q), _) => {
+            let queued = started_at.as_millisecond() - i64::try_from(q).unwrap_or(i64::MAX / 2);
+            // started_at − queued_duration before 1970 cannot be a real queue time.
+            if queued < 0 {
+                return Err(InputError::file(
+                    path,
+                    format!(
+                        "{what}: started_at − queued_duration falls before 1970; \
+                         queued_duration is too large"
+                    ),
+                )
+                .key("queued_duration"));
+            }
+            queued
+        }
         (None, Some(c)) => c.as_millisecond(),
         (None, None) => {
             return Err(InputError::file(

@@ -9,7 +9,6 @@
 //! input's form (seconds with three decimals, or RFC 3339 with milliseconds), durations in
 //! seconds with three decimals, sizes in bytes, `needs: []` as `[]`.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read, Write};
 use std::path::Path;
 
@@ -49,8 +48,7 @@ pub fn import_csv(
     map: &[(String, String)],
     out: &mut impl Write,
 ) -> Result<(u64, Vec<String>), InputError> {
-    let file = File::open(input)
-        .map_err(|e| InputError::file(input, format!("cannot open the CSV: {e}")))?;
+    let file = crate::input_file::open_regular(input, "the CSV")?;
     let mut lines = BufReader::new(file);
     let mut header = String::new();
     lines

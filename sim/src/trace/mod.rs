@@ -91,7 +91,7 @@
 
 mod id_set;
 mod reader;
-mod record;
+pub mod record;
 
 pub mod import;
 pub mod import_csv;

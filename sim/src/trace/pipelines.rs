@@ -218,6 +218,26 @@ impl Pipelines {
         self.add(record, spec)
     }
 
+    /// Whether a pipeline is being read.
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Checks the open pipeline as [`seal`](Self::seal) does (needs, stages, cycles), then
+    /// forgets it: for readers that only look at a trace (`sim trace stats`) and must refuse
+    /// what a run refuses.
+    pub fn check_and_forget(&mut self, has_seen: impl Fn(u64) -> bool) -> Result<(), InputError> {
+        let slot = self.open.expect("an open pipeline");
+        let mut roots = Vec::new();
+        self.seal(has_seen, &mut roots)?;
+        for (_, spec) in &roots {
+            self.released.swap_remove(&spec.id.0);
+        }
+        self.free.push(slot);
+        self.live -= 1;
+        Ok(())
+    }
+
     /// Whether `record` continues the open pipeline.
     pub fn continues(&self, record: &TraceRecord) -> bool {
         self.open.is_some_and(|s| record.pipeline_id == Some(self.slots[s as usize].id))

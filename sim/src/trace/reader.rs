@@ -11,7 +11,8 @@ use jiff::Timestamp;
 
 use super::id_set::IdSet;
 use super::record::{
-    CachePolicy, CacheWhen, TraceRecord, parse_bool, parse_seconds_ms, parse_size_bytes, parse_u64,
+    CachePolicy, CacheWhen, MAX_TRACE_MS, MAX_TRACE_YEARS, TraceRecord, check_instant, parse_bool,
+    parse_seconds_ms, parse_size_bytes, parse_u64, unix_time_hint,
 };
 use crate::input_error::InputError;
 
@@ -192,8 +193,7 @@ impl TraceReader<File> {
     /// or repeats one. Unknown columns are ignored with a [warning](Self::warnings).
     pub fn open(path: impl AsRef<Path>) -> Result<TraceReader, InputError> {
         let path = path.as_ref();
-        let file = File::open(path)
-            .map_err(|e| InputError::file(path, format!("cannot open the trace: {e}")))?;
+        let file = crate::input_file::open_regular(path, "the trace")?;
         TraceReader::from_reader(file, path)
     }
 }
@@ -485,8 +485,13 @@ impl RowParser {
             self.optional(row, line, Column::CacheMissPenalty, 0, parse_seconds_ms)?;
         copy_into(&mut out.image, self.cell(row, Column::Image));
         out.image_size_bytes = self.optional(row, line, Column::ImageSize, 0, parse_size_bytes)?;
-        out.retry = self.optional(row, line, Column::Retry, 0, |text| {
-            text.parse().map_err(|_| format!("expected an integer ≥ 0, found `{text}`"))
+        // GitLab refuses `retry: max` above 2 in .gitlab-ci.yml (lib/gitlab/ci/config/entry/
+        // retry.rb, `max` in 0..2), so a trace with more is a mistake, not a job.
+        out.retry = self.optional(row, line, Column::Retry, 0, |text| match text.parse() {
+            Ok(n) if n <= 2 => Ok(n),
+            _ => Err(format!(
+                "expected 0, 1 or 2 (GitLab's `retry: max` is at most 2), found `{text}`"
+            )),
         })?;
         out.script_fails = self.optional(row, line, Column::Status, false, |text| match text {
             "success" => Ok(false),
@@ -540,11 +545,33 @@ impl RowParser {
     ) -> Result<(TimeForm, u64, Option<Timestamp>), InputError> {
         let (form, ms, instant) = match parse_seconds_ms(text) {
             Ok(ms) => (TimeForm::Seconds, ms, None),
-            Err(seconds_message) => match text.parse::<Timestamp>() {
-                Ok(instant) => {
+            Err(_) if unix_time_hint(text).is_some() => {
+                let hint = unix_time_hint(text).unwrap_or_default();
+                return Err(self.error(line, Column::CreatedAt, hint));
+            }
+            Err(too_large) if too_large.contains("longest time") => {
+                return Err(self.error(line, Column::CreatedAt, too_large));
+            }
+            Err(seconds_message) => match text.parse::<Timestamp>().map(check_instant) {
+                Ok(Err(range)) => return Err(self.error(line, Column::CreatedAt, range)),
+                Ok(Ok(instant)) => {
                     let origin = self.origin.unwrap_or(instant);
                     let nanos = instant.as_nanosecond() - origin.as_nanosecond();
-                    let Ok(ms) = u64::try_from((nanos + 500_000).div_euclid(1_000_000)) else {
+                    let ms = u64::try_from((nanos + 500_000).div_euclid(1_000_000));
+                    if let Ok(ms) = ms
+                        && ms > MAX_TRACE_MS
+                    {
+                        return Err(self.error(
+                            line,
+                            Column::CreatedAt,
+                            format!(
+                                "created_at `{text}` is more than {MAX_TRACE_YEARS} years after \
+                                 the trace's first time {origin}, the longest span fleetsim \
+                                 simulates"
+                            ),
+                        ));
+                    }
+                    let Ok(ms) = ms else {
                         return Err(self.error(
                             line,
                             Column::CreatedAt,

@@ -253,7 +253,76 @@ pub fn parse_seconds_ms(text: &str) -> Result<u64, String> {
             "expected non-negative seconds such as `90` or `12.5`, found `{text}`"
         ));
     };
-    scale_round(decimal, 1000).ok_or_else(|| format!("`{text}` seconds is too large"))
+    match scale_round(decimal, 1000) {
+        Some(ms) if ms <= MAX_TRACE_MS => Ok(ms),
+        _ => Err(format!(
+            "`{text}` seconds is more than {} s ({} years), the longest time fleetsim simulates",
+            MAX_TRACE_MS / 1000,
+            MAX_TRACE_YEARS
+        )),
+    }
+}
+
+/// The longest span a trace time or duration may have, in years. Every time in a trace (and
+/// so every instant of a run) stays below [`MAX_TRACE_MS`], which keeps the simulated clock
+/// far from `u64` overflow whatever delays the config adds, and catches Unix timestamps given
+/// as seconds from the trace start (see [`unix_time_hint`]).
+pub const MAX_TRACE_YEARS: u64 = 10;
+
+/// [`MAX_TRACE_YEARS`] in milliseconds (365-day years).
+pub const MAX_TRACE_MS: u64 = MAX_TRACE_YEARS * 365 * 86_400 * 1000;
+
+/// The earliest wall-clock instant fleetsim accepts (a `--start`, `[workload] start`, an RFC
+/// 3339 `created_at`): 1970-01-01T00:00:00Z.
+pub const EARLIEST_INSTANT_S: i64 = 0;
+
+/// The end of the instants fleetsim accepts: 2200-01-01T00:00:00Z. With
+/// [`MAX_TRACE_YEARS`] of trace after it, every calendar computation stays far from the
+/// year 9999 where the time library's arithmetic ends.
+pub const LATEST_INSTANT_S: i64 = 7_258_118_400;
+
+/// Checks that `t` lies in [1970, 2200) (see [`LATEST_INSTANT_S`]).
+///
+/// # Errors
+/// A message saying the accepted range.
+pub fn check_instant(t: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
+    if (EARLIEST_INSTANT_S..LATEST_INSTANT_S).contains(&t.as_second()) {
+        Ok(t)
+    } else {
+        Err(format!("{t} is outside the years 1970 to 2199 that fleetsim simulates"))
+    }
+}
+
+/// Parses an RFC 3339 instant (`2026-03-02T09:00:00Z`) and checks it with
+/// [`check_instant`]. The one parser of `--start`, `[workload] start` and GitLab's times.
+///
+/// # Errors
+/// What was expected, quoting `text`.
+pub fn parse_instant(text: &str) -> Result<jiff::Timestamp, String> {
+    let t: jiff::Timestamp = text.trim().parse().map_err(|e| {
+        format!("expected an RFC 3339 time such as `2026-03-02T09:00:00Z`, found `{text}`: {e}")
+    })?;
+    check_instant(t)
+}
+
+/// When `text` (a number of seconds) is too large to be seconds from a trace's start but
+/// reads as a Unix time in seconds or milliseconds between the years 2000 and 2100, says so
+/// and what was probably meant: exporting epoch times as `created_at` is a common mistake.
+pub fn unix_time_hint(text: &str) -> Option<String> {
+    let x: f64 = text.trim().parse().ok()?;
+    let (secs, unit) = if (946_684_800.0..4_102_444_800.0).contains(&x) {
+        (x, "seconds")
+    } else if (946_684_800_000.0..4_102_444_800_000.0).contains(&x) {
+        (x / 1000.0, "milliseconds")
+    } else {
+        return None;
+    };
+    let when = jiff::Timestamp::from_second(secs as i64).ok()?;
+    Some(format!(
+        "`{text}` looks like a Unix time in {unit} ({when}), but created_at counts seconds \
+         from the start of the trace: subtract the first row's value, or write RFC 3339 \
+         times (such as `2026-03-02T09:00:00Z`)"
+    ))
 }
 
 /// The size suffixes [`parse_size_bytes`] accepts, with their multipliers.
@@ -334,8 +403,21 @@ mod tests {
         assert_eq!(parse_seconds_ms("1e3"), Ok(1_000_000));
         assert_eq!(parse_seconds_ms("1.5E-3"), Ok(2));
         assert_eq!(parse_seconds_ms("0.1234567890123456789012345"), Ok(123));
-        assert_eq!(parse_seconds_ms("18446744073709551.615"), Ok(u64::MAX));
-        assert!(parse_seconds_ms("18446744073709551.616").unwrap_err().contains("too large"));
+        // The bound is 10 years (MAX_TRACE_MS), far below u64 overflow (issue 16).
+        assert_eq!(parse_seconds_ms("315360000"), Ok(MAX_TRACE_MS));
+        assert!(parse_seconds_ms("315360000.001").unwrap_err().contains("longest time"));
+        assert!(parse_seconds_ms("18446744073709551.615").unwrap_err().contains("10 years"));
+        assert!(parse_seconds_ms("18446744073709551.616").unwrap_err().contains("10 years"));
+    }
+
+    #[test]
+    fn unix_times_are_recognised() {
+        assert!(unix_time_hint("1700000000").unwrap().contains("Unix time in seconds (2023-11-14"));
+        assert!(unix_time_hint("1700000000000.5").unwrap().contains("milliseconds"));
+        assert_eq!(unix_time_hint("86400"), None);
+        assert!(parse_instant("9999-12-31T00:00:00Z").is_err());
+        assert!(parse_instant("2200-01-01T00:00:00Z").unwrap_err().contains("1970 to 2199"));
+        assert!(parse_instant("2199-12-31T23:59:59Z").is_ok());
     }
 
     #[test]

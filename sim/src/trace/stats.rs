@@ -20,6 +20,42 @@ use jiff::tz::TimeZone;
 use super::{TraceReader, TraceRecord};
 use crate::input_error::InputError;
 
+/// One row through the run's pipeline checks (see `TraceSource::next_job` in `run.rs`).
+fn check_row<R: Read>(
+    p: &mut super::pipelines::Pipelines,
+    rec: &TraceRecord,
+    reader: &TraceReader<R>,
+) -> Result<(), InputError> {
+    use fleetsim_core::{JobId, JobSpec, JobWork, ProjectId, TagSetId};
+    let spec = JobSpec {
+        id: JobId(rec.job_id),
+        project: ProjectId(rec.project_id),
+        tags: TagSetId(0),
+        duration_ms: rec.duration_ms,
+        retry: rec.retry,
+        work: JobWork::default(),
+    };
+    if p.is_open() && p.continues(rec) {
+        return p.add(rec, spec);
+    }
+    if p.is_open() {
+        p.check_and_forget(|id| reader.has_seen(id))?;
+    }
+    match rec.pipeline_id {
+        Some(_) => p.begin(rec, spec),
+        None if !rec.needs.is_empty() => Err(InputError::file(
+            reader.path(),
+            format!(
+                "job {} has needs but no pipeline_id; needs name jobs of its pipeline",
+                rec.job_id
+            ),
+        )
+        .at_line(rec.line)
+        .key("needs")),
+        None => Ok(()),
+    }
+}
+
 /// The statistics of a trace.
 #[derive(Debug, Clone)]
 pub struct TraceStats {
@@ -146,7 +182,13 @@ pub fn trace_stats<R: Read>(
     let mut open: Vec<DagJob> = Vec::new();
     let (mut jobs, mut sum_ms, mut busy_ms, mut span, mut max_ms) =
         (0u64, 0u128, 0u128, 0u64, 0u64);
+    // The same pipeline checks as a run (stages, needs, cycles, interleaving), so that
+    // `trace stats` refuses what `sim run` refuses.
+    let mut check = dag.then(|| super::pipelines::Pipelines::new(reader.path()));
     while reader.read_next(&mut rec)? {
+        if let Some(p) = &mut check {
+            check_row(p, &rec, &reader)?;
+        }
         jobs += 1;
         let at = rec.created_at_ms;
         span = span.max(at);
@@ -176,6 +218,11 @@ pub fn trace_stats<R: Read>(
         let local = when.to_zoned(zone.clone());
         let weekday = local.weekday().to_monday_zero_offset() as usize;
         per_hour[weekday * 24 + local.hour() as usize] += 1;
+    }
+    if let Some(p) = &mut check
+        && p.is_open()
+    {
+        p.check_and_forget(|id| reader.has_seen(id))?;
     }
     schedule_pipeline(&mut open, &mut sweep);
     sweep.advance(u64::MAX);

@@ -326,6 +326,18 @@ fn plain(text: &str, key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The highest push rate the generator accepts (pushes per hour at the peak of the profile:
+/// `pushes_per_hour` × the largest factor × `release_factor`): ten pushes a second, well
+/// above the busiest self-managed GitLab instances.
+pub const MAX_PUSHES_PER_HOUR: f64 = 36_000.0;
+
+/// The most pipelines a model may ask for without `max_jobs` (at the peak rate over all
+/// `days`).
+pub const MAX_PUSHES: u64 = 10_000_000;
+
+/// The highest `max_jobs` a model with more than [`MAX_PUSHES`] potential pipelines may set.
+pub const MAX_GENERATED_JOBS: u64 = 50_000_000;
+
 fn factor(value: Option<f64>, default: f64, key: &str) -> Result<f64, String> {
     let v = value.unwrap_or(default);
     if v.is_finite() && v >= 0.0 {
@@ -346,8 +358,12 @@ impl GenModel {
     /// what was expected.
     pub fn from_raw(raw: &RawGenerate) -> Result<GenModel, String> {
         let days = raw.days.unwrap_or(7.0);
-        if !(days.is_finite() && days > 0.0 && days <= 36_500.0) {
-            return Err(format!("days = {days}: expected a number of days in (0, 36500]"));
+        let max_days = (crate::trace::record::MAX_TRACE_YEARS * 365) as f64;
+        if !(days.is_finite() && days > 0.0 && days <= max_days) {
+            return Err(format!(
+                "days = {days}: expected a number of days in (0, {max_days}] (the longest \
+                 trace fleetsim simulates)"
+            ));
         }
         let timezone = raw.timezone.clone().unwrap_or_else(|| "Asia/Seoul".into());
         let zone = load_zone(&timezone).map_err(|e| format!("timezone: {e}"))?;
@@ -461,6 +477,12 @@ impl GenModel {
                 });
                 names_in_order.push(&j.name);
             }
+            if rp.retry.is_some_and(|r| r > 2) {
+                return Err(format!(
+                    "{key}.retry = {}: expected 0, 1 or 2 (GitLab's `retry: max` is at most 2)",
+                    rp.retry.unwrap_or_default()
+                ));
+            }
             projects.push(Project {
                 name: rp.name.clone(),
                 id: rp.id.unwrap_or(p as u64 + 1),
@@ -478,6 +500,28 @@ impl GenModel {
             return Err("projects: the weights add up to 0".into());
         }
         let pushes_per_hour = factor(raw.pushes_per_hour, 15.0, "pushes_per_hour")?;
+        let off_hours_factor = factor(raw.off_hours_factor, 0.08, "off_hours_factor")?;
+        let weekend_factor = factor(raw.weekend_factor, 0.02, "weekend_factor")?;
+        let release_factor = factor(raw.release_factor, 2.0, "release_factor")?;
+        // Bounds on what the numbers ask for, so that a typo cannot fill the disk: the peak
+        // rate, and the most pipelines the whole span could hold at that rate.
+        let peak = pushes_per_hour
+            * off_hours_factor.max(weekend_factor).max(1.0)
+            * release_factor.max(1.0);
+        if peak > MAX_PUSHES_PER_HOUR {
+            return Err(format!(
+                "pushes_per_hour = {pushes_per_hour} with release_factor = {release_factor} \
+                 (and the other factors) gives a peak of {peak} pushes per hour; at most \
+                 {MAX_PUSHES_PER_HOUR}"
+            ));
+        }
+        let most = peak * days * 24.0;
+        if most > MAX_PUSHES as f64 && raw.max_jobs.is_none_or(|m| m > MAX_GENERATED_JOBS) {
+            return Err(format!(
+                "{days} days at up to {peak} pushes per hour could make {most:.0} pipelines; \
+                 set max_jobs (at most {MAX_GENERATED_JOBS}) or fewer days"
+            ));
+        }
         Ok(GenModel {
             length_ms: (days * 86_400_000.0).round() as u64,
             max_jobs: raw.max_jobs,
@@ -485,11 +529,11 @@ impl GenModel {
             zone,
             office_hours,
             pushes_per_hour,
-            off_hours_factor: factor(raw.off_hours_factor, 0.08, "off_hours_factor")?,
-            weekend_factor: factor(raw.weekend_factor, 0.02, "weekend_factor")?,
+            off_hours_factor,
+            weekend_factor,
             release_windows,
             release,
-            release_factor: factor(raw.release_factor, 2.0, "release_factor")?,
+            release_factor,
             feature_branches,
             projects,
             cumulative,
@@ -713,8 +757,7 @@ pub fn read_model_file(
     path: &std::path::Path,
 ) -> Result<RawGenerate, crate::input_error::InputError> {
     use crate::input_error::InputError;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::file(path, format!("cannot read the model: {e}")))?;
+    let text = crate::input_file::read_text(path, "the model")?;
     toml::from_str(&text).map_err(|e| {
         let error = InputError::file(path, e.message().to_owned());
         match e.span() {

@@ -16,6 +16,7 @@ mod go_config;
 mod go_multi;
 mod go_provider;
 mod go_timeperiod;
+mod hostile;
 mod import;
 mod invariants;
 mod machine_properties;
