@@ -181,6 +181,7 @@ fn hosts_sharing_a_token_share_the_cache_namespace() {
             processes: vec![process(0, Some(0)), process(1, token_1)],
             pickup: Pickup::Polling,
             long_poll_ms: 0,
+            request_latency_ms: 0,
             cache: Default::default(),
             skip_idle_offers: true,
         };
