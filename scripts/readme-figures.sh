@@ -58,13 +58,14 @@ if [[ $WHICH == all || $WHICH == single ]]; then
 fi
 
 if [[ $WHICH == all || $WHICH == autoscale ]]; then
-    s=scenarios/seed-autoscale-spot.toml
-    echo "## seed-autoscale-spot: p50 | p95 | p99 | to script p95 | created | per 30 days"
+    echo "## autoscaled seed: p50 | p95 | p99 | to script p95 | created | per 30 days"
     f='{:.1f} s | {:.1f} s | {:.1f} s | {:.1f} s | {} | ${:.2f}'
     k=(pending.p50_s pending.p95_s pending.p99_s to_script.p95_s machines.created cost.per_month_usd)
-    for n in 0 1 2 4; do
-        run "as-$n" "$s" --set "runners[0].machine.IdleCount=$n"
-        row "as-$n" "docker+machine spot, \`IdleCount = $n\`" "$f" "${k[@]}"
+    for sc in seed-autoscale-spot seed-autoscale-spot-s3; do
+        for n in 0 1 2 4; do
+            run "$sc-$n" "scenarios/$sc.toml" --set "runners[0].machine.IdleCount=$n"
+            row "$sc-$n" "$sc, \`IdleCount = $n\`" "$f" "${k[@]}"
+        done
     done
 fi
 
@@ -74,7 +75,7 @@ if [[ $WHICH == all || $WHICH == cache ]]; then
     k=(pending.p95_s to_script.p95_s utilization.mean_run_s cache.hit_rate
         cache.miss_reasons.cold_machine cache.miss_reasons.key_changed
         cache.miss_reasons.never_uploaded cache.cost_usd cost.per_month_usd)
-    for sc in seed-autoscale-local-cache seed-autoscale-spot seed-autoscale-minio; do
+    for sc in seed-autoscale-local-cache seed-autoscale-spot seed-autoscale-spot-s3 seed-autoscale-minio; do
         run "$sc" "scenarios/$sc.toml"
         row "$sc" "$sc" "$f" "${k[@]}"
     done
@@ -87,10 +88,12 @@ if [[ $WHICH == all || $WHICH == migrate ]]; then
         machines.created machines.max cost.per_month_usd)
     m=scenarios/seed-autoscale-migrated.toml
     a='runners[0].autoscaler'
-    run dm scenarios/seed-autoscale-spot.toml
-    row dm 'docker+machine (seed: IdleCount 1)' "$f" "${k[@]}"
+    run dm scenarios/seed-autoscale-spot-s3.toml
+    row dm 'docker+machine (seed: IdleCount 1, cache section fixed)' "$f" "${k[@]}"
     run m1 "$m"
     row m1 'capacity 1, preemptive on (migrated as is)' "$f" "${k[@]}"
+    run m1z "$m" --set gitlab.request_latency=0s
+    row m1z 'capacity 1, preemptive on, request latency 0 s' "$f" "${k[@]}"
     run m2 "$m" --set "$a.policy[0].preemptive_mode=false"
     row m2 'capacity 1, preemptive off' "$f" "${k[@]}"
     c2=(--set "$a.capacity_per_instance=2" --set "$a.max_instances=10" --set "$a.policy[0].idle_count=2")
