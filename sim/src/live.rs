@@ -374,7 +374,7 @@ pub async fn run_live(
 }
 
 /// `machines.csv` with the simulator's columns: the live machines' lives in run time, billed
-/// as the simulated cloud bills (per second, 60 s minimum) at the scenario's prices.
+/// by the simulated cloud's own rule ([`crate::cloud::ec2::bill`]) at the scenario's prices.
 fn write_machines_csv(
     path: &Path,
     end: &driver::LiveEnd,
@@ -393,11 +393,13 @@ fn write_machines_csv(
     };
     for (id, m) in &end.machines {
         let t = types.get(m.runner.0 as usize).and_then(Option::as_ref);
-        let price = t.map_or(0.0, |t| t.price_per_hour);
-        let run_ms = m.removed.unwrap_or(end.end).saturating_since(m.created);
-        let cost = crate::cloud::prices::billed_usd(price, run_ms);
-        let billed_s = run_ms.div_ceil(1000).max(60);
-        let busy_share = (m.busy_ms as f64 / (billed_s * 1000) as f64).min(1.0);
+        // The simulated cloud's rule (`running` state only, slots counted), so a live run and a
+        // simulated run of one fleet bill one machine alike.
+        let stop = m.removal_started.or(m.removed).unwrap_or(end.end);
+        let crate::cloud::ec2::Bill { cost, billed_s, busy_share } = match t {
+            Some(t) => crate::cloud::ec2::bill(t, m.created, m.ready, stop, m.busy_ms),
+            None => crate::cloud::ec2::Bill { cost: 0.0, billed_s: 0, busy_share: 1.0 },
+        };
         totals.created += 1;
         totals.cost_usd += cost;
         totals.idle_cost_usd += cost * (1.0 - busy_share);

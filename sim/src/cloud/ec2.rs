@@ -173,6 +173,42 @@ const TOKEN_MASK: u64 = (1 << 56) - 1;
 pub const EC2_PENDING_MS: u64 = 6_400;
 const MS_PER_MONTH: f64 = 730.0 * 3_600_000.0;
 
+/// What one machine costs: EC2's billing of the `running` state (see `Ec2::retire`), shared by
+/// the simulated cloud and live mode so that both bill the same machine the same way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bill {
+    /// USD for the machine's running time (per second, 60 s minimum; 0 if it never ran).
+    pub cost: f64,
+    /// Seconds billed.
+    pub billed_s: u64,
+    /// Share of the billed slot-time that ran jobs (1 when nothing was billed).
+    pub busy_share: f64,
+}
+
+/// Bills a machine of type `t` created at `created`, ready at `ready`, whose `running` state
+/// ended at `stop` (removal started, lost, or the run's end), that ran jobs for `busy_ms`
+/// slot-milliseconds. Billing starts [`EC2_PENDING_MS`] after the creation started (at
+/// readiness if sooner); a multi-slot instance is fully busy only when every slot runs a job.
+pub fn bill(
+    t: &MachineType,
+    created: SimTime,
+    ready: Option<SimTime>,
+    stop: SimTime,
+    busy_ms: u64,
+) -> Bill {
+    let pending_end = created + EC2_PENDING_MS;
+    let running_from = ready.map_or(pending_end, |r| r.min(pending_end));
+    let run_ms = stop.saturating_since(running_from);
+    let (cost, billed_s) = if run_ms == 0 {
+        (0.0, 0)
+    } else {
+        (prices::billed_usd(t.price_per_hour, run_ms), run_ms.div_ceil(1000).max(60))
+    };
+    let slot_ms = billed_s * 1000 * u64::from(t.slots.max(1));
+    let busy_share = if slot_ms == 0 { 1.0 } else { (busy_ms as f64 / slot_ms as f64).min(1.0) };
+    Bill { cost, billed_s, busy_share }
+}
+
 /// The simulated EC2 account.
 pub struct SimCloud<W: Write> {
     spec: CloudSpec,
@@ -277,17 +313,7 @@ impl<W: Write> SimCloud<W> {
         let a = self.alive.remove(&id).expect("alive machine");
         let t = self.types[a.runner.0 as usize].as_ref().expect("machine type");
         let stop = a.lost_at.or(a.removal_started).unwrap_or(end);
-        let pending_end = a.created + EC2_PENDING_MS;
-        let running_from = a.ready.map_or(pending_end, |r| r.min(pending_end));
-        let run_ms = stop.saturating_since(running_from);
-        let (cost, billed_s) = if run_ms == 0 {
-            (0.0, 0)
-        } else {
-            (prices::billed_usd(t.price_per_hour, run_ms), run_ms.div_ceil(1000).max(60))
-        };
-        let slot_ms = billed_s * 1000 * u64::from(t.slots.max(1));
-        let busy_share =
-            if slot_ms == 0 { 1.0 } else { (a.busy_ms as f64 / slot_ms as f64).min(1.0) };
+        let Bill { cost, billed_s, busy_share } = bill(t, a.created, a.ready, stop, a.busy_ms);
         self.totals.cost_usd += cost;
         self.totals.idle_cost_usd += cost * (1.0 - busy_share);
         self.totals.billed_s += billed_s;
