@@ -132,9 +132,11 @@ pub fn migrate(text: &str, file: &Path, opts: &MigrateOptions) -> Result<Migrati
             m.machine_options.region().map(str::to_owned),
         ));
         migrated += 1;
-        let slots = (r.limit > 0).then(|| r.limit.div_ceil(opts.capacity) * opts.capacity);
+        // In u64: a u32 `limit` near its maximum times the capacity would wrap.
+        let slots = (r.limit > 0)
+            .then(|| u64::from(r.limit.div_ceil(opts.capacity)) * u64::from(opts.capacity));
         if let Some(slots) = slots
-            && loaded.config.concurrent < slots
+            && u64::from(loaded.config.concurrent) < slots
         {
             notes.push(format!(
                 "note: concurrent = {} is below max_instances × capacity_per_instance = {slots} \
@@ -323,6 +325,9 @@ struct Idle {
 }
 
 fn write_policy(s: &mut String, p: &Idle, c: u32, preemptive: Option<bool>) {
+    // Slots in u64: `IdleCount` × capacity overflows u32 for a huge (but accepted) IdleCount,
+    // and GitLab Runner reads `idle_count` as a Go int.
+    let slots = |machines: u32| u64::from(machines) * u64::from(c);
     let _ = writeln!(s, "    [[autoscaler.policy]]");
     if let Some(periods) = &p.periods {
         let list: Vec<String> = periods.iter().map(|p| format!("{p:?}")).collect();
@@ -332,11 +337,11 @@ fn write_policy(s: &mut String, p: &Idle, c: u32, preemptive: Option<bool>) {
         let _ = writeln!(s, "      timezone = {tz:?}");
     }
     if p.factor > 0.0 {
-        let _ = writeln!(s, "      idle_count = {}", p.idle_count_min.max(1) * c);
+        let _ = writeln!(s, "      idle_count = {}", slots(p.idle_count_min.max(1)));
         let _ = writeln!(s, "      scale_factor = {:?}", p.factor);
-        let _ = writeln!(s, "      scale_factor_limit = {}", p.idle_count * c);
+        let _ = writeln!(s, "      scale_factor_limit = {}", slots(p.idle_count));
     } else {
-        let _ = writeln!(s, "      idle_count = {}", p.idle_count * c);
+        let _ = writeln!(s, "      idle_count = {}", slots(p.idle_count));
     }
     let _ = writeln!(s, "      idle_time = {:?}", go_duration(p.idle_time_s));
     if let Some(on) = preemptive {
@@ -411,6 +416,23 @@ mod tests {
         let loss = loss.unwrap();
         assert!(loss.contains("seconds") && loss.contains("year"), "{loss}");
         assert!(cron_5_field("* *").is_err());
+    }
+
+    /// Issue 16, class 8: `IdleCount = 4294967295` with `--capacity 2` wrote a wrapped
+    /// `idle_count` (4294967294). The slots are written exactly.
+    #[test]
+    fn a_huge_idle_count_times_the_capacity_does_not_wrap() {
+        let idle = Idle {
+            periods: None,
+            timezone: None,
+            idle_count: u32::MAX,
+            idle_count_min: 0,
+            factor: 0.0,
+            idle_time_s: 0,
+        };
+        let mut out = String::new();
+        write_policy(&mut out, &idle, 2, None);
+        assert!(out.contains("idle_count = 8589934590"), "{out}");
     }
 
     #[test]
