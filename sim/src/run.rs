@@ -31,7 +31,7 @@ use crate::report::summary::{
 use crate::report::timeline::{Levels, Timeline};
 use crate::scenario::{Scenario, Workload};
 use crate::seeds::SeedTree;
-use crate::trace::pipelines::Pipelines;
+use crate::trace::pipelines::{Pipelines, check_needs_have_a_pipeline};
 use crate::trace::{CachePolicy, CacheWhen, TraceReader, TraceRecord};
 use crate::workload::generate::Generator;
 
@@ -664,17 +664,7 @@ impl<R: Read> JobSource for TraceSource<R> {
                 return Ok(Some((created, spec)));
             };
             if self.record.pipeline_id.is_none() {
-                if !self.record.needs.is_empty() {
-                    return Err(InputError::file(
-                        self.reader.path(),
-                        format!(
-                            "job {} has needs but no pipeline_id; needs name jobs of its pipeline",
-                            self.record.job_id
-                        ),
-                    )
-                    .at_line(self.record.line)
-                    .key("needs"));
-                }
+                check_needs_have_a_pipeline(&self.record, self.reader.path())?;
                 return Ok(Some((created, spec)));
             }
             pipelines.begin(&self.record, spec)?;

@@ -121,6 +121,23 @@ struct Pipeline {
     unresolved: u32,
 }
 
+/// A job outside any pipeline may not name `needs`: they name jobs of its own pipeline. The one
+/// rule for every reader of a trace (`sim run`'s job source and `sim trace stats`).
+pub fn check_needs_have_a_pipeline(record: &TraceRecord, path: &Path) -> Result<(), InputError> {
+    if record.pipeline_id.is_none() && !record.needs.is_empty() {
+        return Err(InputError::file(
+            path,
+            format!(
+                "job {} has needs but no pipeline_id; needs name jobs of its pipeline",
+                record.job_id
+            ),
+        )
+        .at_line(record.line)
+        .key("needs"));
+    }
+    Ok(())
+}
+
 /// The live pipelines of a DAG trace: reads them in, releases their jobs as predecessors
 /// finish, and skips the dependants of failed jobs. Knows nothing of files beyond the path
 /// its errors name.

@@ -43,16 +43,7 @@ fn check_row<R: Read>(
     }
     match rec.pipeline_id {
         Some(_) => p.begin(rec, spec),
-        None if !rec.needs.is_empty() => Err(InputError::file(
-            reader.path(),
-            format!(
-                "job {} has needs but no pipeline_id; needs name jobs of its pipeline",
-                rec.job_id
-            ),
-        )
-        .at_line(rec.line)
-        .key("needs")),
-        None => Ok(()),
+        None => super::pipelines::check_needs_have_a_pipeline(rec, reader.path()),
     }
 }
 
