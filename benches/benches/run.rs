@@ -17,7 +17,7 @@ use std::path::Path;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use fleetsim::engine::{Engine, ListSource};
 use fleetsim::run::{RunOptions, run_file};
-use fleetsim_benches::{Autoscale, Count, JOBS, workload};
+use fleetsim_benches::{Autoscale, Count, FleetScale, JOBS, ScaleExecutor, workload};
 use fleetsim_core::Fleet;
 use fleetsim_core::spec::{FleetSpec, Pickup};
 
@@ -142,5 +142,29 @@ fn sweep_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine, engine_autoscale, sim_run, sweep_throughput);
+/// Issue 15's series: the same load (60 % of the fleet, 300,000 jobs) on fleets of 10 to
+/// 10,000 single-slot machines, docker+machine and docker-autoscaler ([`FleetScale`]). The
+/// time per job should not grow with the fleet. `benches/fleet-scale.sh` prints the same
+/// series with peak memory, one process per size.
+fn fleet_scale(c: &mut Criterion) {
+    const SCALE_JOBS: u64 = 300_000;
+    for executor in [ScaleExecutor::DockerMachine, ScaleExecutor::DockerAutoscaler] {
+        let mut group = c.benchmark_group(format!("fleet_scale_{}", executor.name()));
+        group.throughput(Throughput::Elements(SCALE_JOBS));
+        group.sample_size(10);
+        for machines in [10, 100, 1_000, 10_000] {
+            let fixture = FleetScale::new(executor, machines, SCALE_JOBS);
+            group.bench_function(format!("{machines}_machines"), |b| {
+                b.iter_batched(
+                    || fixture.setup(),
+                    |(fleet, jobs)| black_box(fixture.run(fleet, jobs)),
+                    BatchSize::LargeInput,
+                );
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, engine, engine_autoscale, sim_run, sweep_throughput, fleet_scale);
 criterion_main!(benches);

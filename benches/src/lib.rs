@@ -198,3 +198,227 @@ pub fn add_caches(fleet: &mut Fleet, jobs: &mut [(u64, JobSpec)]) {
         };
     }
 }
+
+/// The executor of a [`FleetScale`] fixture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleExecutor {
+    /// docker+machine: `IdleCount` = 20 % of `limit`, `IdleTime` = 10 min.
+    DockerMachine,
+    /// docker-autoscaler: one slot per instance, `idle_count` = 20 % of `max_instances`,
+    /// `idle_time` = 10 min.
+    DockerAutoscaler,
+}
+
+impl ScaleExecutor {
+    /// The name used in bench ids and the examples' arguments.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScaleExecutor::DockerMachine => "docker_machine",
+            ScaleExecutor::DockerAutoscaler => "docker_autoscaler",
+        }
+    }
+}
+
+/// Issue 15's scale fixture: one runner manager whose fleet has `machines` single-slot
+/// machines (`limit` = `concurrent` = `machines`), warm pool 20 % of it, a fixed 60 s boot on
+/// simulated on-demand EC2, and `jobs` jobs arriving as a Poisson stream at 60 % of the
+/// fleet's capacity (log-normal durations, mean ≈ 238 s). The per-job cost of a run should
+/// not depend on `machines`.
+pub struct FleetScale {
+    spec: FleetSpec,
+    jobs: Vec<(u64, JobSpec)>,
+    types: Vec<Option<MachineType>>,
+}
+
+impl FleetScale {
+    /// The fixture for `machines` machines and `jobs` jobs (seed 42).
+    pub fn new(executor: ScaleExecutor, machines: u32, jobs: u64) -> FleetScale {
+        use fleetsim_core::taskscaler::{AutoscalerSpec, Policy, ScaleFactorRule, Throttle};
+        let idle = machines / 5;
+        let idle_time_ms = 600_000;
+        let kind = match executor {
+            ScaleExecutor::DockerMachine => ExecutorKind::DockerMachine(DockerMachineSpec {
+                root: IdleSettings {
+                    idle_count: idle,
+                    idle_count_min: 0,
+                    idle_scale_factor: 0.0,
+                    idle_time_ms,
+                },
+                sections: Vec::new(),
+                max_growth_rate: 0,
+                max_builds: 0,
+            }),
+            ScaleExecutor::DockerAutoscaler => ExecutorKind::DockerAutoscaler(AutoscalerSpec {
+                capacity_per_instance: 1,
+                max_use_count: 0,
+                max_instances: machines,
+                acquire_wait_ms: 3 * 15 * 60_000 + 6_000,
+                policies: vec![Policy {
+                    idle_count: idle,
+                    idle_time_ms,
+                    scale_factor: 0.0,
+                    scale_factor_limit: 0,
+                    preemptive: true,
+                }],
+                default_policy: Policy::default(),
+                throttle: Throttle { per_s: Some(100), burst: 20 },
+                scale_factor_rule: ScaleFactorRule::Max,
+                contention: 0.0,
+            }),
+        };
+        let runner = RunnerSpec { limit: machines, executor: kind, ..RunnerSpec::docker("fleet") };
+        let spec = FleetSpec {
+            processes: vec![ProcessSpec {
+                name: "manager-0".into(),
+                concurrent: machines,
+                check_interval_ms: 3000,
+                first_offer_ms: 1234,
+                runners: vec![runner],
+            }],
+            pickup: Pickup::Polling,
+            long_poll_ms: 0,
+            request_latency_ms: 0,
+            cache: Default::default(),
+            skip_idle_offers: true,
+        };
+        let types = vec![Some(MachineType {
+            instance_type: "t3.medium".into(),
+            region: "us-east-1".into(),
+            price_per_hour: 0.0416,
+            hazard_per_hour: 0.0,
+            slots: 1,
+            boot: BootTime::Fixed(60_000),
+        })];
+        let seeds = SeedTree::new(42);
+        let (mut a, mut d) = (seeds.stream("arrivals"), seeds.stream("durations"));
+        let durations = LogNormal::new((180.0f64).ln(), 0.75).expect("valid"); // mean ≈ 238 s
+        let inter = Exp::new(0.6 * f64::from(machines) / 238.0).expect("valid");
+        let mut t = 0.0;
+        let jobs = (1..=jobs)
+            .map(|id| {
+                t += inter.sample(&mut a);
+                let spec = JobSpec {
+                    id: JobId(id),
+                    project: ProjectId(id % 64),
+                    tags: TagSetId::UNTAGGED,
+                    duration_ms: (durations.sample(&mut d) * 1000.0) as u64,
+                    retry: 0,
+                    work: Default::default(),
+                };
+                ((t * 1000.0) as u64, spec)
+            })
+            .collect();
+        FleetScale { spec, jobs, types }
+    }
+
+    /// A fresh fleet and the job list.
+    pub fn setup(&self) -> (Fleet, Vec<(u64, JobSpec)>) {
+        (Fleet::new(self.spec.clone()), self.jobs.clone())
+    }
+
+    /// Runs the jobs on simulated on-demand EC2 (`machines.csv` rows formatted, then dropped).
+    pub fn run(&self, mut fleet: Fleet, jobs: Vec<(u64, JobSpec)>) -> RunEnd {
+        let cloud_spec = CloudSpec {
+            boot: BootTime::Fixed(60_000),
+            instance_boot: BootTime::Fixed(60_000),
+            ..CloudSpec::default()
+        };
+        let mut cloud = SimCloud::new(
+            cloud_spec,
+            self.types.clone(),
+            &["fleet".into()],
+            SeedTree::new(7),
+            std::io::sink(),
+        )
+        .expect("cloud");
+        let mut count = Count::default();
+        let end = Engine::new()
+            .run_with(&mut fleet, &mut ListSource::new(jobs), &mut count, &mut cloud)
+            .expect("run");
+        black_box(count.0);
+        end
+    }
+}
+
+/// Issue 15's runner series: one runner manager with `runners` `[[runners]]` entries (docker
+/// executor, `limit = 4`, tag `team-<i>`, no untagged jobs), `concurrent` = 4 × `runners`, and
+/// `jobs` jobs spread evenly over the teams' tags at 60 % of the capacity. The per-job cost
+/// should not depend on the number of runners: the GitLab queue's tag matching and the
+/// feeder's offers to every runner included.
+pub struct RunnerScale {
+    spec: FleetSpec,
+    jobs: Vec<(u64, Vec<String>, JobSpec)>,
+}
+
+impl RunnerScale {
+    /// The fixture for `runners` runners and `jobs` jobs (seed 42).
+    pub fn new(runners: u32, jobs: u64) -> RunnerScale {
+        let entries = (0..runners)
+            .map(|i| RunnerSpec {
+                limit: 4,
+                tags: vec![format!("team-{i}")],
+                run_untagged: false,
+                ..RunnerSpec::docker(format!("runner-{i}"))
+            })
+            .collect();
+        let spec = FleetSpec {
+            processes: vec![ProcessSpec {
+                name: "manager-0".into(),
+                concurrent: 4 * runners,
+                check_interval_ms: 3000,
+                first_offer_ms: 1234,
+                runners: entries,
+            }],
+            pickup: Pickup::Polling,
+            long_poll_ms: 0,
+            request_latency_ms: 0,
+            cache: Default::default(),
+            skip_idle_offers: true,
+        };
+        let seeds = SeedTree::new(42);
+        let (mut a, mut d) = (seeds.stream("arrivals"), seeds.stream("durations"));
+        let durations = LogNormal::new((180.0f64).ln(), 0.75).expect("valid"); // mean ≈ 238 s
+        let inter = Exp::new(0.6 * 4.0 * f64::from(runners) / 238.0).expect("valid");
+        let mut t = 0.0;
+        let jobs = (1..=jobs)
+            .map(|id| {
+                t += inter.sample(&mut a);
+                let spec = JobSpec {
+                    id: JobId(id),
+                    project: ProjectId(id % 64),
+                    tags: TagSetId::UNTAGGED,
+                    duration_ms: (durations.sample(&mut d) * 1000.0) as u64,
+                    retry: 0,
+                    work: Default::default(),
+                };
+                // Teams in turn: each runner gets its share of the load.
+                let team = vec![format!("team-{}", id % u64::from(runners))];
+                ((t * 1000.0) as u64, team, spec)
+            })
+            .collect();
+        RunnerScale { spec, jobs }
+    }
+
+    /// A fresh fleet and the job list, tags interned.
+    pub fn setup(&self) -> (Fleet, Vec<(u64, JobSpec)>) {
+        let mut fleet = Fleet::new(self.spec.clone());
+        let jobs = self
+            .jobs
+            .iter()
+            .map(|(at, tags, job)| {
+                let tags = fleet.intern_tags(tags);
+                (*at, JobSpec { tags, ..*job })
+            })
+            .collect();
+        (fleet, jobs)
+    }
+
+    /// Runs the jobs.
+    pub fn run(&self, mut fleet: Fleet, jobs: Vec<(u64, JobSpec)>) -> RunEnd {
+        let mut count = Count::default();
+        let end =
+            Engine::new().run(&mut fleet, &mut ListSource::new(jobs), &mut count).expect("run");
+        black_box(count.0);
+        end
+    }
+}

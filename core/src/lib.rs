@@ -37,6 +37,7 @@ pub mod job;
 pub mod periods;
 pub mod queue;
 pub mod runner_process;
+mod slot_trees;
 pub mod spec;
 pub mod tags;
 pub mod taskscaler;

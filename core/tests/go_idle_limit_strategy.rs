@@ -400,7 +400,7 @@ mod test_should_remove_idle {
             }
         }
         let judged = add(&mut pool, USED_60_S_AGO, m.state);
-        pool.machine_mut(judged).used_count = m.used_count;
+        pool.set_used_count(judged, m.used_count);
         let before = pool.counts();
         assert_eq!(
             (before.creating, before.used),

@@ -156,9 +156,7 @@ impl Fleet {
     ) {
         let pool = &mut self.machine_runner(runner).pool;
         pool.set_state(m, MachineState::Used);
-        let machine = pool.machine_mut(m);
-        machine.used_at = now;
-        machine.used_count += 1;
+        pool.start_build(m, now);
         self.start_work(now, key, Placement::Machine(m), out);
     }
 
@@ -202,7 +200,7 @@ impl Fleet {
         out: &mut Vec<Command>,
     ) {
         let mr = self.machine_runner(runner);
-        mr.pool.machine_mut(m).free_since = now;
+        mr.pool.set_free_since(m, now);
         match mr.waiters.pop_front() {
             Some(key) => {
                 mr.pool.set_state(m, MachineState::Idle);
@@ -222,9 +220,9 @@ impl Fleet {
     ) {
         let caps = self.runners[runner.0 as usize].caps();
         let pool = &mut self.machine_runner(runner).pool;
-        let machine = pool.machine_mut(m);
-        machine.used_at = now;
-        if caps.max_builds > 0 && machine.used_count >= caps.max_builds {
+        pool.set_used_at(m, now);
+        let used_count = pool.get(m).expect("known machine").used_count;
+        if caps.max_builds > 0 && used_count >= caps.max_builds {
             pool.set_state(m, MachineState::Removing);
             out.push(Command::RemoveMachine { machine: m, reason: RemovalReason::TooManyBuilds });
             return;
@@ -243,18 +241,17 @@ impl Fleet {
             return self.instance_ready(now, runner, m);
         }
         let mr = self.machine_runner(runner);
-        let machine = mr.pool.machine_mut(m);
         assert_eq!(
-            machine.state,
-            MachineState::Creating,
+            mr.pool.get(m).map(|x| x.state),
+            Some(MachineState::Creating),
             "MachineReady for a machine not being created"
         );
-        machine.used_at = now;
+        mr.pool.set_used_at(m, now);
         let creator = mr.owners.remove(&m);
         match creator.and_then(|k| mr.waiters.iter().position(|&w| w == k)) {
             Some(i) => {
                 let key = mr.waiters.remove(i).expect("waiting job");
-                mr.pool.machine_mut(m).free_since = now;
+                mr.pool.set_free_since(m, now);
                 mr.pool.set_state(m, MachineState::Idle);
                 self.use_machine(now, runner, key, m, out);
             }

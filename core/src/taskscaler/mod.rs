@@ -20,6 +20,10 @@
 
 use std::collections::BTreeMap;
 
+mod instance_index;
+
+use instance_index::InstanceIndex;
+
 use crate::docker_machine::{Counts, RemovalReason};
 use crate::ids::MachineId;
 use crate::time::SimTime;
@@ -167,6 +171,16 @@ pub struct InstancePool {
     /// Sums over the instances, kept as they change: the scaling rule and `Reserve` run after
     /// every input, so they must not walk the instances.
     sums: Sums,
+    /// `Acquire`'s pick and the idle clocks, kept as they change (for the same reason).
+    index: InstanceIndex,
+    /// Walk every instance instead of asking the index (the reference).
+    walk_only: bool,
+}
+
+/// The latest idle clock that has run out at `now` after `idle_time_ms`
+/// (`now - idle_since >= idle_time`), if any can have.
+fn idle_threshold(now: SimTime, idle_time_ms: u64) -> Option<u64> {
+    if idle_time_ms == 0 { Some(u64::MAX) } else { now.0.checked_sub(idle_time_ms) }
 }
 
 /// Slots of `i` that can still take a job: free slots of a running instance, no more than
@@ -218,7 +232,15 @@ impl InstancePool {
             capacity: spec.capacity_per_instance,
             max_use_count: spec.max_use_count,
             sums: Sums::default(),
+            index: InstanceIndex::new(spec.capacity_per_instance, spec.max_use_count),
+            walk_only: false,
         }
+    }
+
+    /// A pool that walks every instance for `Acquire`'s pick, the scaling loop's deletions
+    /// and its next event: the reference the indexed pool is tested against.
+    pub fn reference(spec: &AutoscalerSpec) -> InstancePool {
+        InstancePool { walk_only: true, ..InstancePool::new(spec) }
     }
 
     /// What instance `i` adds to the sums.
@@ -258,6 +280,7 @@ impl InstancePool {
         let out = f(i);
         let after = Self::sums_of(c, m, i);
         self.sums.replace(before, after);
+        self.index.update(id, i);
         out
     }
 
@@ -314,11 +337,16 @@ impl InstancePool {
         if self.sums.usable == 0 {
             return None;
         }
-        let (&id, _) = self
-            .instances
-            .iter()
-            .filter(|(_, i)| usable(self.capacity, self.max_use_count, i) > 0)
-            .min_by_key(|(id, i)| (spec.capacity_per_instance - i.in_use, **id))?;
+        let id = if self.walk_only {
+            let (&id, _) = self
+                .instances
+                .iter()
+                .filter(|(_, i)| usable(self.capacity, self.max_use_count, i) > 0)
+                .min_by_key(|(id, i)| (spec.capacity_per_instance - i.in_use, **id))?;
+            id
+        } else {
+            self.index.fullest_usable()?
+        };
         self.change(id, |i| {
             i.in_use += 1;
             i.uses += 1;
@@ -359,6 +387,11 @@ impl InstancePool {
         let i = Instance { state: InstanceState::Creating, in_use: 0, uses: 0, idle_since: now };
         assert!(self.instances.insert(id, i).is_none(), "instance id reused");
         self.sums.by_state.creating += 1;
+        if !self.index.push(id, &i) {
+            // Full, or an id out of order: a new index with room (amortised O(1)).
+            let all = self.instances.iter().map(|(&id, i)| (id, i));
+            self.index = InstanceIndex::rebuild(all, self.capacity, self.max_use_count);
+        }
     }
 
     /// The instance is ready: its idle clock starts now.
@@ -385,6 +418,7 @@ impl InstancePool {
         let i = self.instances.remove(&id).expect("known instance");
         assert_eq!(i.state, InstanceState::Removing, "forgot an instance not being removed");
         self.sums.by_state.removing -= 1;
+        self.index.remove(id);
     }
 
     /// Instances by state, in the docker+machine shape the reports use: running instances
@@ -470,16 +504,21 @@ impl InstancePool {
         }
         if current > required {
             let mut surplus = current - required;
-            let expired: Vec<MachineId> = self
-                .instances
-                .iter()
-                .filter(|(_, i)| {
-                    i.state == InstanceState::Running
-                        && i.in_use == 0
-                        && now.saturating_since(i.idle_since) >= policy.idle_time_ms
-                })
-                .map(|(&id, _)| id)
-                .collect();
+            let mut expired: Vec<MachineId> = Vec::new();
+            if self.walk_only {
+                expired.extend(
+                    self.instances
+                        .iter()
+                        .filter(|(_, i)| {
+                            i.state == InstanceState::Running
+                                && i.in_use == 0
+                                && now.saturating_since(i.idle_since) >= policy.idle_time_ms
+                        })
+                        .map(|(&id, _)| id),
+                );
+            } else if let Some(threshold) = idle_threshold(now, policy.idle_time_ms) {
+                self.index.expired(threshold, surplus as usize, &mut expired);
+            }
             for id in expired {
                 if surplus == 0 {
                     break;
@@ -534,6 +573,10 @@ impl InstancePool {
             return Some(now + wait_ms);
         }
         if current > required {
+            if !self.walk_only {
+                let clock = self.index.min_idle_clock()?;
+                return Some((SimTime(clock) + policy.idle_time_ms).max(now));
+            }
             return self
                 .instances
                 .values()

@@ -12,8 +12,11 @@
 //! every job request of the runner (§2.2). The fleet calls [`MachinePool::acquire`] at the
 //! same moments.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
+
+mod slot_index;
+
+use slot_index::SlotIndex;
 
 use crate::ids::MachineId;
 use crate::time::SimTime;
@@ -206,27 +209,38 @@ pub enum PoolAction {
 }
 
 /// The machines of one `[[runners]]` entry, oldest first.
+///
+/// GitLab Runner's `Acquire` walks every machine (`updateMachines`); so does
+/// [`MachinePool::reference`], kept as the plain statement of the rules. The default pool
+/// answers the same questions from an index kept up to date on every change
+/// ([`slot_index`]), in O(log machines) per `Acquire` instead of O(machines): proptests in
+/// `core/tests/pool_index.rs` check that both give the same actions and answers.
 #[derive(Debug, Default)]
 pub struct MachinePool {
-    machines: BTreeMap<MachineId, Machine>,
+    machines: BTreeMap<MachineId, Entry>,
     counts: Counts,
-    /// Bumped on every change, so the answer of [`MachinePool::next_removal_at`] can be
-    /// remembered while nothing changes (the fast path asks after every input).
-    generation: u64,
-    removal_memo: Cell<Option<RemovalMemo>>,
+    index: SlotIndex,
+    /// Walk every machine, as GitLab Runner does (the reference).
+    walk_only: bool,
+    /// Scratch space of the indexed removal pass.
+    slots: Vec<usize>,
+    removals: Vec<(MachineId, RemovalReason)>,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct RemovalMemo {
-    generation: u64,
-    from: SimTime,
-    settings: IdleSettings,
-    limit: u32,
-    max_builds: u32,
-    answer: Option<SimTime>,
+struct Entry {
+    machine: Machine,
+    /// Its slot in [`MachinePool::index`].
+    slot: u32,
 }
 
 impl MachinePool {
+    /// A pool that walks every machine on every question, as GitLab Runner's
+    /// `updateMachines` does: the reference the indexed pool is tested against.
+    pub fn reference() -> MachinePool {
+        MachinePool { walk_only: true, ..MachinePool::default() }
+    }
+
     /// Machines by state.
     pub fn counts(&self) -> Counts {
         self.counts
@@ -234,48 +248,104 @@ impl MachinePool {
 
     /// One machine.
     pub fn get(&self, id: MachineId) -> Option<&Machine> {
-        self.machines.get(&id)
+        self.machines.get(&id).map(|e| &e.machine)
+    }
+
+    /// Changes machine `id` with `f` and brings the counts and the index up to date.
+    fn change(&mut self, id: MachineId, f: impl FnOnce(&mut Machine)) {
+        let e = self.machines.get_mut(&id).expect("known machine");
+        let before = e.machine.state;
+        f(&mut e.machine);
+        if e.machine.state != before {
+            self.counts.add(before, -1);
+            self.counts.add(e.machine.state, 1);
+        }
+        self.index.update(e.slot, &e.machine);
     }
 
     /// Changes a machine's state, keeping the counts.
     pub fn set_state(&mut self, id: MachineId, state: MachineState) {
-        self.generation += 1;
-        let m = self.machines.get_mut(&id).expect("known machine");
-        self.counts.add(m.state, -1);
-        self.counts.add(state, 1);
-        m.state = state;
+        self.change(id, |m| m.state = state);
     }
 
-    /// Mutable access to a machine's fields other than its state.
-    pub fn machine_mut(&mut self, id: MachineId) -> &mut Machine {
-        self.generation += 1;
-        self.machines.get_mut(&id).expect("known machine")
+    /// Sets GitLab Runner's `Used` timestamp of a machine (its idle clock).
+    pub fn set_used_at(&mut self, id: MachineId, at: SimTime) {
+        self.change(id, |m| m.used_at = at);
+    }
+
+    /// A job starts on the machine: `Used` = now and one more build (`UsedCount`).
+    pub fn start_build(&mut self, id: MachineId, now: SimTime) {
+        self.change(id, |m| {
+            m.used_at = now;
+            m.used_count += 1;
+        });
+    }
+
+    /// Sets the jobs a machine has run (`UsedCount`), as a test's fixture would.
+    pub fn set_used_count(&mut self, id: MachineId, count: u32) {
+        self.change(id, |m| m.used_count = count);
+    }
+
+    /// Records when a machine last became free, for the pending-time split.
+    pub fn set_free_since(&mut self, id: MachineId, at: SimTime) {
+        // Not part of any rule the index answers: no re-index needed.
+        self.machines.get_mut(&id).expect("known machine").machine.free_since = at;
     }
 
     /// Starts creating machine `id` (state `Creating`).
     pub fn create(&mut self, now: SimTime, id: MachineId, on_demand: bool) {
-        let m = Machine {
+        let machine = Machine {
             state: MachineState::Creating,
             used_at: now,
             used_count: 0,
             free_since: now,
             on_demand,
         };
-        self.generation += 1;
-        assert!(self.machines.insert(id, m).is_none(), "machine id reused");
+        let slot = self.index.push(id, &machine);
+        let e = Entry { machine, slot: slot.unwrap_or(u32::MAX) };
+        assert!(self.machines.insert(id, e).is_none(), "machine id reused");
         self.counts.add(MachineState::Creating, 1);
+        if slot.is_none() {
+            self.rebuild_index(self.index.max_builds()); // full, or an id out of order
+        }
     }
 
     /// Forgets a machine whose removal finished.
     pub fn forget(&mut self, id: MachineId) {
-        self.generation += 1;
-        let m = self.machines.remove(&id).expect("known machine");
-        self.counts.add(m.state, -1);
+        let e = self.machines.remove(&id).expect("known machine");
+        self.counts.add(e.machine.state, -1);
+        self.index.remove(e.slot);
+    }
+
+    fn rebuild_index(&mut self, max_builds: u32) {
+        let machines = self.machines.iter().map(|(&id, e)| (id, &e.machine));
+        let mut slots = Vec::with_capacity(self.machines.len());
+        self.index = SlotIndex::rebuild(machines, max_builds, |_, slot| slots.push(slot));
+        for (e, slot) in self.machines.values_mut().zip(slots) {
+            e.slot = slot;
+        }
     }
 
     /// The newest idle machine, if any.
     pub fn newest_idle(&self) -> Option<MachineId> {
-        self.machines.iter().rev().find(|(_, m)| m.state == MachineState::Idle).map(|(&id, _)| id)
+        if self.walk_only {
+            return self
+                .iter()
+                .rev()
+                .find(|(_, m)| m.state == MachineState::Idle)
+                .map(|(id, _)| id);
+        }
+        self.index.newest_idle()
+    }
+
+    /// Whether the index can answer for these settings: it knows neither `IdleScaleFactor`
+    /// (whose target depends on the machines in use before each one) nor machines beyond a
+    /// lowered `limit`; those walk, as GitLab Runner does.
+    fn indexed(&self, s: &IdleSettings, caps: &Caps) -> bool {
+        !self.walk_only
+            && s.idle_scale_factor <= 0.0
+            && (caps.limit == 0 || self.counts.total() <= caps.limit)
+            && self.index.max_builds() == caps.max_builds
     }
 
     /// GitLab Runner's `Acquire` (§2.3): the removal pass in name order (each machine judged
@@ -289,7 +359,14 @@ impl MachinePool {
         mut new_id: impl FnMut() -> MachineId,
         actions: &mut Vec<PoolAction>,
     ) -> Acquired {
-        self.removal_pass(now, s, caps, actions);
+        if !self.walk_only && self.index.max_builds() != caps.max_builds {
+            self.rebuild_index(caps.max_builds);
+        }
+        if self.indexed(s, caps) {
+            self.removal_pass_indexed(now, s, actions);
+        } else {
+            self.removal_pass_walk(now, s, caps, actions);
+        }
         while can_create_idle(s, caps, &self.counts) {
             let id = new_id();
             self.create(now, id, false);
@@ -306,7 +383,10 @@ impl MachinePool {
         Acquired::NoFree
     }
 
-    fn removal_pass(
+    /// The removal pass as GitLab Runner 19.4 `provider.go` `updateMachines` runs it: every
+    /// machine in name order, each idle one judged by `shouldRemoveIdle` against the
+    /// machines before it (machines removed earlier in the pass count as removing).
+    fn removal_pass_walk(
         &mut self,
         now: SimTime,
         s: &IdleSettings,
@@ -316,7 +396,7 @@ impl MachinePool {
         let mut so_far = Counts::default();
         let ids: Vec<MachineId> = self.machines.keys().copied().collect();
         for id in ids {
-            let m = self.machines[&id];
+            let m = self.machines[&id].machine;
             let mut state = m.state;
             if m.state == MachineState::Idle
                 && let Some(reason) = should_remove_idle(now, s, caps, &so_far, &m)
@@ -329,53 +409,80 @@ impl MachinePool {
         }
     }
 
-    /// The earliest instant ≥ `from` at which the removal pass would remove a machine, if
-    /// nothing else changes before then. Exact: it replays the pass at each expiry instant.
-    pub fn next_removal_at(&self, from: SimTime, s: &IdleSettings, caps: &Caps) -> Option<SimTime> {
-        // While nothing changed, an answer at or after `from` found for an earlier `from` still
-        // holds: no expiry before it removed anything, and the machines are the same.
-        if let Some(m) = self.removal_memo.get()
-            && m.generation == self.generation
-            && m.settings == *s
-            && (m.limit, m.max_builds) == (caps.limit, caps.max_builds)
-            && m.from <= from
-            && m.answer.is_none_or(|a| a >= from)
+    /// The same pass from the index, without `IdleScaleFactor` and within `limit`. Then
+    /// `shouldRemoveIdle` removes an idle machine when it is at `MaxBuilds`, or when its idle
+    /// clock has run out and the machines before it leave at least `IdleCount` available.
+    /// Machines removed by the pass do not count as available, so "available before it"
+    /// only grows along the walk: the idle machines past the `IdleCount`-th available one
+    /// (machines at `MaxBuilds` never count, they go first) are over the count, and those of
+    /// them whose clock ran out go, in id order.
+    fn removal_pass_indexed(
+        &mut self,
+        now: SimTime,
+        s: &IdleSettings,
+        actions: &mut Vec<PoolAction>,
+    ) {
+        let mut removals = std::mem::take(&mut self.removals);
+        let mut slots = std::mem::take(&mut self.slots);
+        removals.clear();
+        removals
+            .extend(self.index.worn_idle().iter().map(|&id| (id, RemovalReason::TooManyBuilds)));
+        // `idleTimeExceeded`: `now - Used >= IdleTime` (see `should_remove_idle`).
+        let threshold =
+            if s.idle_time_ms == 0 { Some(u64::MAX) } else { now.0.checked_sub(s.idle_time_ms) };
+        if let (Some(threshold), Some(from)) =
+            (threshold, self.index.after_kth_counted(s.idle_count, false))
         {
-            return m.answer;
+            self.index.expired_from(from, threshold, &mut slots);
+            removals.extend(
+                slots.iter().map(|&slot| (self.index.id(slot), RemovalReason::TooManyIdle)),
+            );
+            if removals.len() > slots.len() {
+                removals.sort_unstable_by_key(|&(id, _)| id); // both kinds, in name order
+            }
         }
-        let answer = self.compute_next_removal(from, s, caps);
-        self.removal_memo.set(Some(RemovalMemo {
-            generation: self.generation,
-            from,
-            settings: *s,
-            limit: caps.limit,
-            max_builds: caps.max_builds,
-            answer,
-        }));
-        answer
+        for &(id, reason) in &removals {
+            self.set_state(id, MachineState::Removing);
+            actions.push(PoolAction::Remove(id, reason));
+        }
+        self.removals = removals;
+        self.slots = slots;
     }
 
-    fn compute_next_removal(
-        &self,
-        from: SimTime,
-        s: &IdleSettings,
-        caps: &Caps,
-    ) -> Option<SimTime> {
+    /// The earliest instant ≥ `from` at which the removal pass would remove a machine, if
+    /// nothing else changes before then, judged at the expiry instants of the idle clocks.
+    pub fn next_removal_at(&self, from: SimTime, s: &IdleSettings, caps: &Caps) -> Option<SimTime> {
+        if !self.indexed(s, caps) {
+            return self.next_removal_walk(from, s, caps);
+        }
+        let expiry = |clock: u64| (SimTime(clock) + s.idle_time_ms).max(from);
+        if !self.index.worn_idle().is_empty() {
+            // A machine at `MaxBuilds` goes at the next pass: at the first expiry instant.
+            let worn = self.index.worn_idle().iter().map(|id| self.machines[id].machine.used_at.0);
+            let first = worn.chain(self.index.min_clock_from(0)).min().expect("an idle machine");
+            return Some(expiry(first));
+        }
+        // Judged in their raw states (nothing removed), idle machines past the
+        // `IdleCount`-th available one are over the count.
+        let from_slot = self.index.after_kth_counted(s.idle_count, true)?;
+        self.index.min_clock_from(from_slot).map(expiry)
+    }
+
+    /// [`MachinePool::next_removal_at`] by walking every machine once.
+    fn next_removal_walk(&self, from: SimTime, s: &IdleSettings, caps: &Caps) -> Option<SimTime> {
         // The pass judges each idle machine against the machines before it (`so_far`), which
         // does not depend on the time; only "idle longer than IdleTime" does. So one walk
-        // finds the answer (it used to replay the pass at every expiry: O(machines²) per
-        // call, cubic over a run that pre-creates a large IdleCount). At a candidate instant
-        // t (an idle machine's expiry clamped to `from`), the pass removes something iff
-        // some idle machine has a time-independent reason (MaxBuilds, limit), or is over
-        // IdleCount (`idle_exceeded`) with t at or after its own expiry. The first such t is
-        // the smallest expiry overall in the first case, else the smallest expiry among the
-        // machines over IdleCount.
+        // finds the answer. At a candidate instant t (an idle machine's expiry clamped to
+        // `from`), the pass removes something iff some idle machine has a time-independent
+        // reason (MaxBuilds, limit), or is over IdleCount (`idle_exceeded`) with t at or
+        // after its own expiry. The first such t is the smallest expiry overall in the first
+        // case, else the smallest expiry among the machines over IdleCount.
         let expiry = |m: &Machine| (m.used_at + s.idle_time_ms).max(from);
         let mut earliest: Option<SimTime> = None;
         let mut any_always = false;
         let mut earliest_idle_removal: Option<SimTime> = None;
         let mut so_far = Counts::default();
-        for m in self.machines.values() {
+        for (_, m) in self.iter() {
             if m.state == MachineState::Idle {
                 let t = expiry(m);
                 earliest = Some(earliest.map_or(t, |e| e.min(t)));
@@ -393,8 +500,8 @@ impl MachinePool {
     }
 
     /// The machines and their ids, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = (MachineId, &Machine)> {
-        self.machines.iter().map(|(&id, m)| (id, m))
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (MachineId, &Machine)> {
+        self.machines.iter().map(|(&id, e)| (id, &e.machine))
     }
 }
 
