@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 15's scale series in one run: for docker+machine and docker-autoscaler, fleets of 10
-# to 10,000 single-slot machines at 60 % load (benches/src/lib.rs `FleetScale`); and 1 to 64
+# to 10,000 single-slot machines at 60 % load (benches/src/lib.rs `FleetScale`); and 1 to 500
 # tagged `[[runners]]` entries on one manager (`RunnerScale`). One process per size, so each
 # peak RSS is its own. Prints a Markdown table: jobs per second, time per job relative to the
 # smallest size, and peak RSS (GNU time's %M).
@@ -16,7 +16,7 @@ echo "|---|---|---|---|---|---|---|---|"
 for series in docker_machine docker_autoscaler runners; do
     base=""
     sizes="10 100 1000 10000"
-    [ "$series" = runners ] && sizes="1 8 64"
+    [ "$series" = runners ] && sizes="1 10 100 500"
     for size in $sizes; do
         out=$( { /usr/bin/time -f "rss %M" "$bin" "$series" "$size" "$jobs"; } 2>&1 )
         line=$(grep "^$series " <<<"$out")

@@ -43,6 +43,11 @@ impl Adaptive {
         }
     }
 
+    /// Whether the value sits at its floor of 1, where an empty request changes nothing.
+    pub fn at_floor(self) -> bool {
+        self.value == 1.0 // exact: the clamp sets it to 1.0 itself
+    }
+
     /// The effective request cap: `clamp(ceil(value), 1, request_concurrency)`.
     pub fn cap(self, ceiling: u32) -> u32 {
         let ceiling = ceiling.max(1);

@@ -25,26 +25,56 @@ use crate::ids::{JobId, JobKey, ProjectId, RunnerId, TagSetId};
 use crate::spec::RunnerScope;
 use crate::tags::TagInterner;
 
+/// 64-bit words in a [`RunnerMask`].
+const MASK_WORDS: usize = crate::spec::MAX_RUNNERS / 64;
+
 /// A set of runners as a bit mask (at most [`crate::spec::MAX_RUNNERS`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RunnerMask(pub u64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunnerMask([u64; MASK_WORDS]);
+
+impl Default for RunnerMask {
+    fn default() -> Self {
+        RunnerMask([0; MASK_WORDS])
+    }
+}
 
 impl RunnerMask {
+    /// The set of these runners.
+    pub fn of(runners: impl IntoIterator<Item = RunnerId>) -> RunnerMask {
+        let mut mask = RunnerMask::default();
+        for r in runners {
+            mask.insert(r);
+        }
+        mask
+    }
+
+    /// Adds `r`.
+    pub fn insert(&mut self, r: RunnerId) {
+        self.0[r.0 as usize / 64] |= 1u64 << (r.0 % 64);
+    }
+
     /// Whether `r` is in the set.
-    pub fn contains(self, r: RunnerId) -> bool {
-        self.0 & (1u64 << r.0) != 0
+    pub fn contains(&self, r: RunnerId) -> bool {
+        self.0[r.0 as usize / 64] & (1u64 << (r.0 % 64)) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
     }
 
     /// The runners in the set, lowest id first.
-    pub fn iter(self) -> impl Iterator<Item = RunnerId> {
-        let mut bits = self.0;
-        std::iter::from_fn(move || {
-            if bits == 0 {
-                return None;
-            }
-            let r = bits.trailing_zeros();
-            bits &= bits - 1;
-            Some(RunnerId(r as u16))
+    pub fn iter(&self) -> impl Iterator<Item = RunnerId> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let r = bits.trailing_zeros();
+                bits &= bits - 1;
+                Some(RunnerId((i * 64) as u16 + r as u16))
+            })
         })
     }
 }
@@ -66,6 +96,8 @@ pub struct RunnerFilter {
 struct Class {
     project: u32,
     eligible: RunnerMask,
+    /// The same runners as a list, for the per-job bookkeeping.
+    runners: Vec<RunnerId>,
     /// Pending jobs ordered by job id (usually appended at the back).
     jobs: VecDeque<(JobId, JobKey)>,
     /// Position in `Queue::active` while the class has pending jobs.
@@ -90,6 +122,11 @@ pub struct Queue {
     active: Vec<u32>,
     /// Per runner: how many pending jobs it may take.
     pending_for_runner: Vec<u32>,
+    /// Runners with at least one pending job they may take, in id order.
+    with_jobs: std::collections::BTreeSet<RunnerId>,
+    /// Per runner: the classes whose jobs it may take (a request scans these or the active
+    /// classes, whichever are fewer).
+    runner_classes: Vec<Vec<u32>>,
     pending: u32,
 }
 
@@ -114,6 +151,8 @@ impl Queue {
             project_index: FxIndexMap::default(),
             active: Vec::new(),
             pending_for_runner: vec![0; n],
+            runner_classes: vec![Vec::new(); n],
+            with_jobs: std::collections::BTreeSet::new(),
             pending: 0,
         }
     }
@@ -125,7 +164,7 @@ impl Queue {
         project: ProjectId,
         job_tags: TagSetId,
     ) -> RunnerMask {
-        let mut mask = 0u64;
+        let mut mask = RunnerMask::default();
         for (i, r) in self.runners.iter().enumerate() {
             let scope_ok = r.projects.as_ref().is_none_or(|ps| ps.contains(&project));
             let tags_ok = if job_tags == TagSetId::UNTAGGED {
@@ -134,10 +173,21 @@ impl Queue {
                 tags.is_subset(job_tags, r.tags)
             };
             if scope_ok && tags_ok {
-                mask |= 1u64 << i;
+                mask.insert(RunnerId(i as u16));
             }
         }
-        RunnerMask(mask)
+        mask
+    }
+
+    /// Whether some runner may ever take a job of this project and tag set (from the job's
+    /// class when one exists: no walk over the runners per job).
+    pub fn servable(&self, tags: &TagInterner, project: ProjectId, job_tags: TagSetId) -> bool {
+        let known =
+            self.project_index.get(&project).and_then(|p| self.class_index.get(&(*p, job_tags)));
+        match known {
+            Some(&c) => !self.classes[c as usize].runners.is_empty(),
+            None => !self.eligible(tags, project, job_tags).is_empty(),
+        }
     }
 
     /// Files a job as pending. Returns where it went.
@@ -159,9 +209,14 @@ impl Queue {
             None => {
                 let c = self.classes.len() as u32;
                 let eligible = self.eligible(tags, project, job_tags);
+                let runners: Vec<RunnerId> = eligible.iter().collect();
+                for r in &runners {
+                    self.runner_classes[r.0 as usize].push(c);
+                }
                 self.classes.push(Class {
                     project: project_ix,
                     eligible,
+                    runners,
                     jobs: VecDeque::new(),
                     active_pos: None,
                 });
@@ -181,8 +236,12 @@ impl Queue {
             class.active_pos = Some(self.active.len());
             self.active.push(class_ix);
         }
-        for r in class.eligible.iter() {
-            self.pending_for_runner[r.0 as usize] += 1;
+        for &r in &class.runners {
+            let count = &mut self.pending_for_runner[r.0 as usize];
+            *count += 1;
+            if *count == 1 {
+                self.with_jobs.insert(r);
+            }
         }
         self.pending += 1;
         Filed { class: class_ix, project: project_ix }
@@ -193,14 +252,19 @@ impl Queue {
         self.pending_for_runner[r.0 as usize] > 0
     }
 
+    /// The runners that could get a job if they asked now, lowest id first.
+    pub fn runners_with_jobs(&self) -> impl Iterator<Item = RunnerId> + '_ {
+        self.with_jobs.iter().copied()
+    }
+
     /// Number of pending jobs.
     pub fn pending(&self) -> u32 {
         self.pending
     }
 
     /// The runners that may take jobs of a class.
-    pub fn class_runners(&self, class: u32) -> RunnerMask {
-        self.classes[class as usize].eligible
+    pub fn class_runners(&self, class: u32) -> &RunnerMask {
+        &self.classes[class as usize].eligible
     }
 
     /// GitLab's answer to a job request of runner `r`: the pending job it gets, removed from
@@ -211,9 +275,14 @@ impl Queue {
         }
         let fair = self.runners[r.0 as usize].scope == RunnerScope::Instance;
         let mut best: Option<(u32, JobId, u32)> = None;
-        for &c in &self.active {
+        // The minimum over the active classes this runner may take: scan the active classes,
+        // or the runner's own classes (skipping empty ones), whichever list is shorter. Job
+        // ids are unique, so the minimum does not depend on the order.
+        let mine = &self.runner_classes[r.0 as usize];
+        let candidates = if mine.len() < self.active.len() { mine } else { &self.active };
+        for &c in candidates {
             let class = &self.classes[c as usize];
-            if !class.eligible.contains(r) {
+            if class.jobs.is_empty() || !class.eligible.contains(r) {
                 continue;
             }
             let (head, _) = class.jobs[0];
@@ -226,10 +295,14 @@ impl Queue {
         let (_, _, c) = best.expect("pending_for_runner says a job exists");
         let class = &mut self.classes[c as usize];
         let job = class.jobs.pop_front().expect("active class has jobs");
-        let (project, eligible) = (class.project, class.eligible);
+        let project = class.project;
         let emptied = if class.jobs.is_empty() { class.active_pos.take() } else { None };
-        for runner in eligible.iter() {
-            self.pending_for_runner[runner.0 as usize] -= 1;
+        for &runner in &class.runners {
+            let count = &mut self.pending_for_runner[runner.0 as usize];
+            *count -= 1;
+            if *count == 0 {
+                self.with_jobs.remove(&runner);
+            }
         }
         if let Some(pos) = emptied {
             self.active.swap_remove(pos);
@@ -297,9 +370,18 @@ mod tests {
         let mut r1 = filter(RunnerScope::Project, docker);
         r1.run_untagged = false;
         let q = Queue::new(vec![r1, filter(RunnerScope::Project, TagSetId::UNTAGGED)]);
-        assert_eq!(q.eligible(&t, ProjectId(1), docker), RunnerMask(0b01));
-        assert_eq!(q.eligible(&t, ProjectId(1), TagSetId::UNTAGGED), RunnerMask(0b10));
-        assert_eq!(q.eligible(&t, ProjectId(1), gpu), RunnerMask(0));
+        assert_eq!(q.eligible(&t, ProjectId(1), docker), RunnerMask::of([RunnerId(0)]));
+        assert_eq!(q.eligible(&t, ProjectId(1), TagSetId::UNTAGGED), RunnerMask::of([RunnerId(1)]));
+        assert!(q.eligible(&t, ProjectId(1), gpu).is_empty());
+    }
+
+    #[test]
+    fn masks_hold_runners_past_the_first_word() {
+        let ids = [0u16, 63, 64, 500, 1023].map(RunnerId);
+        let mask = RunnerMask::of(ids);
+        assert_eq!(mask.iter().collect::<Vec<_>>(), ids);
+        assert!(mask.contains(RunnerId(500)) && !mask.contains(RunnerId(501)));
+        assert!(RunnerMask::default().is_empty() && !mask.is_empty());
     }
 
     #[test]
@@ -308,7 +390,7 @@ mod tests {
         let mut r = filter(RunnerScope::Project, TagSetId::UNTAGGED);
         r.projects = Some(vec![ProjectId(7)]);
         let q = Queue::new(vec![r]);
-        assert_eq!(q.eligible(&t, ProjectId(7), TagSetId::UNTAGGED), RunnerMask(1));
-        assert_eq!(q.eligible(&t, ProjectId(8), TagSetId::UNTAGGED), RunnerMask(0));
+        assert_eq!(q.eligible(&t, ProjectId(7), TagSetId::UNTAGGED), RunnerMask::of([RunnerId(0)]));
+        assert!(q.eligible(&t, ProjectId(8), TagSetId::UNTAGGED).is_empty());
     }
 }

@@ -218,5 +218,6 @@ impl FleetSpec {
     }
 }
 
-/// The most `[[runners]]` entries a fleet may have in all (runner sets are 64-bit masks).
-pub const MAX_RUNNERS: usize = 64;
+/// The most `[[runners]]` entries a fleet may have in all (runner sets are bit masks of this
+/// size; a multiple of 64).
+pub const MAX_RUNNERS: usize = 1024;

@@ -39,31 +39,35 @@ impl Fleet {
             assert!(idle > 0, "offers were skipped while the feeder should have blocked");
             // Each skipped offer to a runner with a token took the first idle worker and put
             // it back last; offers to runners without one took none (`feedRunner`).
-            let taken: u64 = (0..proc.runners.len())
-                .filter(|&l| self.runners[proc.runners[l].0 as usize].spec.has_token)
-                .map(|l| proc.offers_to(skipped, first, l))
-                .sum();
-            proc.idle.rotate_left((taken % idle as u64) as usize);
-            for local in 0..proc.runners.len() {
-                let offers = proc.offers_to(skipped, first, local);
-                let r = &mut self.runners[proc.runners[local].0 as usize];
-                if !r.spec.adaptive_request_concurrency || !r.spec.has_token {
-                    continue; // a runner without a token is never offered (`feedRunner`)
+            let untaken: u64 =
+                self.tokenless[p].iter().map(|&l| proc.offers_to(skipped, first, l)).sum();
+            proc.idle.rotate_left(((skipped - untaken) % idle as u64) as usize);
+            // Each skipped offer that got a request slot gave it back empty: its job request
+            // had no job (docker) or `Acquire` refused (GitLab Runner 19.4 `processRunner`
+            // then calls `releaseRequest(runner, false, false)` too). A decay can lower the
+            // cap to the requests held, so check before each one. Only runners off the floor
+            // of 1 can change (`unsettled`); a runner without a token is never offered.
+            let mut settled = Vec::new();
+            for &id in &self.unsettled {
+                let r = &mut self.runners[id.0 as usize];
+                if r.process != p {
+                    continue;
                 }
-                // Each skipped offer that got a request slot gave it back empty: its job
-                // request had no job (docker) or `Acquire` refused (GitLab Runner 19.4
-                // `processRunner` then calls `releaseRequest(runner, false, false)` too). A
-                // decay can lower the cap to the requests held, so check before each one.
-                for _ in 0..offers {
-                    let before = r.adaptive;
+                for _ in 0..proc.offers_to(skipped, first, r.local) {
                     if r.at_limit() || r.requests_full() {
                         break;
                     }
                     r.adaptive.after_request(false, r.spec.request_concurrency);
-                    if r.adaptive == before {
-                        break; // at the floor of 1: further decays change nothing
+                    if r.adaptive.at_floor() {
+                        break; // further decays change nothing
                     }
                 }
+                if r.adaptive.at_floor() {
+                    settled.push(id);
+                }
+            }
+            for id in settled {
+                self.unsettled.remove(&id);
             }
         }
     }
@@ -79,10 +83,30 @@ impl Fleet {
                 self.runners.iter_mut().filter_map(|r| r.scaler.as_mut()?.next_event(now)).min();
             best = [best, scalers].into_iter().flatten().min();
         }
+        // The runners whose offers can matter: every one while each request matters, else
+        // the scaled runners and the runners with a pending job they may take.
+        let every_request = self.long_poll_ms > 0 || self.request_latency_ms > 0;
+        for p in 0..self.processes.len() {
+            let c = &mut self.candidates[p];
+            c.clear();
+            if every_request {
+                c.extend(0..self.processes[p].runners.len());
+            } else {
+                c.extend_from_slice(&self.scaled[p]);
+            }
+        }
+        if !every_request {
+            for id in self.queue.runners_with_jobs() {
+                let r = &self.runners[id.0 as usize];
+                if r.machines.is_none() && r.scaler.is_none() {
+                    self.candidates[r.process].push(r.local);
+                }
+            }
+        }
         for p in 0..self.processes.len() {
             let poll = self.processes[p].next_poll_deadline();
             let answer = self.processes[p].next_answer();
-            let offer = self.next_useful_offer(p);
+            let offer = self.next_useful_offer(p, every_request);
             for t in [poll, answer, offer].into_iter().flatten() {
                 best = Some(best.map_or(t, |b| b.min(t)));
             }
@@ -90,8 +114,9 @@ impl Fleet {
         best
     }
 
-    /// The first feeder offer of process `p` that can change anything.
-    fn next_useful_offer(&mut self, p: usize) -> Option<SimTime> {
+    /// The first feeder offer of process `p` that can change anything, among the offers to
+    /// the runners in `candidates[p]` (the others' offers change nothing).
+    fn next_useful_offer(&mut self, p: usize, every_request: bool) -> Option<SimTime> {
         let (next_at, idx, n, gap) = match self.processes[p].feeder {
             Feeder::Blocked { .. } => return None,
             Feeder::Sleeping { next_at, idx } => {
@@ -102,12 +127,12 @@ impl Fleet {
             return Some(next_at); // tick-by-tick, or the feeder will block there
         }
         let mut best: Option<SimTime> = None;
-        for local in 0..n {
+        let candidates = std::mem::take(&mut self.candidates[p]);
+        for &local in &candidates {
             let runner = self.processes[p].runners[local];
             let now = self.now;
             // A request that is held, or that takes time to answer, ties up a worker even
             // without a job: every offer that sends one matters.
-            let every_request = self.long_poll_ms > 0 || self.request_latency_ms > 0;
             let Some(from) =
                 useful_from(&mut self.runners[runner.0 as usize], &self.queue, now, every_request)
             else {
@@ -120,6 +145,7 @@ impl Fleet {
                 if from <= base { base } else { base + (from - base).div_ceil(period) * period };
             best = Some(best.map_or(at, |b| b.min(at)));
         }
+        self.candidates[p] = candidates;
         best
     }
 }

@@ -30,7 +30,7 @@ mod fast_path;
 mod instances;
 mod machines;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::adaptive::Adaptive;
 use crate::cache::{CacheAt, CacheUseId, CacheWorld, ImageId, Outcome, Place};
@@ -77,6 +77,8 @@ struct RunnerState {
     id: RunnerId,
     spec: RunnerSpec,
     process: usize,
+    /// Its index among its process's runners (the feeder's order).
+    local: usize,
     /// Jobs running plus requests in flight (the `limit` counter).
     builds: u32,
     /// Job requests in flight.
@@ -228,6 +230,17 @@ pub struct Fleet {
     /// `ProjectRunnerID`s held by running docker-executor jobs, per (host, runner, project).
     project_indices:
         BTreeMap<(usize, RunnerId, crate::ids::ProjectId), std::collections::BTreeSet<u32>>,
+    /// Runners with adaptive request concurrency whose value is off its floor of 1: the only
+    /// ones whose value a skipped empty offer can change (see `fast_path.rs`).
+    unsettled: BTreeSet<RunnerId>,
+    /// Per process: the local indexes of runners without a token (never offered a worker).
+    tokenless: Vec<Vec<usize>>,
+    /// Per process: the local indexes of docker+machine and docker-autoscaler runners, whose
+    /// offers can matter without a pending job.
+    scaled: Vec<Vec<usize>>,
+    /// Scratch of [`Fleet::compute_wakeup`]: per process, the runners whose next offer may
+    /// change something.
+    candidates: Vec<Vec<usize>>,
 }
 
 impl Fleet {
@@ -243,7 +256,7 @@ impl Fleet {
         let mut processes = Vec::new();
         for (pi, p) in spec.processes.into_iter().enumerate() {
             let mut ids = Vec::new();
-            for r in p.runners {
+            for (local, r) in p.runners.into_iter().enumerate() {
                 let id = RunnerId(runners.len() as u16);
                 ids.push(id);
                 filters.push(RunnerFilter {
@@ -274,6 +287,7 @@ impl Fleet {
                     id,
                     spec: r,
                     process: pi,
+                    local,
                     builds: 0,
                     requests: 0,
                     adaptive: Adaptive::default(),
@@ -290,6 +304,7 @@ impl Fleet {
                 SimTime(p.first_offer_ms),
             ));
         }
+        let process_count = processes.len();
         let mut fleet = Fleet {
             pickup: spec.pickup,
             long_poll_ms: spec.long_poll_ms,
@@ -311,7 +326,21 @@ impl Fleet {
             has_scalers: false,
             use_retries: std::collections::BTreeSet::new(),
             project_indices: BTreeMap::new(),
+            unsettled: BTreeSet::new(),
+            tokenless: vec![Vec::new(); process_count],
+            scaled: vec![Vec::new(); process_count],
+            candidates: vec![Vec::new(); process_count],
         };
+        for r in &fleet.runners {
+            if !r.spec.has_token {
+                fleet.tokenless[r.process].push(r.local);
+            } else if r.spec.adaptive_request_concurrency {
+                fleet.unsettled.insert(r.id); // the value starts at 0, below its floor
+            }
+            if r.machines.is_some() || r.scaler.is_some() {
+                fleet.scaled[r.process].push(r.local);
+            }
+        }
         fleet.has_scalers = fleet.runners.iter().any(|r| r.scaler.is_some());
         fleet.wakeup = fleet.compute_wakeup();
         fleet
@@ -344,7 +373,7 @@ impl Fleet {
     /// need `run_untagged`, project scope). A job no runner can take would stay pending
     /// until GitLab drops it; the simulator refuses it instead of hanging.
     pub fn check_servable(&self, job: &JobSpec) -> Result<(), Unservable> {
-        if self.queue.eligible(&self.tags, job.project, job.tags) != RunnerMask(0) {
+        if self.queue.servable(&self.tags, job.project, job.tags) {
             return Ok(());
         }
         let tags = self.tags.names(job.tags);
@@ -529,7 +558,7 @@ impl Fleet {
             state: JobState::Pending,
         });
         if self.long_poll_ms > 0 && self.pickup == Pickup::Polling {
-            let eligible = self.queue.class_runners(filed.class);
+            let eligible = *self.queue.class_runners(filed.class);
             for r in eligible.iter() {
                 self.runners[r.0 as usize].token_stale = true;
             }
@@ -742,7 +771,7 @@ impl Fleet {
                 // one: GitLab Runner 19.4 `commands/multi.go` `(*RunCommand).processRunner`
                 // calls `releaseRequest(runner, false, false)` when `provider.Acquire`
                 // fails, and `builds_helper.go` `releaseRequest` applies the ×0.95 decay.
-                self.runners[runner.0 as usize].after_request(false);
+                self.request_done(runner, false);
                 return Requested::Nothing;
             }
             Acquired::Machine(m) => Some(m),
@@ -771,6 +800,16 @@ impl Fleet {
         self.rails_answer(now, p, w, runner, machine, out)
     }
 
+    /// A job request of `runner` came back (with a job or not): the adaptive concurrency
+    /// update, and the runner joins the unsettled ones if its value left the floor.
+    fn request_done(&mut self, runner: RunnerId, got_job: bool) {
+        let r = &mut self.runners[runner.0 as usize];
+        r.after_request(got_job);
+        if r.spec.adaptive_request_concurrency && r.spec.has_token && !r.adaptive.at_floor() {
+            self.unsettled.insert(runner);
+        }
+    }
+
     /// Rails answers a job request (`lib/api/ci/runner.rb` `POST /api/v4/jobs/request`,
     /// `Ci::RegisterJobService`): 201 with a job for the runner, else 204.
     fn rails_answer(
@@ -783,14 +822,13 @@ impl Fleet {
         out: &mut Vec<Command>,
     ) -> Requested {
         if let Some((_, key)) = self.queue.pick(runner) {
-            self.runners[runner.0 as usize].after_request(true);
+            self.request_done(runner, true);
             self.start_job(now, p, w, runner, key, machine, out);
             return Requested::Job;
         }
         // 204 with `X-GitLab-Last-Update`: the runner's value is current again.
-        let r = &mut self.runners[runner.0 as usize];
-        r.token_stale = false;
-        r.after_request(false);
+        self.runners[runner.0 as usize].token_stale = false;
+        self.request_done(runner, false);
         self.request_was_empty(runner, machine);
         Requested::Nothing
     }
@@ -1207,9 +1245,8 @@ impl Fleet {
         machine: Option<MachineId>,
         out: &mut Vec<Command>,
     ) {
-        let r = &mut self.runners[runner.0 as usize];
-        r.requests -= 1;
-        r.after_request(false);
+        self.runners[runner.0 as usize].requests -= 1;
+        self.request_done(runner, false);
         self.request_was_empty(runner, machine);
         let r = &mut self.runners[runner.0 as usize];
         if r.at_limit() {
