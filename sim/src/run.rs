@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use fleetsim_core::cache::key::{KeyHandling, runner_key};
+use fleetsim_core::cache::key::{KeyHandling, Unsanitizable, runner_key};
 use fleetsim_core::cache::{CacheStats, CacheUseId, MissReason, Policy, When};
 use fleetsim_core::{Command, Fleet, JobId, JobRecord, JobSpec, JobWork, ProjectId, SimTime};
 use sha2::{Digest, Sha256};
@@ -731,28 +731,38 @@ impl CacheKeys {
         fn with_suffix<'a>(k: &'a str, suffix: &str) -> Cow<'a, str> {
             if suffix.is_empty() { Cow::Borrowed(k) } else { Cow::Owned(format!("{k}{suffix}")) }
         }
+        // No allocation for a clean key without fallbacks (the common case).
+        let handling = self.handling;
         let mut changed: Option<(String, String)> = None;
         let mut refused: Option<String> = None;
-        let mut use_key = |raw: &str| -> Option<String> {
-            match runner_key(raw, self.handling) {
-                Ok(k) => {
-                    if k != raw && changed.is_none() {
-                        changed = Some((raw.to_owned(), k.clone().into_owned()));
-                    }
-                    Some(k.into_owned())
-                }
-                Err(_) => {
-                    refused.get_or_insert_with(|| raw.to_owned());
-                    None
-                }
+        let mut note = |raw: &str, got: &Result<Cow<'_, str>, Unsanitizable>| match got {
+            Ok(k) if k.as_ref() != raw && changed.is_none() => {
+                changed = Some((raw.to_owned(), k.to_string()));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                refused.get_or_insert_with(|| raw.to_owned());
             }
         };
-        let main = use_key(&with_suffix(key, suffix));
-        let cache = main.map(|main| {
-            let fallbacks: Vec<String> =
-                fallbacks.iter().filter_map(|f| use_key(&with_suffix(f, suffix))).collect();
-            fleet.declare_cache(&main, &fallbacks, policy)
-        });
+        let raw = with_suffix(key, suffix);
+        let main = runner_key(&raw, handling);
+        note(&raw, &main);
+        let cache = match main {
+            Err(_) => None,
+            Ok(main) => {
+                let raws: Vec<Cow<'_, str>> =
+                    fallbacks.iter().map(|f| with_suffix(f, suffix)).collect();
+                let mut keys: Vec<Cow<'_, str>> = Vec::with_capacity(raws.len());
+                for raw in &raws {
+                    let got = runner_key(raw, handling);
+                    note(raw, &got);
+                    if let Ok(k) = got {
+                        keys.push(k);
+                    }
+                }
+                Some(fleet.declare_cache(&main, &keys, policy))
+            }
+        };
         if let Some(example) = changed {
             self.changed += 1;
             self.changed_example.get_or_insert(example);
