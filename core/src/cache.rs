@@ -15,6 +15,8 @@
 //!
 //! The core decides what moves and how much; the transfer model turns bytes into time.
 
+pub mod key;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use indexmap::IndexMap;

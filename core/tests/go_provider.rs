@@ -10,8 +10,9 @@
 //! - `Use` in on-demand mode (`IdleCount` 0): `create(.., on_demand = true)` then `Used`;
 //! - a `docker-machine create` that finished: `set_state(Idle)` (`machine_ready`).
 //!
-//! `TestMachineMaxBuilds`, which needs a job to end, is ported end to end in
-//! `sim/tests/it/go_provider.rs`.
+//! `TestMachineMaxBuilds`, `TestMachineTestRetry` and
+//! `TestRunnerMachinesCoordinator_SignalMachineAvailable`, which need a job to run, are ported
+//! end to end in `sim/tests/it/go_provider.rs`.
 //!
 //! # Not expressible through fleetsim's inputs
 //!
@@ -22,13 +23,11 @@
 //! | `TestMachineCreationAndRemoval` | provision failures of named test machines (`provision-fail-%s`): fleetsim's creation failures come from the cloud model, tested in `sim/tests/it/docker_machine.rs` |
 //! | `TestMachineUse`, `TestMachineUseOnDemand`, `TestMachineCreationIfFailedToConnect` | `CanConnect` / `Credentials` failures and "no-connect" machines: not modelled |
 //! | `TestMachineReuse`, `TestMachineReuseWithContention` | goroutine races on `useMachine` and `docker-machine ls`; fleetsim is single-threaded and deterministic |
-//! | `TestMachineTestRetry` | `retryUseMachine`'s retry of a failed create: the retry count and delays are being changed by the `fidelity-machines` helper (audit item "one create per waiting job + retry delays") |
 //! | `TestMachineMaxBuildsForExistingMachines` | a failing `docker-machine rm` ("remove-fail"): fleetsim's removals never fail |
 //! | `TestMachineReleaseIfInvalidDataArePassed` | a `nil` config passed to `Release`: a Go API misuse |
 //! | `TestIntermediateMachineList` | machines created but not yet listed by `docker-machine ls`: fleetsim's pool is always exact |
 //! | `TestMachineOptionsWithName`, `TestMachineOptionsWithNameEmpty` | the argument list given to `docker-machine create`: fleetsim runs no `docker-machine`; the config validation of `MachineOptionsWithName` is ported in `sim/tests/it/go_config.rs` |
 //! | `TestFinalizeRemoval_StopsAfterMaxAttempts` | retries of a failing removal: removals never fail |
-//! | `TestRunnerMachinesCoordinator_SignalMachineAvailable` ("does not block", "frees a waiting machine") | a Go channel's non-blocking send: no simulated behaviour to pin |
 
 #![allow(clippy::unwrap_used)]
 

@@ -33,7 +33,9 @@ use crate::report::jobs_csv::JobsCsv;
 use crate::report::pending::PendingStats;
 use crate::report::summary::{Summary, round6};
 use crate::report::timeline::Timeline;
-use crate::run::{Areas, ReportObserver, RunFailure, TraceSource, open_workload, summarize};
+use crate::run::{
+    Areas, CacheKeys, ReportObserver, RunFailure, TraceSource, open_workload, summarize,
+};
 use crate::scenario::Scenario;
 use crate::seeds::SeedTree;
 
@@ -283,7 +285,9 @@ pub async fn run_live(
         start: scenario.start,
         error: None,
     };
-    let mut source = LiveSource { inner: TraceSource::new(reader), left: opts.max_jobs };
+    let (keys, keys_warning) = CacheKeys::for_scenario(&scenario);
+    warnings.extend(keys_warning);
+    let mut source = LiveSource { inner: TraceSource::new(reader, keys), left: opts.max_jobs };
     let setup = LiveSetup {
         run_id: run_id.clone(),
         speed: opts.speed,
@@ -306,6 +310,7 @@ pub async fn run_live(
     let end = driver::run(&mut fleet, setup, &mut source, &mut observer, creation, cancel)
         .await
         .map_err(live_failure)?;
+    warnings.extend(source.inner.cache_keys().warning());
     if let Some(e) = observer.error.take() {
         return Err(RunFailure::Failed(format!("writing reports: {e}")));
     }

@@ -9,12 +9,14 @@
 //!                                          └──────────────────────────────────► summary.json
 //! ```
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use fleetsim_core::cache::{CacheStats, MissReason, Policy, When};
+use fleetsim_core::cache::key::{KeyHandling, Unsanitizable, runner_key};
+use fleetsim_core::cache::{CacheStats, CacheUseId, MissReason, Policy, When};
 use fleetsim_core::{Command, Fleet, JobId, JobRecord, JobSpec, JobWork, ProjectId, SimTime};
 use sha2::{Digest, Sha256};
 
@@ -244,7 +246,9 @@ fn run_seeded(
         start: scenario.start,
         error: None,
     };
-    let mut source = TraceSource::new(reader);
+    let (keys, keys_warning) = CacheKeys::for_scenario(scenario);
+    warnings.extend(keys_warning);
+    let mut source = TraceSource::new(reader, keys);
 
     let end = match Engine::new().run_with(&mut fleet, &mut source, &mut observer, &mut cloud) {
         Ok(end) => end,
@@ -272,6 +276,7 @@ fn run_seeded(
     };
     assert_eq!(source.live_pipelines(), 0, "a run ended with pipelines still live");
     let skipped = source.skipped();
+    warnings.extend(source.cache_keys().warning());
     drop(source);
     let trace_sha256 = workload_hash.finish();
     if let Some(e) = observer.error.take() {
@@ -563,11 +568,13 @@ pub struct TraceSource<R: Read> {
     pipelines: Option<Pipelines>,
     /// Jobs of the last pipeline read that are pending at its creation, in reverse order.
     roots: Vec<(SimTime, JobSpec)>,
+    /// The cache keys as the runners use them.
+    keys: CacheKeys,
 }
 
 impl<R: Read> TraceSource<R> {
-    /// A source over a trace reader.
-    pub fn new(reader: TraceReader<R>) -> Self {
+    /// A source over a trace reader; `keys` turns cache keys into the runners' keys.
+    pub fn new(reader: TraceReader<R>, keys: CacheKeys) -> Self {
         let dag = reader.has_column("stage") || reader.has_column("needs");
         let pipelines = dag.then(|| Pipelines::new(reader.path()));
         TraceSource {
@@ -576,7 +583,13 @@ impl<R: Read> TraceSource<R> {
             lookahead: false,
             pipelines,
             roots: Vec::new(),
+            keys,
         }
+    }
+
+    /// The cache keys' handling and what it changed so far.
+    pub fn cache_keys(&self) -> &CacheKeys {
+        &self.keys
     }
 
     /// Jobs never run because a predecessor failed.
@@ -599,8 +612,31 @@ impl<R: Read> TraceSource<R> {
 }
 
 /// The core's job for a trace row: interns its tags, cache and image; refuses a job no
-/// runner could ever take.
-pub fn job_spec(r: &TraceRecord, fleet: &mut Fleet, path: &Path) -> Result<JobSpec, InputError> {
+/// runner could ever take. The cache keys go through [`CacheKeys::declare`] (GitLab's suffix,
+/// then the runner's sanitising).
+pub fn job_spec(
+    r: &TraceRecord,
+    fleet: &mut Fleet,
+    path: &Path,
+    keys: &mut CacheKeys,
+) -> Result<JobSpec, InputError> {
+    let cache = if r.cache_key.is_empty() {
+        None
+    } else {
+        let policy = match r.cache_policy {
+            CachePolicy::PullPush => Policy::PullPush,
+            CachePolicy::Pull => Policy::Pull,
+            CachePolicy::Push => Policy::Push,
+        };
+        // GitLab's separated caches (§4.2): protected and unprotected refs never share a
+        // key, fallback keys included.
+        let suffix = match r.protected {
+            None => "",
+            Some(true) => "-protected",
+            Some(false) => "-non_protected",
+        };
+        keys.declare(fleet, &r.cache_key, &r.cache_fallback_keys, suffix, policy)
+    };
     let spec = JobSpec {
         id: JobId(r.job_id),
         project: ProjectId(r.project_id),
@@ -608,24 +644,7 @@ pub fn job_spec(r: &TraceRecord, fleet: &mut Fleet, path: &Path) -> Result<JobSp
         duration_ms: r.duration_ms,
         retry: r.retry,
         work: JobWork {
-            cache: (!r.cache_key.is_empty()).then(|| {
-                let policy = match r.cache_policy {
-                    CachePolicy::PullPush => Policy::PullPush,
-                    CachePolicy::Pull => Policy::Pull,
-                    CachePolicy::Push => Policy::Push,
-                };
-                match r.protected {
-                    None => fleet.declare_cache(&r.cache_key, &r.cache_fallback_keys, policy),
-                    Some(protected) => {
-                        // GitLab's separated caches (§4.2): protected and unprotected refs
-                        // never share a key, fallback keys included.
-                        let suffix = if protected { "-protected" } else { "-non_protected" };
-                        let fallbacks: Vec<String> =
-                            r.cache_fallback_keys.iter().map(|k| format!("{k}{suffix}")).collect();
-                        fleet.declare_cache(&format!("{}{suffix}", r.cache_key), &fallbacks, policy)
-                    }
-                }
-            }),
+            cache,
             cache_size: r.cache_size_bytes,
             cache_changed: r.cache_changed,
             cache_miss_penalty_ms: r.cache_miss_penalty_ms,
@@ -647,6 +666,144 @@ pub fn job_spec(r: &TraceRecord, fleet: &mut Fleet, path: &Path) -> Result<JobSp
     Ok(spec)
 }
 
+/// The cache keys of a run as the runners use them, and what that changed. GitLab (Rails)
+/// appends `-protected`/`-non_protected` before the runner sees a key; the runner then
+/// sanitises it (`shells/abstract.go` `newCacheConfig` → `cache/cachekey/cachekey.go`
+/// `Sanitize`) unless `FF_HASH_CACHE_KEYS` is on.
+#[derive(Debug, Default)]
+pub struct CacheKeys {
+    handling: KeyHandling,
+    /// Jobs with a key that sanitising changed, and the first such key (raw, sanitised).
+    changed: u64,
+    changed_example: Option<(String, String)>,
+    /// Jobs with a key that cannot be sanitised, and the first such key.
+    refused: u64,
+    refused_example: Option<String>,
+}
+
+impl CacheKeys {
+    /// Keys handled as `handling` says.
+    pub fn new(handling: KeyHandling) -> Self {
+        CacheKeys { handling, ..CacheKeys::default() }
+    }
+
+    /// How the fleet's runners handle cache keys, and a warning when they disagree:
+    /// `FF_HASH_CACHE_KEYS = true` on every runner keeps keys as written; otherwise fleetsim
+    /// sanitises every key (it interns a job's cache when the job arrives, before a runner
+    /// takes it, so one rule must hold for the whole fleet).
+    pub fn for_scenario(scenario: &Scenario) -> (Self, Option<String>) {
+        let runners = &scenario.config.runners;
+        let (hashing, sanitising): (Vec<_>, Vec<_>) =
+            runners.iter().partition(|r| r.hash_cache_keys);
+        let names = |rs: &[&crate::config::validated::RunnerEntry]| -> Vec<String> {
+            rs.iter().map(|r| r.name.clone()).collect()
+        };
+        if !hashing.is_empty() && sanitising.is_empty() {
+            return (CacheKeys::new(KeyHandling::Hash), None);
+        }
+        let warning = (!hashing.is_empty()).then(|| {
+            format!(
+                "{}: runner(s) {:?} set FF_HASH_CACHE_KEYS = true and runner(s) {:?} do not; \
+                 fleetsim decides a job's cache before a runner takes it, so it sanitises every \
+                 cache key as GitLab Runner does by default (cache/cachekey Sanitize): keys \
+                 that sanitising changes (\"foo/\" and \"foo\") share one cache even on the \
+                 hashing runners, where they would be two",
+                scenario.config_file.display(),
+                names(&hashing),
+                names(&sanitising)
+            )
+        });
+        (CacheKeys::new(KeyHandling::Sanitize), warning)
+    }
+
+    /// Interns the cache of a job with `key` and `fallbacks` (both before GitLab's `suffix`).
+    /// `None` when the runner skips the key (`Skipping cache extraction due to empty cache
+    /// key`, and the same for archiving: the job has no cache); a fallback key the runner
+    /// cannot sanitise is skipped alone (`extractCacheOrFallbackCachesWrapper`).
+    pub fn declare(
+        &mut self,
+        fleet: &mut Fleet,
+        key: &str,
+        fallbacks: &[String],
+        suffix: &str,
+        policy: Policy,
+    ) -> Option<CacheUseId> {
+        fn with_suffix<'a>(k: &'a str, suffix: &str) -> Cow<'a, str> {
+            if suffix.is_empty() { Cow::Borrowed(k) } else { Cow::Owned(format!("{k}{suffix}")) }
+        }
+        // No allocation for a clean key without fallbacks (the common case).
+        let handling = self.handling;
+        let mut changed: Option<(String, String)> = None;
+        let mut refused: Option<String> = None;
+        let mut note = |raw: &str, got: &Result<Cow<'_, str>, Unsanitizable>| match got {
+            Ok(k) if k.as_ref() != raw && changed.is_none() => {
+                changed = Some((raw.to_owned(), k.to_string()));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                refused.get_or_insert_with(|| raw.to_owned());
+            }
+        };
+        let raw = with_suffix(key, suffix);
+        let main = runner_key(&raw, handling);
+        note(&raw, &main);
+        let cache = match main {
+            Err(_) => None,
+            Ok(main) => {
+                let raws: Vec<Cow<'_, str>> =
+                    fallbacks.iter().map(|f| with_suffix(f, suffix)).collect();
+                let mut keys: Vec<Cow<'_, str>> = Vec::with_capacity(raws.len());
+                for raw in &raws {
+                    let got = runner_key(raw, handling);
+                    note(raw, &got);
+                    if let Ok(k) = got {
+                        keys.push(k);
+                    }
+                }
+                Some(fleet.declare_cache(&main, &keys, policy))
+            }
+        };
+        if let Some(example) = changed {
+            self.changed += 1;
+            self.changed_example.get_or_insert(example);
+        }
+        if let Some(example) = refused {
+            self.refused += 1;
+            self.refused_example.get_or_insert(example);
+        }
+        cache
+    }
+
+    /// One warning for the run when sanitising changed or refused keys.
+    pub fn warning(&self) -> Option<String> {
+        if self.changed == 0 && self.refused == 0 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if let Some((raw, key)) = &self.changed_example {
+            parts.push(format!(
+                "{} jobs' cache keys were sanitised as GitLab Runner 19.4 does (cache/cachekey \
+                 Sanitize; e.g. {raw:?} → {key:?}), so keys that differ only in that way share \
+                 a cache",
+                self.changed
+            ));
+        }
+        if let Some(raw) = &self.refused_example {
+            parts.push(format!(
+                "{} jobs had a cache key that cannot be sanitised (e.g. {raw:?}): GitLab Runner \
+                 skips it (\"Skipping cache extraction due to empty cache key\", the same for \
+                 archiving), so those jobs ran without that cache (a fallback key: without that \
+                 fallback)",
+                self.refused
+            ));
+        }
+        Some(format!(
+            "{}; FF_HASH_CACHE_KEYS = true under [runners.feature_flags] keeps keys as written",
+            parts.join("; ")
+        ))
+    }
+}
+
 impl<R: Read> JobSource for TraceSource<R> {
     type Error = InputError;
 
@@ -658,7 +815,7 @@ impl<R: Read> JobSource for TraceSource<R> {
             if !self.read()? {
                 return Ok(None);
             }
-            let spec = job_spec(&self.record, fleet, self.reader.path())?;
+            let spec = job_spec(&self.record, fleet, self.reader.path(), &mut self.keys)?;
             let created = SimTime(self.record.created_at_ms);
             let Some(pipelines) = &mut self.pipelines else {
                 return Ok(Some((created, spec)));
@@ -673,7 +830,7 @@ impl<R: Read> JobSource for TraceSource<R> {
                     self.lookahead = true;
                     break;
                 }
-                let spec = job_spec(&self.record, fleet, self.reader.path())?;
+                let spec = job_spec(&self.record, fleet, self.reader.path(), &mut self.keys)?;
                 pipelines.add(&self.record, spec)?;
             }
             let reader = &self.reader;

@@ -86,6 +86,10 @@ pub struct RunnerEntry {
     /// runner's own table and falls back to the flag's default (true,
     /// `helpers/featureflags/flags.go`).
     pub adaptive_request_concurrency: Option<bool>,
+    /// `FF_HASH_CACHE_KEYS` under `[runners.feature_flags]`; false when absent (its default in
+    /// GitLab Runner 19.4 `helpers/featureflags/flags.go`). On, the runner hashes cache keys
+    /// as written instead of sanitising them (`shells/abstract.go` `newCacheConfig`).
+    pub hash_cache_keys: bool,
     /// `builds_dir`, when set.
     pub builds_dir: Option<String>,
     /// `cache_dir` (the local cache directory), when set.
@@ -1056,6 +1060,11 @@ fn runner_entry(ctx: &mut Ctx<'_>, index: usize, r: &RawRunner) -> Result<Runner
             .feature_flags
             .as_ref()
             .and_then(|f| f.get("FF_USE_ADAPTIVE_REQUEST_CONCURRENCY").copied()),
+        hash_cache_keys: r
+            .feature_flags
+            .as_ref()
+            .and_then(|f| f.get("FF_HASH_CACHE_KEYS").copied())
+            .unwrap_or(false),
         builds_dir: r.builds_dir.clone(),
         cache_dir: r.cache_dir.clone(),
         docker,

@@ -18,11 +18,11 @@
 //! | `created_at` | seconds from the trace start, or an RFC 3339 time | required |
 //! | `duration` | script time with warm caches, seconds | required |
 //! | `tags` | list of runner tags the job requires | empty (untagged) |
-//! | `cache_key` | text | empty (no cache) |
+//! | `cache_key` | text; sanitised as GitLab Runner does (`fleetsim_core::cache::key`) unless every runner sets `FF_HASH_CACHE_KEYS` | empty (no cache) |
 //! | `cache_fallback_keys` | list of keys tried after `cache_key` | empty |
 //! | `cache_policy` | `pull-push`, `pull` or `push` | `pull-push` |
 //! | `cache_when` | `on_success`, `on_failure` or `always` (when the cache is saved) | `on_success` |
-//! | `protected` | `true`/`false`: the pipeline ran for a protected ref; when given, the cache keys get GitLab's `-protected` / `-non_protected` suffix | keys as written |
+//! | `protected` | `true`/`false`: the pipeline ran for a protected ref; when given, the cache keys get GitLab's `-protected` / `-non_protected` suffix (before sanitising) | no suffix |
 //! | `cache_size` | size (below) | 0 |
 //! | `cache_changed` | `true`/`false` (any case) or `1`/`0` | `true` |
 //! | `cache_miss_penalty` | seconds added to the script on a cache miss | 0 |

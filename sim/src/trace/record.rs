@@ -117,7 +117,8 @@ pub struct TraceRecord {
     pub duration_ms: u64,
     /// `tags` the job requires (`;`-separated); default empty (an untagged job).
     pub tags: Vec<String>,
-    /// `cache_key`; default empty (the job uses no cache).
+    /// `cache_key` as the trace gives it; default empty (the job uses no cache). The run
+    /// sanitises it as GitLab Runner does (`crate::run::CacheKeys`).
     pub cache_key: String,
     /// `cache_fallback_keys`, tried in order when `cache_key` misses; default empty.
     pub cache_fallback_keys: Vec<String>,
@@ -126,7 +127,7 @@ pub struct TraceRecord {
     /// `cache_when`: after which script outcome the cache is saved; default on_success.
     pub cache_when: CacheWhen,
     /// `protected`: whether the pipeline ran for a protected ref. `None` (no column, or an
-    /// empty cell) leaves the cache keys as written; `Some` adds GitLab's `-protected` or
+    /// empty cell) adds no suffix to the cache keys; `Some` adds GitLab's `-protected` or
     /// `-non_protected` suffix to the key and its fallback keys (separated caches, §4.2).
     pub protected: Option<bool>,
     /// `cache_size` in bytes; default 0.

@@ -313,6 +313,131 @@ fn one_slot_scenario() -> tempfile::TempDir {
     dir
 }
 
+mod sanitised_cache_keys {
+    //! GitLab Runner 19.4 sanitises every cache key before it names the archive
+    //! (`shells/abstract.go` `newCacheConfig` → `cache/cachekey/cachekey.go` `Sanitize`)
+    //! unless `FF_HASH_CACHE_KEYS` is on (`helpers/featureflags/flags.go`, default false).
+    //! The `Sanitize` table itself is ported in `core/tests/go_cachekey.rs`.
+
+    /// Runs `trace` on the one-slot docker host of [`super::one_slot_scenario`] with
+    /// `config` as `c.toml`; returns each job's `cache` column (by job id) and stderr.
+    fn run(config: &str, trace: &str) -> (Vec<String>, String) {
+        let dir = super::one_slot_scenario();
+        std::fs::write(dir.path().join("c.toml"), config).unwrap();
+        std::fs::write(dir.path().join("t.csv"), trace).unwrap();
+        let out = dir.path().join("o");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args([
+                "run",
+                dir.path().join("s.toml").to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        let csv = std::fs::read_to_string(out.join("jobs.csv")).unwrap();
+        let mut rows: Vec<(u64, String)> = crate::common::machine_rows(&csv)
+            .into_iter()
+            .map(|r| (r["job_id"].parse().unwrap(), r["cache"].clone()))
+            .collect();
+        rows.sort();
+        (rows.into_iter().map(|r| r.1).collect(), err)
+    }
+
+    const TRACE: &str = "job_id,created_at,duration,cache_key,cache_size\n\
+                         1,0,10,foo/,10MB\n2,100,10,foo,10MB\n3,200,10,..,10MB\n";
+    const ONE_RUNNER: &str = "concurrent = 1\n[[runners]]\n  name = \"r\"\n  token = \"glrt-t\"\n  executor = \"docker\"\n";
+
+    #[test]
+    fn foo_slash_and_foo_share_a_cache_and_dot_dot_runs_without_one() {
+        let (cache, err) = run(ONE_RUNNER, TRACE);
+        // Job 1 saves `foo` (sanitised from `foo/`); job 2 finds it; job 3's `..` cannot be
+        // sanitised: "Skipping cache extraction due to empty cache key", no cache at all.
+        assert_eq!(cache, ["miss_never_uploaded", "hit_local", ""], "{err}");
+        assert!(
+            err.contains(
+                "1 jobs' cache keys were sanitised as GitLab Runner 19.4 does (cache/cachekey \
+                 Sanitize; e.g. \"foo/\" → \"foo\")"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("1 jobs had a cache key that cannot be sanitised (e.g. \"..\")"),
+            "{err}"
+        );
+        assert!(err.contains("FF_HASH_CACHE_KEYS"), "{err}");
+    }
+
+    #[test]
+    fn with_ff_hash_cache_keys_foo_slash_and_foo_are_two_caches() {
+        let config =
+            format!("{ONE_RUNNER}  [runners.feature_flags]\n    FF_HASH_CACHE_KEYS = true\n");
+        let (cache, err) = run(&config, TRACE);
+        // `foo` is not `foo/`: job 2 misses (its project has another key); `..` is a key.
+        assert_eq!(cache, ["miss_never_uploaded", "miss_key_changed", "miss_key_changed"], "{err}");
+        assert!(!err.contains("sanitised"), "{err}");
+    }
+
+    #[test]
+    fn clean_keys_give_no_warning() {
+        let (cache, err) = run(
+            ONE_RUNNER,
+            "job_id,created_at,duration,cache_key,cache_size\n1,0,10,foo,10MB\n2,100,10,foo,10MB\n",
+        );
+        assert_eq!(cache, ["miss_never_uploaded", "hit_local"]);
+        assert!(!err.contains("cache key"), "{err}");
+    }
+
+    #[test]
+    fn the_protected_suffix_comes_before_sanitising() {
+        // GitLab appends `-protected` before the runner sees the key: `foo/` becomes
+        // `foo/-protected`, which is clean, so it and `foo` (`foo-protected`) stay two caches;
+        // `..` becomes `..-protected`, a valid key.
+        let (cache, err) = run(
+            ONE_RUNNER,
+            "job_id,created_at,duration,cache_key,cache_size,protected\n\
+             1,0,10,foo/,10MB,true\n2,100,10,foo,10MB,true\n3,200,10,..,10MB,true\n",
+        );
+        assert_eq!(cache, ["miss_never_uploaded", "miss_key_changed", "miss_key_changed"], "{err}");
+        assert!(!err.contains("sanitised"), "{err}");
+    }
+
+    #[test]
+    fn a_fallback_key_is_sanitised_and_a_bad_one_skipped_alone() {
+        // Job 2's fallbacks: `..` (skipped, as `extractCacheOrFallbackCachesWrapper` skips it)
+        // and `a\` (sanitised to `a`), so its first fallback in use is `a`: index 1.
+        let (cache, err) = run(
+            ONE_RUNNER,
+            "job_id,created_at,duration,cache_key,cache_fallback_keys,cache_size\n\
+             1,0,10,a,,10MB\n2,100,10,b,..;a\\,10MB\n",
+        );
+        assert_eq!(cache, ["miss_never_uploaded", "hit_local_fallback_1"], "{err}");
+        assert!(err.contains("1 jobs' cache keys were sanitised"), "{err}");
+        assert!(err.contains("1 jobs had a cache key that cannot be sanitised"), "{err}");
+    }
+
+    #[test]
+    fn runners_that_disagree_on_ff_hash_cache_keys_are_told_what_fleetsim_does() {
+        let config = "concurrent = 2\n\
+            [[runners]]\n  name = \"hashing\"\n  token = \"glrt-a\"\n  executor = \"docker\"\n\
+            [runners.feature_flags]\n    FF_HASH_CACHE_KEYS = true\n\
+            [[runners]]\n  name = \"plain\"\n  token = \"glrt-b\"\n  executor = \"docker\"\n";
+        let (cache, err) = run(config, TRACE);
+        // fleetsim sanitises: `..` has no cache, whichever runner took it.
+        assert_eq!(cache[2], "", "{err}");
+        assert!(
+            err.contains(
+                "runner(s) [\"hashing\"] set FF_HASH_CACHE_KEYS = true and runner(s) \
+                 [\"plain\"] do not"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("sanitises every cache key"), "{err}");
+    }
+}
+
 mod legacy_flat_s3_keys {
     //! Audit item 2: S3 keys directly under `[runners.cache]` (the seed's autoscaling config).
     //! GitLab Runner 19.4 reads S3 settings only from `[runners.cache.s3]`

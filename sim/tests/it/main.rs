@@ -12,6 +12,7 @@ mod docker_machine;
 mod equivalence;
 mod erlang_c;
 mod generate;
+mod go_autoscaler;
 mod go_config;
 mod go_multi;
 mod go_provider;

@@ -2,7 +2,7 @@
 //! job, and the errors of a bad DAG (through the library and through `sim run`, exit 2).
 
 use fleetsim::engine::{CollectRecords, Engine};
-use fleetsim::run::TraceSource;
+use fleetsim::run::{CacheKeys, TraceSource};
 use fleetsim::trace::TraceReader;
 use fleetsim_core::spec::{FleetSpec, Pickup, RunnerSpec};
 use fleetsim_core::{Fleet, JobRecord};
@@ -20,7 +20,7 @@ fn immediate(concurrent: u32) -> FleetSpec {
 fn run_trace(spec: FleetSpec, trace: &str) -> (Vec<JobRecord>, u64) {
     let mut fleet = Fleet::new(spec);
     let reader = TraceReader::from_reader(trace.as_bytes(), "trace.csv").unwrap();
-    let mut source = TraceSource::new(reader);
+    let mut source = TraceSource::new(reader, CacheKeys::default());
     let mut records = CollectRecords::default();
     Engine::new().run(&mut fleet, &mut source, &mut records).expect("run ends");
     assert_eq!(source.live_pipelines(), 0);
@@ -177,7 +177,7 @@ job_id,pipeline_id,stage,needs,created_at,duration,tags
     let spec = one_process(8, 3_000, 0, vec![ok, dm]);
     let mut fleet = Fleet::new(spec);
     let reader = TraceReader::from_reader(trace.as_bytes(), "trace.csv").unwrap();
-    let mut source = TraceSource::new(reader);
+    let mut source = TraceSource::new(reader, CacheKeys::default());
     let mut cloud_spec = fixed_cloud(30);
     cloud_spec.failure_probability = 1.0;
     let mut cloud = t2_medium_cloud(cloud_spec, 2, 0.0, 1);
@@ -198,7 +198,7 @@ job_id,pipeline_id,stage,needs,created_at,duration,tags
 fn dag_error(trace: &str) -> fleetsim::input_error::InputError {
     let mut fleet = Fleet::new(immediate(1));
     let reader = TraceReader::from_reader(trace.as_bytes(), "trace.csv").unwrap();
-    let mut source = TraceSource::new(reader);
+    let mut source = TraceSource::new(reader, CacheKeys::default());
     match Engine::new().run(&mut fleet, &mut source, &mut CollectRecords::default()) {
         Err(fleetsim::engine::RunError::Source(e)) => e,
         other => panic!("expected a trace error, got {other:?}"),
