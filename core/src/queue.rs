@@ -122,8 +122,9 @@ pub struct Queue {
     active: Vec<u32>,
     /// Per runner: how many pending jobs it may take.
     pending_for_runner: Vec<u32>,
-    /// Runners with at least one pending job they may take, in id order.
-    with_jobs: std::collections::BTreeSet<RunnerId>,
+    /// Runners whose "has a pending job it may take" changed since the fleet last asked
+    /// ([`Queue::take_flips`]); a runner may appear more than once.
+    flips: Vec<RunnerId>,
     /// Per runner: the classes whose jobs it may take (a request scans these or the active
     /// classes, whichever are fewer).
     runner_classes: Vec<Vec<u32>>,
@@ -152,7 +153,7 @@ impl Queue {
             active: Vec::new(),
             pending_for_runner: vec![0; n],
             runner_classes: vec![Vec::new(); n],
-            with_jobs: std::collections::BTreeSet::new(),
+            flips: Vec::new(),
             pending: 0,
         }
     }
@@ -240,7 +241,7 @@ impl Queue {
             let count = &mut self.pending_for_runner[r.0 as usize];
             *count += 1;
             if *count == 1 {
-                self.with_jobs.insert(r);
+                self.flips.push(r);
             }
         }
         self.pending += 1;
@@ -252,9 +253,9 @@ impl Queue {
         self.pending_for_runner[r.0 as usize] > 0
     }
 
-    /// The runners that could get a job if they asked now, lowest id first.
-    pub fn runners_with_jobs(&self) -> impl Iterator<Item = RunnerId> + '_ {
-        self.with_jobs.iter().copied()
+    /// Moves the runners whose [`Queue::has_job_for`] changed since the last call into `out`.
+    pub fn take_flips(&mut self, out: &mut Vec<RunnerId>) {
+        out.append(&mut self.flips);
     }
 
     /// Number of pending jobs.
@@ -301,7 +302,7 @@ impl Queue {
             let count = &mut self.pending_for_runner[runner.0 as usize];
             *count -= 1;
             if *count == 0 {
-                self.with_jobs.remove(&runner);
+                self.flips.push(runner);
             }
         }
         if let Some(pos) = emptied {

@@ -73,6 +73,7 @@ impl Fleet {
     }
 
     pub(super) fn compute_wakeup(&mut self) -> Option<SimTime> {
+        self.refresh_ready();
         if self.pickup != Pickup::Polling {
             return None;
         }
@@ -96,11 +97,9 @@ impl Fleet {
             }
         }
         if !every_request {
-            for id in self.queue.runners_with_jobs() {
+            for &id in &self.ready {
                 let r = &self.runners[id.0 as usize];
-                if r.machines.is_none() && r.scaler.is_none() {
-                    self.candidates[r.process].push(r.local);
-                }
+                self.candidates[r.process].push(r.local);
             }
         }
         for p in 0..self.processes.len() {
@@ -112,6 +111,25 @@ impl Fleet {
             }
         }
         best
+    }
+
+    /// Brings [`Fleet::ready`] up to date for the runners whose `limit` count or pending jobs
+    /// changed since the last call.
+    fn refresh_ready(&mut self) {
+        self.queue.take_flips(&mut self.dirty);
+        for id in self.dirty.drain(..) {
+            let r = &self.runners[id.0 as usize];
+            let ready = r.machines.is_none()
+                && r.scaler.is_none()
+                && r.spec.has_token
+                && !r.at_limit()
+                && self.queue.has_job_for(id);
+            if ready {
+                self.ready.insert(id);
+            } else {
+                self.ready.remove(&id);
+            }
+        }
     }
 
     /// The first feeder offer of process `p` that can change anything, among the offers to

@@ -241,6 +241,12 @@ pub struct Fleet {
     /// Scratch of [`Fleet::compute_wakeup`]: per process, the runners whose next offer may
     /// change something.
     candidates: Vec<Vec<usize>>,
+    /// Docker-executor runners with a token, a pending job they may take and a free `limit`
+    /// slot: the only docker runners whose offers can matter (while requests are instant).
+    ready: BTreeSet<RunnerId>,
+    /// Runners whose `limit` count or pending jobs changed since `ready` was last brought up
+    /// to date (at the next wakeup computation).
+    dirty: Vec<RunnerId>,
 }
 
 impl Fleet {
@@ -330,6 +336,8 @@ impl Fleet {
             tokenless: vec![Vec::new(); process_count],
             scaled: vec![Vec::new(); process_count],
             candidates: vec![Vec::new(); process_count],
+            ready: BTreeSet::new(),
+            dirty: Vec::new(),
         };
         for r in &fleet.runners {
             if !r.spec.has_token {
@@ -671,6 +679,7 @@ impl Fleet {
         if was_full {
             r.limit_free_since = now;
         }
+        self.dirty.push(runner);
         self.processes[process].workers[worker].free_since = now;
         self.worker_freed(now, process, worker, out);
         if failed && job.attempt <= job.spec.retry {
@@ -784,6 +793,7 @@ impl Fleet {
             let r = &mut self.runners[runner.0 as usize];
             r.builds += 1;
             r.requests += 1;
+            self.dirty.push(runner);
             self.processes[p].hold_poll(w, runner, machine, now + self.long_poll_ms);
             return Requested::Held;
         }
@@ -794,6 +804,7 @@ impl Fleet {
             let r = &mut self.runners[runner.0 as usize];
             r.builds += 1;
             r.requests += 1;
+            self.dirty.push(runner);
             self.processes[p].start_request(w, runner, machine, now + self.request_latency_ms);
             return Requested::Held;
         }
@@ -852,6 +863,7 @@ impl Fleet {
             let was_full = r.at_limit();
             r.requests -= 1;
             r.builds -= 1;
+            self.dirty.push(runner);
             match self.rails_answer(now, p, w, runner, machine, out) {
                 Requested::Job => {
                     if !self.runners[runner.0 as usize].spec.strict_check_interval
@@ -905,6 +917,8 @@ impl Fleet {
     ) {
         let r = &mut self.runners[runner.0 as usize];
         r.builds += 1;
+        self.dirty.push(runner);
+        let r = &self.runners[runner.0 as usize];
         let limit_free_since = r.limit_free_since;
         let is_machine_runner = r.machines.is_some();
         let worker = &mut self.processes[p].workers[w];
@@ -1253,6 +1267,7 @@ impl Fleet {
             r.limit_free_since = now;
         }
         r.builds -= 1;
+        self.dirty.push(runner);
         self.worker_freed(now, p, w, out);
     }
 
