@@ -1456,7 +1456,7 @@ fn connector_settings(
     let k = |name: &str| format!("{base}.{name}");
     let protocol_port = match c.protocol_port {
         Some(port) => Some(u32::try_from(port).map_err(|_| {
-            InputError::file(ctx.file, format!("must be ≥ 0, got {port}")).key(k("protocol_port"))
+            ctx.error_at_key(&k("protocol_port"), format!("must be ≥ 0, got {port}"))
         })?),
         None => None,
     };
