@@ -1088,9 +1088,10 @@ fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, Inpu
     }
     let boot_time = |b: &Spanned<RawBootTime>, key: &str| -> Result<BootTime, InputError> {
         let dur = |s: &str| {
-            parse_go_duration_ms(s).map_err(|e| {
+            let ms = parse_go_duration_ms(s).map_err(|e| {
                 err(b.span(), key, format!("expected a duration such as \"60s\": {e}"))
-            })
+            })?;
+            bounded_delay(ms, s).map_err(|e| err(b.span(), key, e))
         };
         Ok(match b.get_ref() {
             RawBootTime::Fixed(s) => BootTime::Fixed(dur(s)?),
@@ -1165,15 +1166,30 @@ fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, Inpu
     Ok(c)
 }
 
+/// The longest delay fleetsim's own scenario keys take (`poll_phase`, `long_polling`,
+/// `request_latency`, `[cache] latency` and `registry_latency`, `[cloud] boot_time`,
+/// `instance_boot_time`, `creation_failure_min`/`max`, `removal_time`): one day. Real values
+/// are seconds to minutes; a larger one is a typo (`"1000000h"`) that would only stall the run.
+pub const MAX_MODEL_DELAY_MS: u64 = 24 * 3600 * 1000;
+
 fn duration(s: &Spanned<String>, key: &str, path: &Path, text: &str) -> Result<u64, InputError> {
-    parse_go_duration_ms(s.get_ref()).map_err(|e| {
-        InputError::file(
-            path,
-            format!("expected a duration such as \"0s\", \"50s\" or \"1m30s\": {e}"),
-        )
-        .at_offset(text, s.span().start)
-        .key(key)
-    })
+    let error =
+        |message: String| InputError::file(path, message).at_offset(text, s.span().start).key(key);
+    let ms = parse_go_duration_ms(s.get_ref()).map_err(|e| {
+        error(format!("expected a duration such as \"0s\", \"50s\" or \"1m30s\": {e}"))
+    })?;
+    bounded_delay(ms, s.get_ref()).map_err(error)
+}
+
+/// Refuses a delay of fleetsim's own above [`MAX_MODEL_DELAY_MS`].
+fn bounded_delay(ms: u64, text: &str) -> Result<u64, String> {
+    if ms > MAX_MODEL_DELAY_MS {
+        return Err(format!(
+            "{text:?} is longer than 24h, the longest delay fleetsim's own keys take (real \
+             values are seconds to minutes)"
+        ));
+    }
+    Ok(ms)
 }
 
 fn apply_overrides(text: &str, path: &Path, overrides: &[Override]) -> Result<String, InputError> {

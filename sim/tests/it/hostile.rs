@@ -789,3 +789,69 @@ fn an_unbalanced_quote_names_the_line_it_opens() {
         assert!(e.starts_with(&format!("error: {path}:2:8: ")), "{eol:?}: {e}");
     }
 }
+
+/// Issue 16 (loose end): huge delays. `check_interval` past what GitLab Runner's
+/// `time.Duration` holds is refused, above an hour it draws a warning (GitLab Runner accepts
+/// it); fleetsim's own delays (`poll_phase`, boot times, latencies) stop at 24 h.
+#[test]
+fn huge_delays_are_refused_or_warned_about() {
+    let config = config_setting(0, "check_interval", "9999999999");
+    let case = Case::new(&config, TRACE, "");
+    let run = |case: &Case| {
+        check(&args(&["run", &case.path("s.toml"), "--out", &case.path("out")]), case.dir.path())
+            .unwrap()
+    };
+    let o = run(&case);
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    let line = line_of(&config, "check_interval");
+    assert!(
+        e.contains(&format!(
+            "config.toml:{line}:18: `check_interval`: must be at most 9223372036 s"
+        )),
+        "{e}"
+    );
+    let case = Case::new(&config_setting(0, "check_interval", "7200"), TRACE, "");
+    let o = run(&case);
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains("`check_interval`: 7200 s") && e.contains("GitLab Runner accepts it"),
+        "{e}"
+    );
+    for extra in [
+        "[cloud]\nboot_time = \"1000000h\"",
+        "[cloud]\nboot_time = { median = \"60s\", p99 = \"25h\" }",
+        "[cache]\nlatency = \"48h\"",
+    ] {
+        let case = Case::new(&base_config("", "", ""), TRACE, extra);
+        let o = run(&case);
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{extra}: {e}");
+        let text = std::fs::read_to_string(case.path("s.toml")).unwrap();
+        let key = extra.lines().nth(1).unwrap().split(' ').next().unwrap();
+        let line = line_of(&text, key);
+        assert!(
+            e.contains(&format!("s.toml:{line}:")) && e.contains("longer than 24h"),
+            "{extra}: {e}"
+        );
+    }
+    let case = Case::new(&base_config("", "", ""), TRACE, "");
+    let o = check(
+        &args(&[
+            "run",
+            &case.path("s.toml"),
+            "--out",
+            &case.path("out"),
+            "--set",
+            "runner.poll_phase=48h",
+        ]),
+        case.dir.path(),
+    )
+    .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        e.starts_with("error: --set runner.poll_phase=48h: ") && e.contains("longer than 24h"),
+        "{e}"
+    );
+}
