@@ -855,3 +855,63 @@ fn huge_delays_are_refused_or_warned_about() {
         "{e}"
     );
 }
+
+/// A real `summary.json` (from a run of the base case), mutated: one number replaced by a
+/// hostile JSON token, the file cut short, deep nesting, an empty file, a byte-order mark.
+fn mutated_summary(summary: &str, kind: u8, index: usize, token: &str, cut: f64) -> String {
+    match kind {
+        0 => {
+            // The index-th number (a run of digits after `: `) replaced by the token.
+            let starts: Vec<usize> = summary
+                .match_indices(": ")
+                .map(|(i, _)| i + 2)
+                .filter(|&i| summary[i..].starts_with(|c: char| c.is_ascii_digit() || c == '-'))
+                .collect();
+            let Some(&at) = starts.get(index % starts.len().max(1)) else {
+                return summary.to_owned();
+            };
+            let end = summary[at..]
+                .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '.' | 'e' | 'E' | '+')))
+                .map_or(summary.len(), |n| at + n);
+            format!("{}{token}{}", &summary[..at], &summary[end..])
+        }
+        1 => {
+            let mut at = ((summary.len() as f64) * cut) as usize;
+            while !summary.is_char_boundary(at) {
+                at -= 1;
+            }
+            summary[..at].to_owned()
+        }
+        2 => "[".repeat(100_000),
+        3 => String::new(),
+        _ => format!("\u{feff}{summary}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `sim compare` on a malformed `summary.json` (and its HTML page): exit 0 or 2 with the
+    /// file named, never a panic, a hang or a huge output.
+    #[test]
+    fn compare_inputs(kind in 0u8..5, index in 0usize..64, cut in 0.0f64..1.0,
+                      token in prop::sample::select(vec![
+                          "1e308", "-1e308", "1e400", "-0", "null", "\"x\"", "[]", "{}", "NaN",
+                          "18446744073709551616", "-9223372036854775809", "true",
+                      ])) {
+        let case = Case::new(&base_config("", "", ""), TRACE, "");
+        let dir = case.dir.path();
+        let o = check(&args(&["run", &case.path("s.toml"), "--out", &case.path("a")]), dir)?;
+        prop_assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let summary = std::fs::read_to_string(case.path("a/summary.json")).unwrap();
+        std::fs::create_dir_all(case.path("b")).unwrap();
+        std::fs::write(case.path("b/summary.json"), mutated_summary(&summary, kind, index, token, cut)).unwrap();
+        for (x, y) in [("a", "b"), ("b", "a"), ("b", "b")] {
+            let o = check(&args(&["compare", &case.path(x), &case.path(y), "--out", &case.path("c.html")]), dir)?;
+            if o.status.code() == Some(2) {
+                let err = String::from_utf8_lossy(&o.stderr);
+                prop_assert!(err.contains("b/summary.json"), "the file is named: {}", err);
+            }
+        }
+    }
+}
