@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
     /// The file the problem is in, or a pseudo-path naming a flag: `--window`, `--set`, or
-    /// `--set KEY=VALUE` for a value an override set (the key is then not printed again).
+    /// `--set KEY=VALUE` for a value an override set, `--vary KEY=VALUE` for a value of a
+    /// grid (the key is then not printed again).
     pub file: PathBuf,
     /// 1-based line, where known.
     pub line: Option<usize>,
@@ -161,8 +162,9 @@ impl fmt::Display for InputError {
             }
         }
         if let Some(key) = &self.key {
-            // `--set runners[0].limit=abc` already names the key.
-            if !self.file.to_string_lossy().starts_with("--set ") {
+            // `--set runners[0].limit=abc` (or `--vary …`) already names the key.
+            let file = self.file.to_string_lossy();
+            if !file.starts_with("--set ") && !file.starts_with("--vary ") {
                 write!(f, ": `{key}`")?;
             }
         }

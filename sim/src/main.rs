@@ -373,7 +373,19 @@ fn sweep_spec(common: &Common, grid: &GridArgs, shard: Shard) -> Result<SweepSpe
     // are printed once, before any point runs.
     let mut sets = common.sets.clone();
     sets.extend(axes.iter().filter_map(|a| a.values.first().map(|v| format!("{}={v}", a.key))));
-    let first = fleetsim::scenario::Scenario::load(&common.scenario, &sets)?;
+    // An error in a value of the grid names `--vary` (the first point's value), not `--set`.
+    let from_vary = |e: InputError| {
+        let file = e.file.to_string_lossy().into_owned();
+        let from_axis = file
+            .strip_prefix("--set ")
+            .is_some_and(|set| !common.sets.iter().any(|s| fleetsim::redact::assignment(s) == set));
+        if from_axis {
+            InputError { file: format!("--vary {}", &file["--set ".len()..]).into(), ..e }
+        } else {
+            e
+        }
+    };
+    let first = fleetsim::scenario::Scenario::load(&common.scenario, &sets).map_err(from_vary)?;
     for w in &first.warnings {
         eprintln!("warning: {}", fleetsim::redact::url_userinfo(w));
     }

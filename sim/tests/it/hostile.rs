@@ -170,6 +170,7 @@ fn check(args: &[String], out_dir: &Path) -> Result<Output, TestCaseError> {
             (!at.is_empty() && !at.contains(' '))
                 || at.starts_with("sim ")
                 || at.starts_with("--set ")
+                || at.starts_with("--vary ")
         });
         prop_assert!(located, "{what}: exit 2 without a located message: {line}");
     }
@@ -624,6 +625,17 @@ fn set_errors_name_the_set_argument() {
     // A secret's value is not repeated.
     let e = run(&["runners[0].token=12345"]);
     assert!(!e.contains("12345"), "{e}");
+    // A grid's value names --vary.
+    let a = args(&[
+        "sweep",
+        &case.path("s.toml"),
+        "--out",
+        &case.path("sw"),
+        "--vary",
+        "concurrent=0,1",
+    ]);
+    let e = error_line(&a, case.dir.path());
+    assert!(e.starts_with("error: --vary concurrent=0: must be ≥ 1"), "{e}");
 }
 
 /// Issue 16 class 9: a config written inline in a scenario (`[runner.config]`) is blamed on
