@@ -25,7 +25,7 @@ struct Common {
     /// The scenario file (scenario.toml).
     scenario: PathBuf,
     /// Root seed (overrides `[scenario] seed`).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = integer::<u64>)]
     seed: Option<u64>,
     /// Override a scenario or config.toml key, e.g. `--set concurrent=8`,
     /// `--set 'runners[0].limit=4'`, `--set gitlab.pickup=immediate`. Repeatable.
@@ -49,10 +49,10 @@ struct GridArgs {
     vary: Vec<String>,
     /// Seeds per point (the scenario's seed, +1, +2, …); percentiles are averaged and the
     /// spread of p95 is reported.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = integer::<u32>)]
     seeds: u32,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = integer::<usize>)]
     threads: Option<usize>,
     /// Output folder (default: reports/SCENARIO_NAME-sweep or -plan).
     #[arg(long)]
@@ -69,25 +69,25 @@ struct GenArgs {
     #[arg(long)]
     model: Option<PathBuf>,
     /// Root seed (the run's seed when a scenario generates the same model).
-    #[arg(long, default_value_t = fleetsim::scenario::DEFAULT_SEED)]
+    #[arg(long, default_value_t = fleetsim::scenario::DEFAULT_SEED, allow_negative_numbers = true, value_parser = integer::<u64>)]
     seed: u64,
     /// The wall-clock instant of time 0 (RFC 3339).
     #[arg(long, default_value = fleetsim::scenario::DEFAULT_START)]
     start: String,
     /// Length in days.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number)]
     days: Option<f64>,
     /// Stop before the pipeline that would exceed this many jobs.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = integer::<u64>)]
     max_jobs: Option<u64>,
     /// Pushes per hour on weekdays in office hours.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number)]
     pushes_per_hour: Option<f64>,
     /// IANA time zone of the calendar.
     #[arg(long)]
     tz: Option<String>,
     /// Rate factor inside release windows.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number)]
     release_factor: Option<f64>,
 }
 
@@ -138,13 +138,13 @@ struct LiveArgs {
     /// The scenario file (scenario.toml).
     scenario: Option<PathBuf>,
     /// Root seed (overrides `[scenario] seed`; draws the machine creation times).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = integer::<u64>)]
     seed: Option<u64>,
     /// Override a scenario or config.toml key (as for `sim run`). Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
     /// Run time per wall time: at 60 a one-hour trace takes a minute.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = number)]
     speed: f64,
     /// The Docker engine: unix:///path/docker.sock, tcp://host:port (default: DOCKER_HOST,
     /// else /var/run/docker.sock).
@@ -154,13 +154,13 @@ struct LiveArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Factor on the trace's cache sizes for the cache files jobs really write.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = number)]
     cache_scale: f64,
     /// Job image (default: the config's [runners.docker] image); see `sim live prepare-image`.
     #[arg(long)]
     image: Option<String>,
     /// Replay only the first N jobs of the trace.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = integer::<u64>)]
     max_jobs: Option<u64>,
     /// Also run `sim run` on the same scenario and print both side by side.
     #[arg(long)]
@@ -257,7 +257,7 @@ enum Cmd {
         #[arg(long, short)]
         out: Option<PathBuf>,
         /// Jobs per instance (`capacity_per_instance`).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = integer::<u32>)]
         capacity: u32,
         /// Write `preemptive_mode` on every policy; by default taskscaler's default applies
         /// (on when idle_count > 0), which matches docker+machine.
@@ -281,6 +281,57 @@ enum Cmd {
         #[arg(long, value_name = "FILE.html")]
         out: Option<PathBuf>,
     },
+}
+
+/// A whole-number flag: our own message for a negative or malformed value (clap takes `-1`
+/// for a flag of its own without `allow_negative_numbers`).
+fn integer<T: std::str::FromStr + std::fmt::Display + num_bounds::Max>(
+    text: &str,
+) -> Result<T, String> {
+    text.trim()
+        .parse::<T>()
+        .map_err(|_| format!("expected an integer from 0 to {}, got {text}", T::MAX_VALUE))
+}
+
+/// A number flag (its range is checked where it is used, naming the flag).
+fn number(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(format!("expected a finite number, got {text}")),
+    }
+}
+
+mod num_bounds {
+    /// The largest value of an unsigned integer type, for messages.
+    pub trait Max {
+        const MAX_VALUE: u64;
+    }
+    impl Max for u32 {
+        const MAX_VALUE: u64 = u32::MAX as u64;
+    }
+    impl Max for u64 {
+        const MAX_VALUE: u64 = u64::MAX;
+    }
+    impl Max for usize {
+        const MAX_VALUE: u64 = usize::MAX as u64;
+    }
+}
+
+/// Prints a command-line error and gives its exit code: a bad flag value as
+/// ``error: --seeds: expected an integer from 0 to 4294967295, got -1`` (exit 2, as other
+/// bad input); clap's own report for the rest (usage errors, `--help`, `--version`).
+fn clap_failure(e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(e.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue)
+        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+        && let Some(why) = std::error::Error::source(&e)
+    {
+        let flag = arg.split([' ', '=']).next().unwrap_or(arg);
+        eprintln!("error: {flag}: {}", fleetsim::redact::url_userinfo(&why.to_string()));
+        return ExitCode::from(2);
+    }
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 /// A failure and its exit code.
@@ -322,7 +373,19 @@ fn sweep_spec(common: &Common, grid: &GridArgs, shard: Shard) -> Result<SweepSpe
     // are printed once, before any point runs.
     let mut sets = common.sets.clone();
     sets.extend(axes.iter().filter_map(|a| a.values.first().map(|v| format!("{}={v}", a.key))));
-    let first = fleetsim::scenario::Scenario::load(&common.scenario, &sets)?;
+    // An error in a value of the grid names `--vary` (the first point's value), not `--set`.
+    let from_vary = |e: InputError| {
+        let file = e.file.to_string_lossy().into_owned();
+        let from_axis = file
+            .strip_prefix("--set ")
+            .is_some_and(|set| !common.sets.iter().any(|s| fleetsim::redact::assignment(s) == set));
+        if from_axis {
+            InputError { file: format!("--vary {}", &file["--set ".len()..]).into(), ..e }
+        } else {
+            e
+        }
+    };
+    let first = fleetsim::scenario::Scenario::load(&common.scenario, &sets).map_err(from_vary)?;
     for w in &first.warnings {
         eprintln!("warning: {}", fleetsim::redact::url_userinfo(w));
     }
@@ -501,10 +564,36 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
             raw.days = g.days.or(raw.days);
             raw.max_jobs = g.max_jobs.or(raw.max_jobs);
             raw.pushes_per_hour = g.pushes_per_hour.or(raw.pushes_per_hour);
-            raw.timezone = g.tz.or(raw.timezone);
+            raw.timezone = g.tz.clone().or(raw.timezone);
             raw.release_factor = g.release_factor.or(raw.release_factor);
-            let source = g.model.clone().unwrap_or_else(|| "sim trace gen".into());
-            let model = GenModel::from_raw(&raw).map_err(|e| InputError::file(&source, e))?;
+            // An error names the flag that set the value, else the model file's line.
+            let mut flags = Vec::new();
+            for (set, key, flag) in [
+                (g.days.is_some(), "days", "--days"),
+                (g.max_jobs.is_some(), "max_jobs", "--max-jobs"),
+                (g.pushes_per_hour.is_some(), "pushes_per_hour", "--pushes-per-hour"),
+                (g.tz.is_some(), "timezone", "--tz"),
+                (g.release_factor.is_some(), "release_factor", "--release-factor"),
+            ] {
+                if set {
+                    flags.push((key, flag));
+                }
+            }
+            if g.release_factor.is_some() && g.pushes_per_hour.is_none() {
+                // The peak-rate message names pushes_per_hour first.
+                flags.push(("pushes_per_hour", "--release-factor"));
+            }
+            let model = GenModel::from_raw(&raw).map_err(|e| {
+                let text = g.model.as_deref().map(|p| {
+                    (p, fleetsim::input_file::read_text(p, "the model").unwrap_or_default())
+                });
+                fleetsim::workload::generate::model_error(
+                    e,
+                    &flags,
+                    text.as_ref().map(|(p, t)| (*p, t.as_str())),
+                    "sim trace gen",
+                )
+            })?;
             let start = fleetsim::trace::record::parse_instant(&g.start)
                 .map_err(|e| InputError::file("--start", e))?;
             let cannot = |e: std::io::Error| {
@@ -634,7 +723,11 @@ fn run(cmd: Cmd) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_failure(e),
+    };
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         // The last line of defence: whatever a message quotes, a URL's userinfo is dropped.
         Err(Failure::Input(e)) => {

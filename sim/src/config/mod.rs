@@ -26,7 +26,7 @@ pub mod secret;
 pub mod validated;
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, Item, TableLike, Value};
 
@@ -97,25 +97,99 @@ pub fn load_config_str_with_overrides(
     file: &Path,
     overrides: &[Override],
 ) -> Result<LoadedConfig, InputError> {
+    let (config, unknown, notes) = load_edited(text, file, overrides)?;
+    Ok(finish(config, &unknown, notes, file))
+}
+
+/// A `config.toml` written inline in a scenario (`[runner.config]`), given as `text` (the
+/// table serialised again): as [`load_config_str_with_overrides`], but errors and warnings
+/// name the scenario file, the key as written there (`runner.config.runners[0].limit`) and
+/// its line and column in `scenario_text` (the scenario as written); where the key is not in
+/// the scenario (a missing key), the nearest table around it.
+///
+/// # Errors
+/// As [`load_config_str_with_overrides`].
+pub fn load_inline_config(
+    text: &str,
+    scenario: &Path,
+    scenario_text: &str,
+    table_key: &str,
+    overrides: &[Override],
+) -> Result<LoadedConfig, InputError> {
+    let pseudo = PathBuf::from(format!("{}#{table_key}", scenario.display()));
+    let relocate = |e: InputError| -> InputError {
+        if e.file != pseudo {
+            return e; // an override's error names the override
+        }
+        let key =
+            e.key.as_ref().map_or_else(|| table_key.to_owned(), |k| format!("{table_key}.{k}"));
+        let e = InputError { file: scenario.to_path_buf(), key: Some(key.clone()), ..e };
+        locate_key_or_parent(e, scenario_text, &key)
+    };
+    let (config, unknown, notes) = load_edited(text, &pseudo, overrides).map_err(relocate)?;
+    let mut warnings: Vec<String> = unknown
+        .iter()
+        .map(|path| relocate(InputError::file(&pseudo, "unknown key (ignored)").key(path)))
+        .map(|e| e.to_string())
+        .collect();
+    warnings.extend(notes.into_iter().map(|e| relocate(e).to_string()));
+    Ok(LoadedConfig { config, warnings })
+}
+
+/// Where the keys of a TOML input (`config.toml`, a scenario) are written: for errors found
+/// after it was read (when a scenario is built), so that they too name the file, the line
+/// and the key, or the `--set` that set the value.
+#[derive(Debug, Clone)]
+pub struct KeySource {
+    /// The file (the scenario, for a config written inline as `[runner.config]`).
+    pub file: PathBuf,
+    /// That file's text as written.
+    pub text: String,
+    /// The keys' prefix in that file: empty, or `runner.config.` for an inline config.
+    pub prefix: String,
+    /// The `--set` overrides applied to it.
+    pub overrides: Vec<Override>,
+}
+
+impl KeySource {
+    /// An error at `key` (a dotted path such as `runners[0].executor`, without the prefix):
+    /// names the override that set it, else the file with the line and column of the key
+    /// (or of the table around it, when the key is not written).
+    pub fn error(&self, key: &str, message: impl Into<String>) -> InputError {
+        if let Some(o) = self.overrides.iter().rev().find(|o| o.covers(key)) {
+            return o.error(key, message);
+        }
+        let full = format!("{}{key}", self.prefix);
+        let error = InputError::file(&self.file, message).key(full.clone());
+        locate_key_or_parent(error, &self.text, &full)
+    }
+}
+
+/// Applies the overrides, then both phases; errors and notes point at `text` as written (or
+/// name the override that set the value).
+fn load_edited(
+    text: &str,
+    file: &Path,
+    overrides: &[Override],
+) -> Result<(RunnerConfig, Vec<String>, Vec<InputError>), InputError> {
     if overrides.is_empty() {
-        let (config, unknown, notes) = load_text(text, file)?;
-        return Ok(finish(config, &unknown, notes, file));
+        return load_text(text, file);
     }
     let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        let error = InputError::file(file, format!("invalid TOML: {}", e.message().trim()));
+        let message = format!("invalid TOML: {}", e.message().trim());
         match e.span() {
-            Some(span) => error.at_offset(text, span.start),
-            None => error,
+            Some(span) => InputError::toml_syntax(file, text, &message, span.start),
+            None => InputError::file(file, message),
         }
     })?;
     for o in overrides {
-        apply_override(&mut doc, o, Path::new(SET_PSEUDO_FILE))?;
+        apply_override(&mut doc, o)?;
     }
     let edited = doc.to_string();
-    let remap = |e: InputError| remap_to_original(e, text, overrides);
+    let remap = |e: InputError| remap_to_original(e, file, text, overrides);
     let (config, unknown, notes) = load_text(&edited, file).map_err(remap)?;
     let notes = notes.into_iter().map(remap).collect();
-    Ok(finish(config, &unknown, notes, file))
+    Ok((config, unknown, notes))
 }
 
 fn finish(
@@ -138,10 +212,10 @@ fn load_text(
     file: &Path,
 ) -> Result<(RunnerConfig, Vec<String>, Vec<InputError>), InputError> {
     let deserializer = toml::de::Deserializer::parse(text).map_err(|e| {
-        let error = InputError::file(file, format!("invalid TOML: {}", e.message().trim()));
+        let message = format!("invalid TOML: {}", e.message().trim());
         match e.span() {
-            Some(span) => error.at_offset(text, span.start),
-            None => error,
+            Some(span) => InputError::toml_syntax(file, text, &message, span.start),
+            None => InputError::file(file, message),
         }
     })?;
     let mut unknown = Vec::new();
@@ -207,36 +281,57 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
 }
 
 /// An error found in the edited text, moved back to the text as written: errors in a value
-/// an override set name `--set`; others get the line and column of the same key in the
-/// original text (or none, when the key is not there).
-fn remap_to_original(error: InputError, original: &str, overrides: &[Override]) -> InputError {
+/// an override set name the override (`--set KEY=VALUE`, [`Override::error`]); others get
+/// the line and column of the same key in the original text (or none, when the key is not
+/// there). Errors about another file than `file` are returned as they are.
+pub(crate) fn remap_to_original(
+    error: InputError,
+    file: &Path,
+    original: &str,
+    overrides: &[Override],
+) -> InputError {
+    if error.file != file || overrides.is_empty() {
+        return error;
+    }
     let Some(key) = error.key.clone() else {
         return InputError { line: None, column: None, ..error };
     };
-    if let Some(o) = overrides.iter().find(|o| key_is_within(&key, &o.key())) {
-        return InputError {
-            file: SET_PSEUDO_FILE.into(),
-            line: None,
-            column: None,
-            message: format!("{} (the value comes from `--set {}`)", error.message, o.text),
-            ..error
-        };
+    if let Some(o) = overrides.iter().rev().find(|o| o.covers(&key)) {
+        return o.error(key, error.message);
     }
     if error.line.is_none() {
         return error;
     }
-    match parse_key_path(&key).ok().and_then(|path| span_of(original, &path)) {
+    locate_key(error, original, &key)
+}
+
+/// Sets the line and column of `error` to those of `key` (a dotted path) in `text`; when the
+/// key is not there, the line of the nearest table or value
+/// around it (for a missing key: the table it is missing from).
+pub fn locate_key_or_parent(error: InputError, text: &str, key: &str) -> InputError {
+    let Ok(mut path) = parse_key_path(key) else {
+        return InputError { line: None, column: None, ..error };
+    };
+    while !path.is_empty() {
+        if let Some(span) = span_of(text, &path) {
+            let (line, column) = line_column(text, span.start);
+            return InputError { line: Some(line), column: Some(column), ..error };
+        }
+        path.pop();
+    }
+    InputError { line: None, column: None, ..error }
+}
+
+/// Sets the line and column of `error` to those of `key` (a dotted path) in `text`, or clears
+/// them when the key is not there.
+pub(crate) fn locate_key(error: InputError, text: &str, key: &str) -> InputError {
+    match parse_key_path(key).ok().and_then(|path| span_of(text, &path)) {
         Some(span) => {
-            let (line, column) = line_column(original, span.start);
+            let (line, column) = line_column(text, span.start);
             InputError { line: Some(line), column: Some(column), ..error }
         }
         None => InputError { line: None, column: None, ..error },
     }
-}
-
-/// True when `key` is `prefix` or lies inside it (`runners[0].docker` ⊃ `runners[0].docker.x`).
-fn key_is_within(key: &str, prefix: &str) -> bool {
-    key.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 fn span_contains(span: Option<Range<usize>>, offset: usize) -> bool {
@@ -244,7 +339,7 @@ fn span_contains(span: Option<Range<usize>>, offset: usize) -> bool {
 }
 
 /// The dotted path of the deepest key or value whose span contains byte `offset`.
-fn key_path_at(text: &str, offset: usize) -> Option<String> {
+pub(crate) fn key_path_at(text: &str, offset: usize) -> Option<String> {
     fn visit_table(
         table: &dyn TableLike,
         offset: usize,
@@ -315,7 +410,7 @@ fn key_path_at(text: &str, offset: usize) -> Option<String> {
 }
 
 /// The span of the value (or table) at `path` in `text`.
-fn span_of(text: &str, path: &[PathSegment]) -> Option<Range<usize>> {
+pub(crate) fn span_of(text: &str, path: &[PathSegment]) -> Option<Range<usize>> {
     enum Node<'a> {
         Item(&'a Item),
         Value(&'a Value),
@@ -871,17 +966,17 @@ log_level = "info"
     #[test]
     fn override_errors() {
         let err = load_with(SEED_SINGLE, &["runners[1].limit=4"]).unwrap_err();
-        assert_eq!(err.file, Path::new("--set"));
+        assert_eq!(err.file, Path::new("--set runners[1].limit=4"));
         assert_eq!(err.key.as_deref(), Some("runners[1]"));
         assert!(err.message.contains("out of range"), "{err}");
 
-        // A bad value from --set names --set, not a line of the file.
+        // A bad value from --set names the --set argument, not a line of the file.
         let err = load_with(SEED_SINGLE, &["concurrent=0"]).unwrap_err();
-        assert_eq!(err.file, Path::new("--set"));
+        assert_eq!(err.file, Path::new("--set concurrent=0"));
         assert_eq!((err.key.as_deref(), err.line), (Some("concurrent"), None));
-        assert!(err.message.contains("--set concurrent=0"), "{err}");
+        assert!(err.to_string().starts_with("--set concurrent=0: must be ≥ 1"), "{err}");
         let err = load_with(SEED_SINGLE, &["runners[0].docker.privileged=maybe"]).unwrap_err();
-        assert_eq!(err.file, Path::new("--set"));
+        assert_eq!(err.file, Path::new("--set runners[0].docker.privileged=maybe"));
         assert_eq!(err.key.as_deref(), Some("runners[0].docker.privileged"));
     }
 

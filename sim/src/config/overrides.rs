@@ -10,7 +10,6 @@
 //! written. Missing tables on the way are created; an index must name an existing element.
 
 use std::fmt;
-use std::path::Path;
 
 use toml_edit::{DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
@@ -44,6 +43,20 @@ impl Override {
     /// The key path written back as text, such as `runners[0].limit`.
     pub fn key(&self) -> String {
         format_path(&self.path)
+    }
+
+    /// An error about this override, or about a value it set: its file is the pseudo-file
+    /// `--set KEY=VALUE` (the value redacted where it is a credential), so that it prints as
+    /// ``--set runners[0].limit=abc: expected …``; `key` is kept for callers.
+    pub fn error(&self, key: impl Into<String>, message: impl Into<String>) -> InputError {
+        InputError::file(format!("{SET_PSEUDO_FILE} {}", self.text), message).key(key)
+    }
+
+    /// True when `key` (a dotted path) is this override's key or lies inside it: the
+    /// override set its value (`runners[0].docker` covers `runners[0].docker.image`).
+    pub fn covers(&self, key: &str) -> bool {
+        key.strip_prefix(&self.key())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
     }
 }
 
@@ -196,19 +209,17 @@ pub fn parse_override(arg: &str) -> Result<Override, InputError> {
 /// Sets the value of `o` in `doc`, creating missing tables on the way. The new value keeps the
 /// comments of the value it replaces.
 ///
-/// Errors name `file` (pass `Path::new(SET_PSEUDO_FILE)` for command-line overrides, or the
-/// scenario file for overrides written in a scenario), the key, and the override.
+/// Errors name the override (`--set KEY=VALUE`, [`Override::error`]) and the key.
 ///
 /// # Errors
 /// When an index is out of range (or its array is missing), when the path goes through a
 /// value that is not a table or array, or when it would replace a whole `[[table]]` entry.
-pub fn apply_override(doc: &mut DocumentMut, o: &Override, file: &Path) -> Result<(), InputError> {
+pub fn apply_override(doc: &mut DocumentMut, o: &Override) -> Result<(), InputError> {
     let fail = |depth: usize, why: String| {
-        InputError::file(file, format!("cannot apply `--set {}`: {why}", o.text))
-            .key(format_path(&o.path[..=depth.min(o.path.len().saturating_sub(1))]))
+        o.error(format_path(&o.path[..=depth.min(o.path.len().saturating_sub(1))]), why)
     };
     let Some((last, parents)) = o.path.split_last() else {
-        return Err(InputError::file(file, "empty key in override"));
+        return Err(o.error("", "empty key in override"));
     };
     let mut cursor = Cursor::Table { table: doc.as_table_mut(), inline: false };
     for (depth, segment) in parents.iter().enumerate() {
@@ -352,6 +363,8 @@ impl<'a> Cursor<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn path(text: &str) -> Vec<PathSegment> {
@@ -407,7 +420,7 @@ mod tests {
 
     fn apply(doc: &str, arg: &str) -> Result<String, InputError> {
         let mut doc: DocumentMut = doc.parse().unwrap();
-        apply_override(&mut doc, &parse_override(arg).unwrap(), Path::new("--set"))?;
+        apply_override(&mut doc, &parse_override(arg).unwrap())?;
         Ok(doc.to_string())
     }
 

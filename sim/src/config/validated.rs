@@ -905,6 +905,24 @@ fn float_from_integer_note(i: i64) -> String {
     )
 }
 
+/// The most seconds GitLab Runner can hold in a `time.Duration` (int64 nanoseconds):
+/// 9,223,372,036 s, about 292 years. `check_interval` and `shutdown_timeout` are integer
+/// seconds multiplied by `time.Second` (GitLab Runner 19.4 `common/config.go`
+/// `(*Config).GetCheckInterval`, `(*Config).GetShutdownTimeout`); past this the product wraps
+/// around, so a larger value is refused.
+pub const MAX_GO_SECONDS: i64 = i64::MAX / 1_000_000_000;
+
+/// A `check_interval` above this (one hour) draws a warning: GitLab Runner accepts it.
+pub const LONG_CHECK_INTERVAL_S: i64 = 3_600;
+
+fn go_seconds_overflow(s: i64) -> String {
+    format!(
+        "must be at most {MAX_GO_SECONDS} s (about 292 years), got {s}: GitLab Runner 19.4 \
+         multiplies it by time.Second in a Go time.Duration, which wraps around past that \
+         ((*Config).GetCheckInterval, GetShutdownTimeout)"
+    )
+}
+
 /// Phase two: checks the raw file and builds the domain types.
 pub(super) fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Result<RunnerConfig, InputError> {
     let concurrent = match &raw.concurrent {
@@ -929,12 +947,36 @@ pub(super) fn validate(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Result<RunnerConfi
         }
         Some(v) => ctx.u32_at_least(v, "concurrent", 1, "")?,
     };
-    let check_interval_ms = match raw.check_interval.as_ref().map(|v| *v.get_ref()) {
-        Some(s) if s > 0 => u64::try_from(s).unwrap_or(u64::MAX).saturating_mul(1_000),
+    let check_interval_ms = match raw.check_interval.as_ref() {
+        Some(v) if *v.get_ref() > MAX_GO_SECONDS => {
+            return Err(ctx.error(v.span(), "check_interval", go_seconds_overflow(*v.get_ref())));
+        }
+        Some(v) if *v.get_ref() > LONG_CHECK_INTERVAL_S => {
+            let s = *v.get_ref();
+            ctx.note(
+                Some(v.span()),
+                "check_interval",
+                format!(
+                    "{s} s ({:.1} days): GitLab Runner accepts it, but each runner then asks for \
+                     jobs once every {s} s and a job can wait that long; a run whose next event \
+                     lies more than 400 days after the last job stops as stalled",
+                    s as f64 / 86_400.0
+                ),
+            );
+            u64::try_from(s).unwrap_or(u64::MAX).saturating_mul(1_000)
+        }
+        Some(v) if *v.get_ref() > 0 => {
+            u64::try_from(*v.get_ref()).unwrap_or(u64::MAX).saturating_mul(1_000)
+        }
         _ => DEFAULT_CHECK_INTERVAL_MS,
     };
-    let shutdown_timeout_ms = match raw.shutdown_timeout.as_ref().map(|v| *v.get_ref()) {
-        Some(s) if s > 0 => u64::try_from(s).unwrap_or(u64::MAX).saturating_mul(1_000),
+    let shutdown_timeout_ms = match raw.shutdown_timeout.as_ref() {
+        Some(v) if *v.get_ref() > MAX_GO_SECONDS => {
+            return Err(ctx.error(v.span(), "shutdown_timeout", go_seconds_overflow(*v.get_ref())));
+        }
+        Some(v) if *v.get_ref() > 0 => {
+            u64::try_from(*v.get_ref()).unwrap_or(u64::MAX).saturating_mul(1_000)
+        }
         _ => DEFAULT_SHUTDOWN_TIMEOUT_MS,
     };
     let connection_max_age_ms =
@@ -1465,7 +1507,7 @@ fn connector_settings(
     let k = |name: &str| format!("{base}.{name}");
     let protocol_port = match c.protocol_port {
         Some(port) => Some(u32::try_from(port).map_err(|_| {
-            InputError::file(ctx.file, format!("must be ≥ 0, got {port}")).key(k("protocol_port"))
+            ctx.error_at_key(&k("protocol_port"), format!("must be ≥ 0, got {port}"))
         })?),
         None => None,
     };

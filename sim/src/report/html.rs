@@ -853,9 +853,20 @@ pub(crate) fn bar_chart(
     series: &[Bars],
     fmt: fn(f64) -> String,
 ) -> PlotResult {
+    // A value that is not finite (a summary.json edited by hand, or a product of absurd
+    // values) is drawn as missing: an infinite axis would make plotters' ticks loop forever.
+    let finite: Vec<Bars> = series
+        .iter()
+        .map(|s| Bars {
+            name: s.name.clone(),
+            color: s.color,
+            values: s.values.iter().map(|v| v.filter(|x| x.is_finite())).collect(),
+        })
+        .collect();
+    let series = finite.as_slice();
     let y_max =
         series.iter().flat_map(|s| s.values.iter().flatten()).fold(0.0f64, |m, &v| m.max(v));
-    let y_top = if y_max > 0.0 { y_max * 1.2 } else { 1.0 };
+    let y_top = if y_max > 0.0 { (y_max * 1.2).min(f64::MAX) } else { 1.0 };
     let n = categories.len();
     let mut chart = ChartBuilder::on(root)
         .caption(title, caption_style())

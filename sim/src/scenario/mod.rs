@@ -28,8 +28,8 @@ use crate::cloud::ec2::{BootTime, CloudSpec, MachineType};
 use crate::cloud::prices::{self, Market};
 use crate::config::overrides::{Override, PathSegment, apply_override, parse_override};
 use crate::config::{
-    AutoscalerSettings, Executor, MachineSettings, PullPolicy as ConfigPullPolicy, RunnerConfig,
-    load_config_str_with_overrides, parse_go_duration_ms,
+    AutoscalerSettings, Executor, KeySource, MachineSettings, PullPolicy as ConfigPullPolicy,
+    RunnerConfig, load_config_str_with_overrides, parse_go_duration_ms,
 };
 use crate::input_error::InputError;
 use crate::periods::{CalendarPeriods, CronDialect, PeriodSet};
@@ -105,6 +105,10 @@ pub struct Scenario {
     pub config: RunnerConfig,
     /// Where the config came from (its file, or the scenario for an inline one), for errors.
     pub config_file: PathBuf,
+    /// Where the config's keys are written, for errors found when the scenario is built.
+    pub config_source: KeySource,
+    /// Where the scenario's own keys are written, likewise.
+    pub source: KeySource,
     /// Warnings from reading the config (unknown keys).
     pub warnings: Vec<String>,
     /// Number of identical runner hosts.
@@ -179,14 +183,19 @@ pub const PREPARE_RETRY_PAUSE_MS: u64 = 3_000;
 impl Scenario {
     /// Reads and validates a scenario file, applying `--set` overrides.
     pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, InputError> {
-        let text = crate::input_file::read_text(path, "the scenario")?;
+        let original = crate::input_file::read_text(path, "the scenario")?;
         let overrides = sets.iter().map(|s| parse_override(s)).collect::<Result<Vec<_>, _>>()?;
         let (for_scenario, for_config): (Vec<Override>, Vec<Override>) =
             overrides.into_iter().partition(|o| {
                 matches!(o.path.first(), Some(PathSegment::Key(k)) if SCENARIO_TABLES.contains(&k.as_str()))
             });
-        let text = apply_overrides(&text, path, &for_scenario)?;
-        let raw: RawScenario = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+        let text = apply_overrides(&original, path, &for_scenario)?;
+        // Errors found in the edited text point at the text as written, or name the `--set`
+        // that set the value.
+        let remap =
+            |e: InputError| crate::config::remap_to_original(e, path, &original, &for_scenario);
+        let raw: RawScenario =
+            toml::from_str(&text).map_err(|e| remap(toml_error(path, &text, &e)))?;
         let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let mut hash = Sha256::new();
         hash.update(text.as_bytes());
@@ -194,13 +203,20 @@ impl Scenario {
             hash.update(s.as_bytes());
             hash.update([0]);
         }
-        Self::validate(path, &dir, &text, raw, &for_config, hash)
+        let source = KeySource {
+            file: path.to_path_buf(),
+            text: original.clone(),
+            prefix: String::new(),
+            overrides: for_scenario.clone(),
+        };
+        Self::validate(path, &dir, &text, source, raw, &for_config, hash).map_err(remap)
     }
 
     fn validate(
         path: &Path,
         dir: &Path,
         text: &str,
+        source: KeySource,
         raw: RawScenario,
         config_sets: &[Override],
         mut hash: Sha256,
@@ -225,6 +241,12 @@ impl Scenario {
 
         let config_span = raw.runner.config.span();
         let mut config_file = path.to_path_buf();
+        let mut config_source = KeySource {
+            file: path.to_path_buf(),
+            text: source.text.clone(),
+            prefix: "runner.config.".to_owned(),
+            overrides: config_sets.to_vec(),
+        };
         let loaded = match raw.runner.config.into_inner() {
             RawConfigRef::Path(p) => {
                 let config_path = dir.join(&p);
@@ -238,7 +260,12 @@ impl Scenario {
                     })?;
                 hash.update(config_text.as_bytes());
                 config_file = config_path.clone();
-                load_config_str_with_overrides(&config_text, &config_path, config_sets)?
+                let loaded =
+                    load_config_str_with_overrides(&config_text, &config_path, config_sets)?;
+                config_source.file = config_path;
+                config_source.text = config_text;
+                config_source.prefix = String::new();
+                loaded
             }
             RawConfigRef::Inline(table) => {
                 let config_text = toml::to_string(&table).map_err(|e| {
@@ -248,8 +275,13 @@ impl Scenario {
                         format!("cannot re-read the inline config: {e}"),
                     )
                 })?;
-                let pseudo = PathBuf::from(format!("{}#runner.config", path.display()));
-                load_config_str_with_overrides(&config_text, &pseudo, config_sets)?
+                crate::config::load_inline_config(
+                    &config_text,
+                    path,
+                    text,
+                    "runner.config",
+                    config_sets,
+                )?
             }
         };
 
@@ -337,11 +369,10 @@ impl Scenario {
 
         let n_entries = loaded.config.runners.len();
         if raw.gitlab.runners.len() > n_entries {
-            return Err(InputError::file(path, format!(
+            return Err(source.error(&format!("gitlab.runners[{n_entries}]"), format!(
                 "{} [[gitlab.runners]] sections but the config has only {n_entries} [[runners]] entries",
                 raw.gitlab.runners.len()
-            ))
-            .key("gitlab.runners"));
+            )));
         }
         let mut gitlab_runners = Vec::with_capacity(n_entries);
         for (i, g) in raw.gitlab.runners.iter().enumerate() {
@@ -395,7 +426,17 @@ impl Scenario {
             (Some(trace), None) => Workload::Trace(dir.join(trace.get_ref())),
             (None, Some(generate)) => Workload::Generate(Box::new(
                 crate::workload::generate::GenModel::from_raw(generate.get_ref()).map_err(|e| {
-                    err(generate.span(), "workload.generate", format!("bad generator model: {e}"))
+                    match crate::workload::generate::GenModel::error_key(&e) {
+                        Some(k) => source.error(
+                            &format!("workload.generate.{k}"),
+                            format!("bad generator model: {e}"),
+                        ),
+                        None => err(
+                            generate.span(),
+                            "workload.generate",
+                            format!("bad generator model: {e}"),
+                        ),
+                    }
                 })?,
             )),
             (Some(trace), Some(_)) => {
@@ -433,6 +474,8 @@ impl Scenario {
             warnings,
             config: loaded.config,
             config_file,
+            config_source,
+            source,
             hosts,
             hosts_share_token: raw.runner.hosts_share_token.unwrap_or(true),
             host_price_per_hour,
@@ -487,25 +530,23 @@ impl Scenario {
                     (ExecutorKind::DockerMachine(spec), Some(self.machine_type(i, m)?), schedule)
                 }
                 (Executor::DockerMachine, None) => {
-                    return Err(InputError::file(
-                        &self.path,
+                    return Err(self.config_source.error(
+                        &format!("runners[{i}].machine"),
                         format!(
                             "runner {:?} uses docker+machine but has no [runners.machine] section",
                             entry.name
                         ),
-                    )
-                    .key(format!("runners[{i}].machine")));
+                    ));
                 }
                 (Executor::DockerAutoscaler, _) => {
                     let Some(a) = &entry.autoscaler else {
-                        return Err(InputError::file(
-                            &self.config_file,
+                        return Err(self.config_source.error(
+                            &format!("runners[{i}].autoscaler"),
                             format!(
                                 "runner {:?} uses docker-autoscaler but has no [runners.autoscaler] section",
                                 entry.name
                             ),
-                        )
-                        .key(format!("runners[{i}].autoscaler")));
+                        ));
                     };
                     let (spec, schedule) = self.autoscaler_spec(i, a)?;
                     let ty = MachineType {
@@ -516,12 +557,11 @@ impl Scenario {
                     (ExecutorKind::DockerAutoscaler(spec), Some(ty), schedule)
                 }
                 (other, _) => {
-                    return Err(InputError::file(&self.config_file, format!(
+                    return Err(self.config_source.error(&format!("runners[{i}].executor"), format!(
                         "runner {:?} uses executor {other}; `sim run` simulates the docker, docker+machine \
                          and docker-autoscaler executors",
                         entry.name
-                    ))
-                    .key(format!("runners[{i}].executor")));
+                    )));
                 }
             };
             types.push(machine_type);
@@ -663,7 +703,7 @@ impl Scenario {
         key: String,
     ) -> Result<PeriodSet, InputError> {
         PeriodSet::parse(periods, timezone.unwrap_or(""), dialect)
-            .map_err(|e| InputError::file(&self.config_file, format!("bad period: {e}")).key(key))
+            .map_err(|e| self.config_source.error(&key, format!("bad period: {e}")))
     }
 
     /// The core's docker-autoscaler spec and the policies' periods.
@@ -713,27 +753,26 @@ impl Scenario {
             scale_factor_rule: self.autoscaler.scale_factor_rule,
             contention: self.autoscaler.contention,
         };
-        spec.validate().map_err(|e| {
-            InputError::file(&self.config_file, e).key(format!("runners[{i}].autoscaler"))
-        })?;
+        spec.validate()
+            .map_err(|e| self.config_source.error(&format!("runners[{i}].autoscaler"), e))?;
         let schedule = (!sets.is_empty()).then(|| CalendarPeriods::new(self.start, sets));
         Ok((spec, schedule))
     }
 
     /// The docker-autoscaler instances' type: `[autoscaler] instance_type` in the scenario
     /// (the cloud group's launch template is not in `config.toml`), priced in
-    /// `[autoscaler] region`, else the plugin's `region`, else the default region.
+    /// `[autoscaler] region`, else the plugin's `region`, else the default region. Errors
+    /// name the scenario's `instance_type` line.
     fn autoscaler_type(&self, i: usize, a: &AutoscalerSettings) -> Result<MachineType, InputError> {
         let Some(instance_type) = self.autoscaler.instance_type.clone() else {
-            return Err(InputError::file(
-                &self.path,
+            return Err(self.source.error(
+                "autoscaler.instance_type",
                 format!(
                     "runner {:?} uses docker-autoscaler: set [autoscaler] instance_type in the scenario \
                      (the instance group's type lives in its launch template, not in config.toml)",
                     self.config.runners[i].name
                 ),
-            )
-            .key("autoscaler.instance_type"));
+            ));
         };
         let plugin_region = a.plugin_config.0.get("region").and_then(|v| v.as_str());
         let region = self
@@ -743,33 +782,46 @@ impl Scenario {
             .or(plugin_region)
             .unwrap_or(prices::DEFAULT_REGION)
             .to_owned();
-        self.price_type(instance_type, region, format!("autoscaler.instance_type (runners[{i}])"))
+        let blame = |message: String| {
+            self.source.error(
+                "autoscaler.instance_type",
+                format!("{message} (runner {:?})", self.config.runners[i].name),
+            )
+        };
+        self.price_type(instance_type, region, &blame)
     }
 
+    /// The docker+machine instances' type and region, from `MachineOptions` in `config.toml`
+    /// (docker-machine's defaults when absent). Errors name the `amazonec2-instance-type`
+    /// entry's line (or `MachineOptions`, for the default type).
     fn machine_type(&self, i: usize, m: &MachineSettings) -> Result<MachineType, InputError> {
-        let key = format!("runners[{i}].machine.MachineOptions");
-        let instance_type =
-            m.machine_options.instance_type().unwrap_or(DEFAULT_INSTANCE_TYPE).to_owned();
-        let region = m.machine_options.region().unwrap_or(prices::DEFAULT_REGION).to_owned();
-        self.price_type(instance_type, region, key)
+        let options = &m.machine_options;
+        let key = match options.iter().rposition(|o| o.key == "amazonec2-instance-type") {
+            Some(k) => format!("runners[{i}].machine.MachineOptions[{k}]"),
+            None => format!("runners[{i}].machine.MachineOptions"),
+        };
+        let instance_type = options.instance_type().unwrap_or(DEFAULT_INSTANCE_TYPE).to_owned();
+        let region = options.region().unwrap_or(prices::DEFAULT_REGION).to_owned();
+        let blame = |message: String| self.config_source.error(&key, message);
+        self.price_type(instance_type, region, &blame)
     }
 
     /// Prices an instance type in a region (built-in table or `[cloud.prices]`) with its spot
-    /// interruption hazard; `key` names the setting in errors.
+    /// interruption hazard; `blame` makes the error, naming the file and line the type came
+    /// from.
     fn price_type(
         &self,
         instance_type: String,
         region: String,
-        key: String,
+        blame: &dyn Fn(String) -> InputError,
     ) -> Result<MachineType, InputError> {
         let price_per_hour = match self.price_overrides.get(&instance_type) {
             Some(&p) => p,
             None => prices::hourly_usd(&instance_type, &region, self.cloud.market).ok_or_else(|| {
-                InputError::file(&self.config_file, format!(
+                blame(format!(
                     "no built-in price for {instance_type} in {region} (the table has {}); add it under [cloud.prices] in the scenario",
                     prices::known()
                 ))
-                .key(key.clone())
             })?,
         };
         let hazard_per_hour = match self.cloud.market {
@@ -778,10 +830,9 @@ impl Scenario {
                 let p = match self.cloud.interruption_per_month {
                     Some(p) => p,
                     None => prices::interruption_band(&instance_type, &region).ok_or_else(|| {
-                        InputError::file(&self.config_file, format!(
+                        blame(format!(
                             "no Spot Advisor band for {instance_type} in {region}; set cloud.spot_interruptions_per_month in the scenario"
                         ))
-                        .key(key.clone())
                     })?,
                 };
                 prices::hazard_per_hour(p)
@@ -1037,9 +1088,10 @@ fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, Inpu
     }
     let boot_time = |b: &Spanned<RawBootTime>, key: &str| -> Result<BootTime, InputError> {
         let dur = |s: &str| {
-            parse_go_duration_ms(s).map_err(|e| {
+            let ms = parse_go_duration_ms(s).map_err(|e| {
                 err(b.span(), key, format!("expected a duration such as \"60s\": {e}"))
-            })
+            })?;
+            bounded_delay(ms, s).map_err(|e| err(b.span(), key, e))
         };
         Ok(match b.get_ref() {
             RawBootTime::Fixed(s) => BootTime::Fixed(dur(s)?),
@@ -1093,8 +1145,20 @@ fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, Inpu
         c.failure_ms.1 = duration(d, "cloud.creation_failure_max", path, text)?;
     }
     if c.failure_ms.0 > c.failure_ms.1 {
-        return Err(InputError::file(path, "creation_failure_min is above creation_failure_max")
-            .key("cloud.creation_failure_min"));
+        let message =
+            format!("{} ms is above creation_failure_max ({} ms)", c.failure_ms.0, c.failure_ms.1);
+        return Err(match (&raw.creation_failure_min, &raw.creation_failure_max) {
+            (Some(min), _) => err(min.span(), "cloud.creation_failure_min", message),
+            (None, Some(max)) => err(
+                max.span(),
+                "cloud.creation_failure_max",
+                format!(
+                    "{} ms is below creation_failure_min ({} ms)",
+                    c.failure_ms.1, c.failure_ms.0
+                ),
+            ),
+            (None, None) => InputError::file(path, message).key("cloud.creation_failure_min"),
+        });
     }
     if let Some(d) = &raw.removal_time {
         c.removal_ms = duration(d, "cloud.removal_time", path, text)?;
@@ -1102,53 +1166,64 @@ fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, Inpu
     Ok(c)
 }
 
+/// The longest delay fleetsim's own scenario keys take (`poll_phase`, `long_polling`,
+/// `request_latency`, `[cache] latency` and `registry_latency`, `[cloud] boot_time`,
+/// `instance_boot_time`, `creation_failure_min`/`max`, `removal_time`): one day. Real values
+/// are seconds to minutes; a larger one is a typo (`"1000000h"`) that would only stall the run.
+pub const MAX_MODEL_DELAY_MS: u64 = 24 * 3600 * 1000;
+
 fn duration(s: &Spanned<String>, key: &str, path: &Path, text: &str) -> Result<u64, InputError> {
-    parse_go_duration_ms(s.get_ref()).map_err(|e| {
-        InputError::file(
-            path,
-            format!("expected a duration such as \"0s\", \"50s\" or \"1m30s\": {e}"),
-        )
-        .at_offset(text, s.span().start)
-        .key(key)
-    })
+    let error =
+        |message: String| InputError::file(path, message).at_offset(text, s.span().start).key(key);
+    let ms = parse_go_duration_ms(s.get_ref()).map_err(|e| {
+        error(format!("expected a duration such as \"0s\", \"50s\" or \"1m30s\": {e}"))
+    })?;
+    bounded_delay(ms, s.get_ref()).map_err(error)
+}
+
+/// Refuses a delay of fleetsim's own above [`MAX_MODEL_DELAY_MS`].
+fn bounded_delay(ms: u64, text: &str) -> Result<u64, String> {
+    if ms > MAX_MODEL_DELAY_MS {
+        return Err(format!(
+            "{text:?} is longer than 24h, the longest delay fleetsim's own keys take (real \
+             values are seconds to minutes)"
+        ));
+    }
+    Ok(ms)
 }
 
 fn apply_overrides(text: &str, path: &Path, overrides: &[Override]) -> Result<String, InputError> {
     if overrides.is_empty() {
         return Ok(text.to_owned());
     }
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        let mut err = InputError::file(path, e.message().to_owned());
-        if let Some(span) = e.span() {
-            err = err.at_offset(text, span.start);
-        }
-        err
-    })?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse().map_err(|e: toml_edit::TomlError| match e.span() {
+            Some(span) => InputError::toml_syntax(path, text, e.message(), span.start),
+            None => InputError::file(path, e.message().trim()),
+        })?;
     for o in overrides {
-        apply_override(&mut doc, o, path)?;
+        apply_override(&mut doc, o)?;
     }
     Ok(doc.to_string())
 }
 
-/// Turns a toml parse or type error into an [`InputError`] with line, column and key.
+/// Turns a toml parse or type error into an [`InputError`] with line, column and key (the
+/// dotted path of the value the error points at, such as `runner.hosts`).
 pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> InputError {
-    let mut err = InputError::file(path, e.message().to_owned());
-    if let Some(span) = e.span() {
-        err = err.at_offset(text, span.start);
-        if let Some(key) = key_at(text, span.start) {
-            err = err.key(key);
-        }
+    let message = e
+        .message()
+        .trim()
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected u64", "expected a non-negative integer");
+    let Some(span) = e.span() else {
+        return InputError::file(path, message);
+    };
+    match crate::config::key_path_at(text, span.start) {
+        Some(key) => InputError::file(path, message).at_offset(text, span.start).key(key),
+        // Not inside a key's value: a syntax error.
+        None => InputError::toml_syntax(path, text, &message, span.start),
     }
-    err
-}
-
-/// The bare key at the start of the line holding `offset`, if the line is `key = …`.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[start..].lines().next()?;
-    let (key, _) = line.split_once('=')?;
-    let key = key.trim();
-    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned())
 }
 
 fn hex(bytes: &[u8]) -> String {

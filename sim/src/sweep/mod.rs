@@ -337,7 +337,7 @@ impl SweepTable {
         let mut r = csv::Reader::from_reader(text.as_bytes());
         let header: Vec<String> = r
             .headers()
-            .map_err(|e| InputError::file(path, e.to_string()))?
+            .map_err(|e| InputError::file(path, e.to_string()).at_line(1))?
             .iter()
             .map(str::to_owned)
             .collect();
@@ -376,12 +376,15 @@ impl SweepTable {
     /// order, each point exactly once.
     pub fn merge(paths: &[PathBuf]) -> Result<SweepTable, InputError> {
         check_shard_set(paths)?;
-        let mut tables = paths.iter().map(|p| SweepTable::read(p).map(|t| (p, t)));
-        let (first_path, mut all) = tables
-            .next()
-            .ok_or_else(|| InputError::file("sim merge", "no shard files given"))??;
-        for t in tables {
-            let (path, t) = t?;
+        let Some(first_path) = paths.first() else {
+            return Err(InputError::file("sim merge", "no shard files given"));
+        };
+        let mut all = SweepTable::read(first_path)?;
+        // Where each row came from (file and line), for the messages.
+        let mut origins: Vec<(&PathBuf, usize)> =
+            (0..all.rows.len()).map(|k| (first_path, k + 2)).collect();
+        for path in &paths[1..] {
+            let t = SweepTable::read(path)?;
             if t.header != all.header {
                 return Err(InputError::file(
                     path,
@@ -389,36 +392,47 @@ impl SweepTable {
                 )
                 .at_line(1));
             }
+            origins.extend((0..t.rows.len()).map(|k| (path, k + 2)));
             all.rows.extend(t.rows);
         }
         // Every point is checked to be an integer by `read`.
-        all.rows.sort_by_key(|r| r[0].parse::<u64>().unwrap_or(u64::MAX));
-        for w in all.rows.windows(2) {
+        let mut order: Vec<usize> = (0..all.rows.len()).collect();
+        order.sort_by_key(|&k| (all.rows[k][0].parse::<u64>().unwrap_or(u64::MAX), k));
+        let rows: Vec<Vec<String>> = order.iter().map(|&k| all.rows[k].clone()).collect();
+        let origins: Vec<(&PathBuf, usize)> = order.iter().map(|&k| origins[k]).collect();
+        all.rows = rows;
+        for (k, w) in all.rows.windows(2).enumerate() {
             if w[0][0] == w[1][0] {
-                let holders: Vec<String> = paths
-                    .iter()
-                    .filter(|p| {
-                        SweepTable::read(p).is_ok_and(|t| t.rows.iter().any(|r| r[0] == w[0][0]))
-                    })
-                    .map(|p| p.display().to_string())
-                    .collect();
+                let (first, first_line) = origins[k];
+                let (path, line) = origins[k + 1];
                 return Err(InputError::file(
-                    "sim merge",
-                    format!("point {} appears twice (in {})", w[0][0], holders.join(" and ")),
-                ));
+                    path,
+                    format!(
+                        "point {} appears twice (also in {} line {first_line})",
+                        w[0][0],
+                        first.display()
+                    ),
+                )
+                .at_line(line)
+                .key("point"));
             }
         }
         if let Some(last) = all.rows.last() {
             let expected = last[0].parse::<usize>().unwrap_or(0) + 1;
             if expected != all.rows.len() {
+                let (path, line) = origins[all.rows.len() - 1];
                 return Err(InputError::file(
-                    "sim merge",
+                    path,
                     format!(
-                        "{} points but the highest is {}: a shard is missing",
-                        all.rows.len(),
-                        expected - 1
+                        "point {} is the highest, but the {} files given hold {} points: a \
+                         shard is missing",
+                        expected - 1,
+                        paths.len(),
+                        all.rows.len()
                     ),
-                ));
+                )
+                .at_line(line)
+                .key("point"));
             }
         }
         Ok(all)
@@ -491,15 +505,19 @@ fn check_shard_set(paths: &[PathBuf]) -> Result<(), InputError> {
         (1..=n).filter(|i| have.binary_search(i).is_err()).map(|i| format!("{i}/{n}")).collect();
     if !missing.is_empty() {
         return Err(InputError::file(
-            "sim merge",
+            named[0].0,
             format!(
-                "shard {} missing: a sweep of {n} shards needs all of them",
+                "is a shard of {n}, and shard {} is missing: a sweep of {n} shards needs all of them",
                 missing.join(", ")
             ),
         ));
     }
-    if let Some(w) = have.windows(2).find(|w| w[0] == w[1]) {
-        return Err(InputError::file("sim merge", format!("shard {}/{n} given twice", w[0])));
+    let mut seen: Vec<u32> = Vec::new();
+    for (p, (i, _)) in &named {
+        if seen.contains(i) {
+            return Err(InputError::file(p, format!("shard {i}/{n} is given twice")));
+        }
+        seen.push(*i);
     }
     Ok(())
 }

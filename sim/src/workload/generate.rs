@@ -354,8 +354,18 @@ fn size(value: &Option<String>, key: &str) -> Result<u64, String> {
 }
 
 impl GenModel {
-    /// Validates a raw model. Errors name the key (`projects[1].jobs[0].needs`, …) and say
-    /// what was expected.
+    /// The key a message of [`GenModel::from_raw`] is about: its messages begin with it
+    /// (`days = 0: …`, `projects[1].jobs[0].needs: …`). `None` for a message about several
+    /// keys at once.
+    pub fn error_key(message: &str) -> Option<String> {
+        let end = message.find([' ', ':', ','])?;
+        let key = &message[..end];
+        let named = key.starts_with(|c: char| c.is_ascii_alphabetic());
+        (named && crate::config::parse_key_path(key).is_ok()).then(|| key.to_owned())
+    }
+
+    /// Validates a raw model. Errors begin with the key (`projects[1].jobs[0].needs`, …;
+    /// see [`GenModel::error_key`]) and say what was expected.
     pub fn from_raw(raw: &RawGenerate) -> Result<GenModel, String> {
         let days = raw.days.unwrap_or(7.0);
         let max_days = (crate::trace::record::MAX_TRACE_YEARS * 365) as f64;
@@ -756,15 +766,34 @@ impl Read for Generator {
 pub fn read_model_file(
     path: &std::path::Path,
 ) -> Result<RawGenerate, crate::input_error::InputError> {
-    use crate::input_error::InputError;
     let text = crate::input_file::read_text(path, "the model")?;
-    toml::from_str(&text).map_err(|e| {
-        let error = InputError::file(path, e.message().to_owned());
-        match e.span() {
-            Some(span) => error.at_offset(&text, span.start),
-            None => error,
+    toml::from_str(&text).map_err(|e| crate::scenario::toml_error(path, &text, &e))
+}
+
+/// A [`GenModel::from_raw`] message as an [`InputError`] naming where the value came from:
+/// the flag that set it (`flags` maps keys to flags, for the keys a flag set), else the key's
+/// line in the model file `path` (its text `text`), else `fallback`.
+pub fn model_error(
+    message: String,
+    flags: &[(&str, &str)],
+    model: Option<(&std::path::Path, &str)>,
+    fallback: &str,
+) -> crate::input_error::InputError {
+    use crate::input_error::InputError;
+    let key = GenModel::error_key(&message);
+    if let Some(k) = &key
+        && let Some((_, flag)) = flags.iter().find(|(f, _)| f == k)
+    {
+        return InputError::file(flag, message);
+    }
+    match (model, key) {
+        (Some((path, text)), Some(key)) => {
+            let error = InputError::file(path, message);
+            crate::config::locate_key_or_parent(error, text, &key)
         }
-    })
+        (Some((path, _)), None) => InputError::file(path, message),
+        (None, _) => InputError::file(fallback, message),
+    }
 }
 
 /// Writes the trace of `model` with seed `seed` and time 0 at `start` to `out`; returns the

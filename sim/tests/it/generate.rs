@@ -169,6 +169,7 @@ fn bad_models_exit_2_naming_the_place() {
     let o = sim(d, &["trace", "gen", "--model", "m.toml", "--out", "x.csv"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("projects[0].jobs[0].needs"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("m.toml:7:"), "the line of `needs`: {}", stderr(&o));
 
     std::fs::write(
         d.join("config.toml"),
@@ -183,6 +184,7 @@ fn bad_models_exit_2_naming_the_place() {
     let o = sim(d, &["run", "s.toml", "--out", "out"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("s.toml:6") && err.contains("workload.generate"), "{err}");
+    // The line of the key itself, not of the table.
+    assert!(err.contains("s.toml:7:12: `workload.generate.timezone`"), "{err}");
     assert!(err.contains("Mars/Base"), "{err}");
 }

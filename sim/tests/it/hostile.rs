@@ -165,8 +165,12 @@ fn check(args: &[String], out_dir: &Path) -> Result<Output, TestCaseError> {
     if code == 2 {
         let line = err.lines().find(|l| l.starts_with("error: ")).unwrap_or_default();
         let located = line.trim_start_matches("error: ").split_once(": ").is_some_and(|(at, _)| {
-            // A file path, a flag (`--set`, `--vary`) or a command (`sim merge`).
-            (!at.is_empty() && !at.contains(' ')) || at.starts_with("sim ")
+            // A file path, a flag (`--set`, `--vary`), an override (`--set KEY=VALUE`) or a
+            // command (`sim merge`).
+            (!at.is_empty() && !at.contains(' '))
+                || at.starts_with("sim ")
+                || at.starts_with("--set ")
+                || at.starts_with("--vary ")
         });
         prop_assert!(located, "{what}: exit 2 without a located message: {line}");
     }
@@ -572,5 +576,354 @@ fn no_planted_secret_comes_out_of_any_command() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(!err.contains("98765432109876"), "{err}");
+    }
+}
+
+/// Runs `sim` (under the limits of [`check`]) expecting exit 2, and returns its `error:` line.
+fn error_line(a: &[String], dir: &Path) -> String {
+    let o = check(a, dir).unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "sim {}: {err}", a.join(" "));
+    err.lines().find(|l| l.starts_with("error: ")).unwrap_or_default().to_owned()
+}
+
+/// The 1-based line of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text[..text.find(needle).unwrap()].matches('\n').count() + 1
+}
+
+/// Issue 16 class 9: a value given with `--set` is blamed on `--set KEY=VALUE`, not on a line
+/// of the edited text; other errors keep the line of the file as written.
+#[test]
+fn set_errors_name_the_set_argument() {
+    let case = Case::new(&base_config("", "", ""), TRACE, "[gitlab]\npickup = \"sometimes\"");
+    let run = |sets: &[&str]| {
+        let mut a = args(&["run", &case.path("s.toml"), "--out", &case.path("out")]);
+        for s in sets {
+            a.extend(args(&["--set", s]));
+        }
+        error_line(&a, case.dir.path())
+    };
+    let e = run(&["runners[0].limit=abc"]);
+    assert!(e.starts_with("error: --set runners[0].limit=abc: "), "{e}");
+    assert!(e.contains("expected an integer"), "{e}");
+    let e = run(&["concurrent=0"]);
+    assert!(e.starts_with("error: --set concurrent=0: must be ≥ 1"), "{e}");
+    let e = run(&["scenario.seed=-1"]);
+    assert!(e.starts_with("error: --set scenario.seed=-1: expected a non-negative integer"), "{e}");
+    let e = run(&["runner.hosts=abc"]);
+    assert!(e.starts_with("error: --set runner.hosts=abc: "), "{e}");
+    assert!(e.contains("expected an integer"), "{e}");
+    let e = run(&["runners[3].limit=1"]);
+    assert!(e.starts_with("error: --set runners[3].limit=1: index 3 is out of range"), "{e}");
+    // A --set that adds a line before the bad key: the line is the file's own.
+    let text = std::fs::read_to_string(case.path("s.toml")).unwrap();
+    let e = run(&["runner.hosts=2", "scenario.description=\"x\""]);
+    let line = line_of(&text, "pickup");
+    assert!(e.starts_with(&format!("error: {}:{line}:", case.path("s.toml"))), "{e}");
+    assert!(e.contains("`gitlab.pickup`"), "{e}");
+    // A secret's value is not repeated.
+    let e = run(&["runners[0].token=12345"]);
+    assert!(!e.contains("12345"), "{e}");
+    // A grid's value names --vary.
+    let a = args(&[
+        "sweep",
+        &case.path("s.toml"),
+        "--out",
+        &case.path("sw"),
+        "--vary",
+        "concurrent=0,1",
+    ]);
+    let e = error_line(&a, case.dir.path());
+    assert!(e.starts_with("error: --vary concurrent=0: must be ≥ 1"), "{e}");
+}
+
+/// Issue 16 class 9: a config written inline in a scenario (`[runner.config]`) is blamed on
+/// the scenario's own lines, not on the table serialised again.
+#[test]
+fn inline_config_errors_name_the_scenario_line() {
+    let case = Case::new(&base_config("", "", ""), TRACE, "");
+    let scenario = "[scenario]\nname = \"i\"\n\n[workload]\ntrace = \"trace.csv\"\n\n[runner]\nhosts = 1\n\n\
+                    [runner.config]\nconcurrent = 2\ncheck_interval = 3\n\n[[runner.config.runners]]\n\
+                    name = \"r\"\nurl = \"https://gitlab.example.com\"\ntoken = \"glrt-abc\"\n\
+                    executor = \"docker\"\nlimit = 1\n";
+    let path = case.path("in-inline.toml");
+    let out = case.path("out");
+    for (bad, good, key) in [
+        ("limit = \"x\"", "limit = 1", "runner.config.runners[0].limit"),
+        ("limit = -3", "limit = 1", "runner.config.runners[0].limit"),
+        ("executor = \"shell\"", "executor = \"docker\"", "runner.config.runners[0].executor"),
+        ("concurrent = 0", "concurrent = 2", "runner.config.concurrent"),
+    ] {
+        let text = scenario.replace(good, bad);
+        std::fs::write(&path, &text).unwrap();
+        let e = error_line(&args(&["run", &path, "--out", &out]), case.dir.path());
+        let line = line_of(&text, bad);
+        assert!(e.starts_with(&format!("error: {path}:{line}:")), "{bad}: {e}");
+        assert!(e.contains(&format!("`{key}`")), "{bad}: {e}");
+    }
+}
+
+/// Issue 16 class 9: `trace gen --model` errors name the model file's line, or the flag.
+#[test]
+fn generator_model_errors_name_the_line_or_flag() {
+    let case = Case::new(&base_config("", "", ""), TRACE, "");
+    let dir = case.dir.path();
+    let out = case.path("gen.csv");
+    let model = case.path("model.toml");
+    std::fs::write(&model, "days = 3\n\ntimezone = \"Mars/Olympus\"\n").unwrap();
+    let e = error_line(&args(&["trace", "gen", "--model", &model, "--out", &out]), dir);
+    assert!(e.starts_with(&format!("error: {model}:3:")), "{e}");
+    std::fs::write(
+        &model,
+        "days = 3\n[[projects]]\nname = \"a\"\n[[projects.jobs]]\nname = \"b\"\nstage = \"s\"\nmedian = -1\n",
+    )
+    .unwrap();
+    let e = error_line(&args(&["trace", "gen", "--model", &model, "--out", &out]), dir);
+    assert!(e.starts_with(&format!("error: {model}:7:")), "{e}");
+    let e = error_line(&args(&["trace", "gen", "--out", &out, "--days", "0"]), dir);
+    assert!(e.starts_with("error: --days: days = 0"), "{e}");
+    let e = error_line(&args(&["trace", "gen", "--out", &out, "--pushes-per-hour", "1e9"]), dir);
+    assert!(e.starts_with("error: --pushes-per-hour: "), "{e}");
+}
+
+/// Issue 16 class 9: values the scenario build checks (executor, instance types, ports, the
+/// creation-failure range) name their file and line; an instance type is blamed on the file
+/// it was written in.
+#[test]
+fn build_time_errors_name_file_line_and_key() {
+    // docker+machine: the type comes from MachineOptions in config.toml.
+    let config = base_config("", "", "").replace("t3.medium", "z9.huge");
+    let case = Case::new(&config, TRACE, "");
+    let run = |case: &Case| {
+        error_line(
+            &args(&["run", &case.path("s.toml"), "--out", &case.path("out")]),
+            case.dir.path(),
+        )
+    };
+    let e = run(&case);
+    let line = line_of(&config, "z9.huge");
+    assert!(e.starts_with(&format!("error: {}:{line}:", case.path("config.toml"))), "{e}");
+    assert!(e.contains("`runners[0].machine.MachineOptions[9]`"), "{e}");
+    // An executor fleetsim does not simulate.
+    let config = base_config("", "", "").replace("docker+machine", "shell");
+    let case = Case::new(&config, TRACE, "");
+    let e = run(&case);
+    let line = line_of(&config, "executor = \"shell\"");
+    assert!(e.starts_with(&format!("error: {}:{line}:", case.path("config.toml"))), "{e}");
+    // The creation-failure range in the scenario.
+    let extra = "[cloud]\ncreation_failure_min = \"10m\"\ncreation_failure_max = \"1m\"";
+    let case = Case::new(&base_config("", "", ""), TRACE, extra);
+    let e = run(&case);
+    let text = std::fs::read_to_string(case.path("s.toml")).unwrap();
+    let line = line_of(&text, "creation_failure_min");
+    assert!(e.starts_with(&format!("error: {}:{line}:", case.path("s.toml"))), "{e}");
+    // docker-autoscaler: the type comes from the scenario; the port from config.toml.
+    let autoscaler = "concurrent = 4\n[[runners]]\n  name = \"a\"\n  url = \"https://gitlab.example.com\"\n  \
+                      token = \"glrt-x\"\n  executor = \"docker-autoscaler\"\n  [runners.docker]\n    image = \"alpine\"\n  \
+                      [runners.autoscaler]\n    plugin = \"aws\"\n    max_instances = 4\n    \
+                      [runners.autoscaler.connector_config]\n      protocol_port = 22\n";
+    let case = Case::new(autoscaler, TRACE, "[autoscaler]\ninstance_type = \"q1.mega\"");
+    let e = run(&case);
+    let text = std::fs::read_to_string(case.path("s.toml")).unwrap();
+    let line = line_of(&text, "q1.mega");
+    assert!(e.starts_with(&format!("error: {}:{line}:", case.path("s.toml"))), "{e}");
+    assert!(e.contains("`autoscaler.instance_type`"), "{e}");
+    let config = autoscaler.replace("protocol_port = 22", "protocol_port = -22");
+    let case = Case::new(&config, TRACE, "[autoscaler]\ninstance_type = \"t3.medium\"");
+    let e = run(&case);
+    let line = line_of(&config, "protocol_port");
+    assert!(e.starts_with(&format!("error: {}:{line}:", case.path("config.toml"))), "{e}");
+}
+
+/// Issue 16 class 9: `merge` errors name the shard file (and the line of a bad or repeated
+/// point).
+#[test]
+fn merge_errors_name_the_shard_file() {
+    let case = Case::new(&base_config("", "", ""), TRACE, "");
+    let dir = case.dir.path();
+    let header = "point,concurrent,seeds,pending_p50_s,pending_p95_s,pending_p95_min_s,pending_p95_max_s,pending_p99_s,pending_mean_s,to_script_p95_s,window_pending_p95_s,cost_per_month_usd,cost_per_job_usd,machines_max,machines_created,jobs_failed,cache_hit_rate,pareto";
+    let row = |p: u32| format!("{p},1,1,1,2,2,2,3,1,2,,10,0.1,1,1,0,0,");
+    let (a, b) = (case.path("shard-1-of-2.csv"), case.path("shard-2-of-2.csv"));
+    let out = case.path("out");
+    std::fs::write(&a, format!("{header}\n{}\n", row(0))).unwrap();
+    std::fs::write(&b, format!("{header}\n{}\n{}\n", row(1), row(0))).unwrap();
+    let e = error_line(&args(&["merge", "--out", &out, &a, &b]), dir);
+    assert!(e.starts_with(&format!("error: {b}:3: `point`: point 0 appears twice")), "{e}");
+    assert!(e.contains(&a), "{e}");
+    let c = case.path("shard-1-of-3.csv");
+    std::fs::write(&c, format!("{header}\n{}\n", row(0))).unwrap();
+    let e = error_line(&args(&["merge", "--out", &out, &c]), dir);
+    assert!(e.starts_with(&format!("error: {c}: ")) && e.contains("2/3, 3/3"), "{e}");
+    std::fs::write(&b, format!("{header}\n{}\n", row(1).replace(",10,", ",abc,"))).unwrap();
+    let e = error_line(&args(&["merge", "--out", &out, &a, &b]), dir);
+    assert!(e.starts_with(&format!("error: {b}:2: `cost_per_month_usd`")), "{e}");
+}
+
+/// Issue 16 class 9: a negative number for a numeric flag is that flag's bad value (exit 2,
+/// naming it), not clap's "unexpected argument '-1'".
+#[test]
+fn negative_numbers_for_flags_name_the_flag() {
+    let case = Case::new(&base_config("", "", ""), TRACE, "");
+    let dir = case.dir.path();
+    let s = case.path("s.toml");
+    let out = case.path("gen.csv");
+    for (a, flag) in [
+        (args(&["sweep", &s, "--vary", "concurrent=1,2", "--seeds", "-1"]), "--seeds"),
+        (args(&["run", &s, "--seed", "-1"]), "--seed"),
+        (args(&["trace", "gen", "--out", &out, "--max-jobs", "-1"]), "--max-jobs"),
+        (args(&["migrate", &case.path("config.toml"), "--capacity", "-2"]), "--capacity"),
+    ] {
+        let e = error_line(&a, dir);
+        assert!(e.starts_with(&format!("error: {flag}: expected an integer from 0 to ")), "{e}");
+        assert!(e.ends_with("got -1") || e.ends_with("got -2"), "{e}");
+    }
+    let e = error_line(&args(&["trace", "gen", "--out", &out, "--days", "-1"]), dir);
+    assert!(e.starts_with("error: --days: days = -1"), "{e}");
+}
+
+/// Issue 16 class 9: an unbalanced quote in a TOML file is reported where the quote opens
+/// (the parser only notices it on a later line), in LF and CRLF files alike.
+#[test]
+fn an_unbalanced_quote_names_the_line_it_opens() {
+    let case = Case::new(&base_config("", "", ""), TRACE, "");
+    let dir = case.dir.path();
+    for eol in ["\n", "\r\n"] {
+        let text = ["concurrent = 1", "log_level = [\"a\", \"b]", "x = 1", ""].join(eol);
+        let path = case.path("in-quote.toml");
+        std::fs::write(&path, &text).unwrap();
+        let e = error_line(&args(&["migrate", &path]), dir);
+        assert!(e.starts_with(&format!("error: {path}:2:19: ")), "{eol:?}: {e}");
+        assert!(e.contains("a string opens here and is not closed"), "{e}");
+        let text = ["[scenario]", "name = '''h", "", "[runner]", ""].join(eol);
+        std::fs::write(&path, &text).unwrap();
+        let e = error_line(&args(&["run", &path]), dir);
+        assert!(e.starts_with(&format!("error: {path}:2:8: ")), "{eol:?}: {e}");
+    }
+}
+
+/// Issue 16 (loose end): huge delays. `check_interval` past what GitLab Runner's
+/// `time.Duration` holds is refused, above an hour it draws a warning (GitLab Runner accepts
+/// it); fleetsim's own delays (`poll_phase`, boot times, latencies) stop at 24 h.
+#[test]
+fn huge_delays_are_refused_or_warned_about() {
+    let config = config_setting(0, "check_interval", "9999999999");
+    let case = Case::new(&config, TRACE, "");
+    let run = |case: &Case| {
+        check(&args(&["run", &case.path("s.toml"), "--out", &case.path("out")]), case.dir.path())
+            .unwrap()
+    };
+    let o = run(&case);
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    let line = line_of(&config, "check_interval");
+    assert!(
+        e.contains(&format!(
+            "config.toml:{line}:18: `check_interval`: must be at most 9223372036 s"
+        )),
+        "{e}"
+    );
+    let case = Case::new(&config_setting(0, "check_interval", "7200"), TRACE, "");
+    let o = run(&case);
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains("`check_interval`: 7200 s") && e.contains("GitLab Runner accepts it"),
+        "{e}"
+    );
+    for extra in [
+        "[cloud]\nboot_time = \"1000000h\"",
+        "[cloud]\nboot_time = { median = \"60s\", p99 = \"25h\" }",
+        "[cache]\nlatency = \"48h\"",
+    ] {
+        let case = Case::new(&base_config("", "", ""), TRACE, extra);
+        let o = run(&case);
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{extra}: {e}");
+        let text = std::fs::read_to_string(case.path("s.toml")).unwrap();
+        let key = extra.lines().nth(1).unwrap().split(' ').next().unwrap();
+        let line = line_of(&text, key);
+        assert!(
+            e.contains(&format!("s.toml:{line}:")) && e.contains("longer than 24h"),
+            "{extra}: {e}"
+        );
+    }
+    let case = Case::new(&base_config("", "", ""), TRACE, "");
+    let o = check(
+        &args(&[
+            "run",
+            &case.path("s.toml"),
+            "--out",
+            &case.path("out"),
+            "--set",
+            "runner.poll_phase=48h",
+        ]),
+        case.dir.path(),
+    )
+    .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        e.starts_with("error: --set runner.poll_phase=48h: ") && e.contains("longer than 24h"),
+        "{e}"
+    );
+}
+
+/// A real `summary.json` (from a run of the base case), mutated: one number replaced by a
+/// hostile JSON token, the file cut short, deep nesting, an empty file, a byte-order mark.
+fn mutated_summary(summary: &str, kind: u8, index: usize, token: &str, cut: f64) -> String {
+    match kind {
+        0 => {
+            // The index-th number (a run of digits after `: `) replaced by the token.
+            let starts: Vec<usize> = summary
+                .match_indices(": ")
+                .map(|(i, _)| i + 2)
+                .filter(|&i| summary[i..].starts_with(|c: char| c.is_ascii_digit() || c == '-'))
+                .collect();
+            let Some(&at) = starts.get(index % starts.len().max(1)) else {
+                return summary.to_owned();
+            };
+            let end = summary[at..]
+                .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '.' | 'e' | 'E' | '+')))
+                .map_or(summary.len(), |n| at + n);
+            format!("{}{token}{}", &summary[..at], &summary[end..])
+        }
+        1 => {
+            let mut at = ((summary.len() as f64) * cut) as usize;
+            while !summary.is_char_boundary(at) {
+                at -= 1;
+            }
+            summary[..at].to_owned()
+        }
+        2 => "[".repeat(100_000),
+        3 => String::new(),
+        _ => format!("\u{feff}{summary}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `sim compare` on a malformed `summary.json` (and its HTML page): exit 0 or 2 with the
+    /// file named, never a panic, a hang or a huge output.
+    #[test]
+    fn compare_inputs(kind in 0u8..5, index in 0usize..64, cut in 0.0f64..1.0,
+                      token in prop::sample::select(vec![
+                          "1e308", "-1e308", "1e400", "-0", "null", "\"x\"", "[]", "{}", "NaN",
+                          "18446744073709551616", "-9223372036854775809", "true",
+                      ])) {
+        let case = Case::new(&base_config("", "", ""), TRACE, "");
+        let dir = case.dir.path();
+        let o = check(&args(&["run", &case.path("s.toml"), "--out", &case.path("a")]), dir)?;
+        prop_assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let summary = std::fs::read_to_string(case.path("a/summary.json")).unwrap();
+        std::fs::create_dir_all(case.path("b")).unwrap();
+        std::fs::write(case.path("b/summary.json"), mutated_summary(&summary, kind, index, token, cut)).unwrap();
+        for (x, y) in [("a", "b"), ("b", "a"), ("b", "b")] {
+            let o = check(&args(&["compare", &case.path(x), &case.path(y), "--out", &case.path("c.html")]), dir)?;
+            if o.status.code() == Some(2) {
+                let err = String::from_utf8_lossy(&o.stderr);
+                prop_assert!(err.contains("b/summary.json"), "the file is named: {}", err);
+            }
+        }
     }
 }
