@@ -406,6 +406,34 @@ impl RowParser {
         Ok(())
     }
 
+    /// A cell that runs over a line break is an unclosed quote: every row up to the next
+    /// quote became part of one cell, and those jobs would silently vanish. No trace column
+    /// holds a line break (GitLab's job names, tags, keys and images have none), except a
+    /// `name` cell, which fleetsim only carries; there a stray quote shows up as a short row.
+    fn check_line_breaks(&self, row: &ByteRecord, line: usize) -> Result<(), InputError> {
+        let name = self.fields[Column::Name as usize];
+        for (index, bytes) in row.iter().enumerate() {
+            let breaks = bytes.iter().filter(|&&b| b == b'\n').count();
+            if breaks == 0 || Some(index) == name {
+                continue;
+            }
+            let message = format!(
+                "this cell runs over {} lines (to line {}): a quote opened here is closed only \
+                 there, so the rows in between would be read as part of one cell; close the \
+                 quote on its own line (a trace cell holds no line break)",
+                breaks + 1,
+                line + breaks
+            );
+            let error = InputError::file(&self.path, message).at_line(line);
+            let column = self.fields.iter().position(|&field| field == Some(index));
+            return Err(match column {
+                Some(column) => error.key(COLUMNS[column]),
+                None => error,
+            });
+        }
+        Ok(())
+    }
+
     fn error(&self, line: usize, column: Column, message: impl Into<String>) -> InputError {
         InputError::file(&self.path, message).at_line(line).key(column.name())
     }
@@ -420,6 +448,7 @@ impl RowParser {
     ) -> Result<(), InputError> {
         out.line = line;
         self.check_utf8(row, line)?;
+        self.check_line_breaks(row, line)?;
         let required = |column: Column| {
             let text = self.cell(row, column);
             if text.is_empty() {

@@ -802,6 +802,38 @@ fn an_unbalanced_quote_names_the_line_it_opens() {
     }
 }
 
+/// Issue 16 (loose end): an unclosed quote in a trace swallowed the rows after it into one
+/// cell, and those jobs vanished with exit 0 (a 4-job trace ran as 2 jobs). Now the cell that
+/// runs over a line break is refused where the quote opens, in `sim run` and `trace stats`
+/// alike, in LF and CRLF files.
+#[test]
+fn an_unclosed_quote_in_a_trace_is_refused_where_it_opens() {
+    for eol in ["\n", "\r\n"] {
+        let trace = [
+            "job_id,created_at,duration,image",
+            "1,0,60,a",
+            "2,5,30,\"b",
+            "3,70,45,c",
+            "4,80,10,d\"",
+            "",
+        ]
+        .join(eol);
+        let case = Case::new(&base_config("", "", ""), &trace, "");
+        let dir = case.dir.path();
+        let path = case.path("trace.csv");
+        let out = case.path("out");
+        for a in
+            [args(&["run", &case.path("s.toml"), "--out", &out]), args(&["trace", "stats", &path])]
+        {
+            let e = error_line(&a, dir);
+            assert!(
+                e.contains("trace.csv:3: `image`: this cell runs over 3 lines (to line 5)"),
+                "{eol:?} {a:?}: {e}"
+            );
+        }
+    }
+}
+
 /// Issue 16 (loose end): huge delays. `check_interval` past what GitLab Runner's
 /// `time.Duration` holds is refused, above an hour it draws a warning (GitLab Runner accepts
 /// it); fleetsim's own delays (`poll_phase`, boot times, latencies) stop at 24 h.
