@@ -48,6 +48,7 @@ pub fn hourly_usd(instance_type: &str, region: &str, market: Market) -> Option<f
 /// The instance types and regions the table knows, for error messages.
 pub fn known() -> String {
     let mut types: Vec<&str> = TABLE.iter().map(|(t, ..)| *t).collect();
+    types.sort_unstable(); // the table is grouped by region: each type comes once per region
     types.dedup();
     let mut regions: Vec<&str> = TABLE.iter().map(|(_, r, ..)| *r).collect();
     regions.sort_unstable();
@@ -78,6 +79,13 @@ pub fn billed_usd(usd_per_hour: f64, ms: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_names_each_type_and_region_once() {
+        let k = known();
+        assert_eq!(k.matches("m5.large").count(), 1, "{k}");
+        assert_eq!(k.matches("us-east-1").count(), 1, "{k}");
+    }
 
     #[test]
     fn table_lookups_and_billing() {
