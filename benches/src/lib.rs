@@ -17,17 +17,23 @@ pub const JOBS: u64 = 200_000;
 
 /// Seed-like load: 5 slots, mean job 240 s, arrivals for ρ ≈ 0.8, 4 projects.
 pub fn workload(seed: u64) -> Vec<(u64, JobSpec)> {
+    poisson_jobs(seed, 0.8 * 5.0 / 238.0, JOBS, 4)
+}
+
+/// `n` untagged jobs arriving as a Poisson stream of `per_s` jobs per second, with log-normal
+/// durations (median 180 s, mean ≈ 238 s), in projects `id % projects`.
+fn poisson_jobs(seed: u64, per_s: f64, n: u64, projects: u64) -> Vec<(u64, JobSpec)> {
     let seeds = SeedTree::new(seed);
     let (mut a, mut d) = (seeds.stream("arrivals"), seeds.stream("durations"));
     let durations = LogNormal::new((180.0f64).ln(), 0.75).expect("valid"); // mean ≈ 238 s
-    let inter = Exp::new(0.8 * 5.0 / 238.0).expect("valid");
+    let inter = Exp::new(per_s).expect("valid");
     let mut t = 0.0;
-    (1..=JOBS)
+    (1..=n)
         .map(|id| {
             t += inter.sample(&mut a);
             let spec = JobSpec {
                 id: JobId(id),
-                project: ProjectId(id % 4),
+                project: ProjectId(id % projects),
                 tags: TagSetId::UNTAGGED,
                 duration_ms: (durations.sample(&mut d) * 1000.0) as u64,
                 retry: 0,
@@ -36,6 +42,26 @@ pub fn workload(seed: u64) -> Vec<(u64, JobSpec)> {
             ((t * 1000.0) as u64, spec)
         })
         .collect()
+}
+
+/// Runs `jobs` on `fleet` with simulated EC2 for the runner named `runner` (`machines.csv`
+/// rows formatted, then dropped).
+fn run_on_cloud(
+    mut fleet: Fleet,
+    jobs: Vec<(u64, JobSpec)>,
+    cloud: CloudSpec,
+    types: Vec<Option<MachineType>>,
+    runner: &str,
+) -> RunEnd {
+    let mut cloud =
+        SimCloud::new(cloud, types, &[runner.into()], SeedTree::new(7), std::io::sink())
+            .expect("cloud");
+    let mut count = Count::default();
+    let end = Engine::new()
+        .run_with(&mut fleet, &mut ListSource::new(jobs), &mut count, &mut cloud)
+        .expect("run");
+    black_box(count.0);
+    end
 }
 
 /// Counts finished jobs, so the work cannot be optimized away.
@@ -157,21 +183,8 @@ impl Autoscale {
 
     /// Runs the jobs on the fleet with simulated EC2 (`machines.csv` rows formatted, then
     /// dropped).
-    pub fn run(&self, mut fleet: Fleet, jobs: Vec<(u64, JobSpec)>) -> RunEnd {
-        let mut cloud = SimCloud::new(
-            self.cloud.clone(),
-            self.types.clone(),
-            &["dm".into()],
-            SeedTree::new(7),
-            std::io::sink(),
-        )
-        .expect("cloud");
-        let mut count = Count::default();
-        let end = Engine::new()
-            .run_with(&mut fleet, &mut ListSource::new(jobs), &mut count, &mut cloud)
-            .expect("run");
-        black_box(count.0);
-        end
+    pub fn run(&self, fleet: Fleet, jobs: Vec<(u64, JobSpec)>) -> RunEnd {
+        run_on_cloud(fleet, jobs, self.cloud.clone(), self.types.clone(), "dm")
     }
 }
 
@@ -289,25 +302,7 @@ impl FleetScale {
             slots: 1,
             boot: BootTime::Fixed(60_000),
         })];
-        let seeds = SeedTree::new(42);
-        let (mut a, mut d) = (seeds.stream("arrivals"), seeds.stream("durations"));
-        let durations = LogNormal::new((180.0f64).ln(), 0.75).expect("valid"); // mean ≈ 238 s
-        let inter = Exp::new(0.6 * f64::from(machines) / 238.0).expect("valid");
-        let mut t = 0.0;
-        let jobs = (1..=jobs)
-            .map(|id| {
-                t += inter.sample(&mut a);
-                let spec = JobSpec {
-                    id: JobId(id),
-                    project: ProjectId(id % 64),
-                    tags: TagSetId::UNTAGGED,
-                    duration_ms: (durations.sample(&mut d) * 1000.0) as u64,
-                    retry: 0,
-                    work: Default::default(),
-                };
-                ((t * 1000.0) as u64, spec)
-            })
-            .collect();
+        let jobs = poisson_jobs(42, 0.6 * f64::from(machines) / 238.0, jobs, 64);
         FleetScale { spec, jobs, types }
     }
 
@@ -317,26 +312,13 @@ impl FleetScale {
     }
 
     /// Runs the jobs on simulated on-demand EC2 (`machines.csv` rows formatted, then dropped).
-    pub fn run(&self, mut fleet: Fleet, jobs: Vec<(u64, JobSpec)>) -> RunEnd {
-        let cloud_spec = CloudSpec {
+    pub fn run(&self, fleet: Fleet, jobs: Vec<(u64, JobSpec)>) -> RunEnd {
+        let cloud = CloudSpec {
             boot: BootTime::Fixed(60_000),
             instance_boot: BootTime::Fixed(60_000),
             ..CloudSpec::default()
         };
-        let mut cloud = SimCloud::new(
-            cloud_spec,
-            self.types.clone(),
-            &["fleet".into()],
-            SeedTree::new(7),
-            std::io::sink(),
-        )
-        .expect("cloud");
-        let mut count = Count::default();
-        let end = Engine::new()
-            .run_with(&mut fleet, &mut ListSource::new(jobs), &mut count, &mut cloud)
-            .expect("run");
-        black_box(count.0);
-        end
+        run_on_cloud(fleet, jobs, cloud, self.types.clone(), "fleet")
     }
 }
 
@@ -375,25 +357,12 @@ impl RunnerScale {
             cache: Default::default(),
             skip_idle_offers: true,
         };
-        let seeds = SeedTree::new(42);
-        let (mut a, mut d) = (seeds.stream("arrivals"), seeds.stream("durations"));
-        let durations = LogNormal::new((180.0f64).ln(), 0.75).expect("valid"); // mean ≈ 238 s
-        let inter = Exp::new(0.6 * 4.0 * f64::from(runners) / 238.0).expect("valid");
-        let mut t = 0.0;
-        let jobs = (1..=jobs)
-            .map(|id| {
-                t += inter.sample(&mut a);
-                let spec = JobSpec {
-                    id: JobId(id),
-                    project: ProjectId(id % 64),
-                    tags: TagSetId::UNTAGGED,
-                    duration_ms: (durations.sample(&mut d) * 1000.0) as u64,
-                    retry: 0,
-                    work: Default::default(),
-                };
+        let jobs = poisson_jobs(42, 0.6 * 4.0 * f64::from(runners) / 238.0, jobs, 64)
+            .into_iter()
+            .map(|(at, spec)| {
                 // Teams in turn: each runner gets its share of the load.
-                let team = vec![format!("team-{}", id % u64::from(runners))];
-                ((t * 1000.0) as u64, team, spec)
+                let team = vec![format!("team-{}", spec.id.0 % u64::from(runners))];
+                (at, team, spec)
             })
             .collect();
         RunnerScale { spec, jobs }

@@ -395,12 +395,7 @@ impl RowParser {
         for (index, bytes) in row.iter().enumerate() {
             if let Err(error) = std::str::from_utf8(bytes) {
                 let message = format!("column {} is not valid UTF-8 ({error})", index + 1);
-                let error = InputError::file(&self.path, message).at_line(line);
-                let column = self.fields.iter().position(|&field| field == Some(index));
-                return Err(match column {
-                    Some(column) => error.key(COLUMNS[column]),
-                    None => error,
-                });
+                return Err(self.cell_error(index, line, message));
             }
         }
         Ok(())
@@ -424,14 +419,19 @@ impl RowParser {
                 breaks + 1,
                 line + breaks
             );
-            let error = InputError::file(&self.path, message).at_line(line);
-            let column = self.fields.iter().position(|&field| field == Some(index));
-            return Err(match column {
-                Some(column) => error.key(COLUMNS[column]),
-                None => error,
-            });
+            return Err(self.cell_error(index, line, message));
         }
         Ok(())
+    }
+
+    /// An error in the cell at position `index` of the row at `line`, keyed by its column
+    /// when the trace has a known column there.
+    fn cell_error(&self, index: usize, line: usize, message: String) -> InputError {
+        let error = InputError::file(&self.path, message).at_line(line);
+        match self.fields.iter().position(|&field| field == Some(index)) {
+            Some(column) => error.key(COLUMNS[column]),
+            None => error,
+        }
     }
 
     fn error(&self, line: usize, column: Column, message: impl Into<String>) -> InputError {
