@@ -196,6 +196,11 @@ pub struct CalendarPeriods {
     /// active section may differ (`None`: never). The same answer holds for every second in
     /// `from..change`.
     change_cache: Option<(i64, Option<i64>)>,
+    /// `(from, until, active)` in simulated time: the active section is `active` for every
+    /// instant in `from..until` (`until` `None`: from `from` on). `active` is asked after every
+    /// input of a runner with periods; inside the span it answers without turning the instant
+    /// into a calendar second (a 128-bit division) at all.
+    span: Option<(SimTime, Option<SimTime>, Option<usize>)>,
 }
 
 impl CalendarPeriods {
@@ -209,6 +214,7 @@ impl CalendarPeriods {
             segs,
             active_cache: None,
             change_cache: None,
+            span: None,
         }
     }
 
@@ -317,8 +323,26 @@ impl CalendarPeriods {
 
 impl PeriodSchedule for CalendarPeriods {
     fn active(&mut self, now: SimTime) -> Option<usize> {
+        if let Some((from, until, active)) = self.span
+            && from <= now
+            && until.is_none_or(|u| now < u)
+        {
+            return active;
+        }
         let sec = self.sec_of(now)?;
-        self.active_at_sec(sec)
+        let active = self.active_at_sec(sec);
+        // The active section is constant over the seconds `sec..change`, so over the instants
+        // from `now` to the first one in the second `change` (computed apart from
+        // `change_cache`, whose answers the fast path's wakeups depend on).
+        let until = match self.compute_next_change(sec) {
+            None => None,
+            Some(change) => match self.sim_of(change) {
+                Some(at) => Some(at),
+                None => return active, // past the end of simulated time: no span
+            },
+        };
+        self.span = Some((now, until, active));
+        active
     }
 
     fn next_change_after(&mut self, now: SimTime) -> Option<SimTime> {
@@ -1575,6 +1599,36 @@ mod tests {
             now = next;
         }
         assert_eq!(changes, 2 * 261); // 261 weekdays in 2025
+    }
+
+    /// `active` remembers the span over which its answer holds; asked at instants going
+    /// forward (as the fleet asks), it must answer as a fresh schedule asked once does, across
+    /// section ends, DST changes and the span edges themselves.
+    #[test]
+    fn remembered_spans_answer_as_a_fresh_schedule() {
+        let origin = local("2025-03-28T00:00:00[Europe/Berlin]");
+        let sections = || {
+            vec![
+                set(&["* * 9-17 * * mon-fri *"], "Europe/Berlin", Seconds7),
+                set(&["* 0-29 12 * * * *"], "Europe/Berlin", Seconds7),
+            ]
+        };
+        let mut remembering = CalendarPeriods::new(origin, sections());
+        let mut now = SimTime::ZERO;
+        let mut step = 1u64;
+        for _ in 0..20_000 {
+            let fresh = CalendarPeriods::new(origin, sections()).active(now);
+            assert_eq!(remembering.active(now), fresh, "at {now}");
+            if let Some(next) = remembering.next_change_after(now) {
+                // The span edges: the last instant before the change and the change itself.
+                for at in [SimTime(next.0 - 1), next] {
+                    let fresh = CalendarPeriods::new(origin, sections()).active(at);
+                    assert_eq!(remembering.active(at), fresh, "at {at}");
+                }
+            }
+            step = step * 7 % 1_000_003 + 1;
+            now = now + step * 97;
+        }
     }
 
     #[test]
