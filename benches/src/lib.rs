@@ -20,6 +20,25 @@ pub fn workload(seed: u64) -> Vec<(u64, JobSpec)> {
     poisson_jobs(seed, 0.8 * 5.0 / 238.0, JOBS, 4)
 }
 
+/// One runner manager (`check_interval` 3 s, first offer at 1.234 s) with these runners,
+/// polling GitLab with instant job requests, the fast path on.
+fn one_manager(name: &str, concurrent: u32, runners: Vec<RunnerSpec>) -> FleetSpec {
+    FleetSpec {
+        processes: vec![ProcessSpec {
+            name: name.into(),
+            concurrent,
+            check_interval_ms: 3000,
+            first_offer_ms: 1234,
+            runners,
+        }],
+        pickup: Pickup::Polling,
+        long_poll_ms: 0,
+        request_latency_ms: 0,
+        cache: Default::default(),
+        skip_idle_offers: true,
+    }
+}
+
 /// `n` untagged jobs arriving as a Poisson stream of `per_s` jobs per second, with log-normal
 /// durations (median 180 s, mean ≈ 238 s), in projects `id % projects`.
 fn poisson_jobs(seed: u64, per_s: f64, n: u64, projects: u64) -> Vec<(u64, JobSpec)> {
@@ -109,20 +128,7 @@ impl Autoscale {
             }),
             ..RunnerSpec::docker("dm")
         };
-        let spec = FleetSpec {
-            processes: vec![ProcessSpec {
-                name: "host-0".into(),
-                concurrent: 12,
-                check_interval_ms: 3000,
-                first_offer_ms: 1234,
-                runners: vec![runner],
-            }],
-            pickup: Pickup::Polling,
-            long_poll_ms: 0,
-            request_latency_ms: 0,
-            cache: Default::default(),
-            skip_idle_offers: true,
-        };
+        let spec = one_manager("host-0", 12, vec![runner]);
         let types = vec![Some(MachineType {
             instance_type: "t2.medium".into(),
             region: "ap-northeast-2".into(),
@@ -280,20 +286,7 @@ impl FleetScale {
             }),
         };
         let runner = RunnerSpec { limit: machines, executor: kind, ..RunnerSpec::docker("fleet") };
-        let spec = FleetSpec {
-            processes: vec![ProcessSpec {
-                name: "manager-0".into(),
-                concurrent: machines,
-                check_interval_ms: 3000,
-                first_offer_ms: 1234,
-                runners: vec![runner],
-            }],
-            pickup: Pickup::Polling,
-            long_poll_ms: 0,
-            request_latency_ms: 0,
-            cache: Default::default(),
-            skip_idle_offers: true,
-        };
+        let spec = one_manager("manager-0", machines, vec![runner]);
         let types = vec![Some(MachineType {
             instance_type: "t3.medium".into(),
             region: "us-east-1".into(),
@@ -343,20 +336,7 @@ impl RunnerScale {
                 ..RunnerSpec::docker(format!("runner-{i}"))
             })
             .collect();
-        let spec = FleetSpec {
-            processes: vec![ProcessSpec {
-                name: "manager-0".into(),
-                concurrent: 4 * runners,
-                check_interval_ms: 3000,
-                first_offer_ms: 1234,
-                runners: entries,
-            }],
-            pickup: Pickup::Polling,
-            long_poll_ms: 0,
-            request_latency_ms: 0,
-            cache: Default::default(),
-            skip_idle_offers: true,
-        };
+        let spec = one_manager("manager-0", 4 * runners, entries);
         let jobs = poisson_jobs(42, 0.6 * 4.0 * f64::from(runners) / 238.0, jobs, 64)
             .into_iter()
             .map(|(at, spec)| {

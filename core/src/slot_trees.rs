@@ -5,6 +5,15 @@
 //! and taskscaler do) costs O(n).
 
 use crate::ids::MachineId;
+use crate::time::SimTime;
+
+/// The latest idle clock that has run out at `now` after `idle_ms`, if any can have: GitLab
+/// Runner's `time.Since(Used) > IdleTime` (docker+machine) and taskscaler's idle time, at
+/// millisecond resolution `now - clock >= idle_ms` (see `should_remove_idle`). An idle time of
+/// 0 has every clock run out.
+pub(crate) fn expired_up_to(now: SimTime, idle_ms: u64) -> Option<u64> {
+    if idle_ms == 0 { Some(u64::MAX) } else { now.0.checked_sub(idle_ms) }
+}
 
 /// Slot numbers for machines, in id order (the fleet hands out increasing ids), with room
 /// for a fixed number; forgotten machines leave holes until the owner rebuilds.

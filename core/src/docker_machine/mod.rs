@@ -428,8 +428,7 @@ impl MachinePool {
         removals
             .extend(self.index.worn_idle().iter().map(|&id| (id, RemovalReason::TooManyBuilds)));
         // `idleTimeExceeded`: `now - Used >= IdleTime` (see `should_remove_idle`).
-        let threshold =
-            if s.idle_time_ms == 0 { Some(u64::MAX) } else { now.0.checked_sub(s.idle_time_ms) };
+        let threshold = crate::slot_trees::expired_up_to(now, s.idle_time_ms);
         if let (Some(threshold), Some(from)) =
             (threshold, self.index.after_kth_counted(s.idle_count, false))
         {

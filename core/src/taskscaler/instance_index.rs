@@ -44,6 +44,8 @@ pub(super) struct InstanceIndex {
     usable: BTreeSet<(u32, MachineId)>,
     capacity: u32,
     max_use_count: u32,
+    /// Scratch of [`InstanceIndex::expired`], kept so the scaling loop does not allocate.
+    found: Vec<usize>,
 }
 
 impl InstanceIndex {
@@ -61,6 +63,7 @@ impl InstanceIndex {
             usable: BTreeSet::new(),
             capacity,
             max_use_count,
+            found: Vec::new(),
         }
     }
 
@@ -132,9 +135,11 @@ impl InstanceIndex {
     }
 
     /// Up to `limit` idle instances whose clock is at or before `threshold`, oldest id first.
-    pub(super) fn expired(&self, threshold: u64, limit: usize, out: &mut Vec<MachineId>) {
-        let mut slots = Vec::new();
-        self.clocks.at_most_from(0, threshold.min(u64::MAX - 1), limit, &mut slots);
-        out.extend(slots.into_iter().map(|s| self.slots.id(s)));
+    pub(super) fn expired(&mut self, threshold: u64, limit: usize, out: &mut Vec<MachineId>) {
+        let mut found = std::mem::take(&mut self.found);
+        found.clear();
+        self.clocks.at_most_from(0, threshold.min(u64::MAX - 1), limit, &mut found);
+        out.extend(found.iter().map(|&s| self.slots.id(s)));
+        self.found = found;
     }
 }

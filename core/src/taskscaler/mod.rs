@@ -177,12 +177,6 @@ pub struct InstancePool {
     walk_only: bool,
 }
 
-/// The latest idle clock that has run out at `now` after `idle_time_ms`
-/// (`now - idle_since >= idle_time`), if any can have.
-fn idle_threshold(now: SimTime, idle_time_ms: u64) -> Option<u64> {
-    if idle_time_ms == 0 { Some(u64::MAX) } else { now.0.checked_sub(idle_time_ms) }
-}
-
 /// Slots of `i` that can still take a job: free slots of a running instance, no more than
 /// the uses it has left.
 fn usable(capacity: u32, max_use_count: u32, i: &Instance) -> u32 {
@@ -516,7 +510,9 @@ impl InstancePool {
                         })
                         .map(|(&id, _)| id),
                 );
-            } else if let Some(threshold) = idle_threshold(now, policy.idle_time_ms) {
+            } else if let Some(threshold) =
+                crate::slot_trees::expired_up_to(now, policy.idle_time_ms)
+            {
                 self.index.expired(threshold, surplus as usize, &mut expired);
             }
             for id in expired {

@@ -313,6 +313,25 @@ fn one_slot_scenario() -> tempfile::TempDir {
     dir
 }
 
+/// Runs `sim run s.toml` in `dir` (it must succeed); returns each job's `cache` column in job
+/// id order, and stderr.
+fn cache_column(dir: &std::path::Path) -> (Vec<String>, String) {
+    let out = dir.join("out");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", dir.join("s.toml").to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let csv = std::fs::read_to_string(out.join("jobs.csv")).unwrap();
+    let mut rows: Vec<(u64, String)> = crate::common::machine_rows(&csv)
+        .into_iter()
+        .map(|r| (r["job_id"].parse().unwrap(), r["cache"].clone()))
+        .collect();
+    rows.sort();
+    (rows.into_iter().map(|r| r.1).collect(), err)
+}
+
 mod sanitised_cache_keys {
     //! GitLab Runner 19.4 sanitises every cache key before it names the archive
     //! (`shells/abstract.go` `newCacheConfig` → `cache/cachekey/cachekey.go` `Sanitize`)
@@ -325,25 +344,7 @@ mod sanitised_cache_keys {
         let dir = super::one_slot_scenario();
         std::fs::write(dir.path().join("c.toml"), config).unwrap();
         std::fs::write(dir.path().join("t.csv"), trace).unwrap();
-        let out = dir.path().join("o");
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
-            .args([
-                "run",
-                dir.path().join("s.toml").to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(0), "{err}");
-        let csv = std::fs::read_to_string(out.join("jobs.csv")).unwrap();
-        let mut rows: Vec<(u64, String)> = crate::common::machine_rows(&csv)
-            .into_iter()
-            .map(|r| (r["job_id"].parse().unwrap(), r["cache"].clone()))
-            .collect();
-        rows.sort();
-        (rows.into_iter().map(|r| r.1).collect(), err)
+        super::cache_column(dir.path())
     }
 
     const TRACE: &str = "job_id,created_at,duration,cache_key,cache_size\n\
@@ -445,8 +446,6 @@ mod legacy_flat_s3_keys {
     //! `cache/s3/adapter.go`) `New` answer "missing S3 configuration" without it, and
     //! `cache/cache.go` `GetAdapter` falls back to `nopAdapter{}`: local cache only.
 
-    use std::collections::BTreeMap;
-
     const FLAT: &str = "  [runners.cache]\n    Type = \"s3\"\n    ServerAddress = \"s3.amazonaws.com\"\n    BucketName = \"b\"\n    BucketLocation = \"ap-northeast-2\"\n";
     const SECTION: &str = "  [runners.cache]\n    Type = \"s3\"\n    [runners.cache.s3]\n    ServerAddress = \"s3.amazonaws.com\"\n    BucketName = \"b\"\n    BucketLocation = \"ap-northeast-2\"\n";
 
@@ -469,25 +468,7 @@ mod legacy_flat_s3_keys {
             format!("[scenario]\nname = \"t\"\nseed = 7\n[runner]\nconfig = \"config.toml\"\n[workload]\ntrace = \"trace.csv\"\n[cloud]\nboot_time = \"30s\"\n{scenario_extra}"),
         )
         .unwrap();
-        let out = dir.path().join("out");
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
-            .args([
-                "run",
-                dir.path().join("s.toml").to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(0), "{err}");
-        let csv = std::fs::read_to_string(out.join("jobs.csv")).unwrap();
-        let rows = crate::common::machine_rows(&csv);
-        let mut by_id: BTreeMap<u64, String> = BTreeMap::new();
-        for r in rows {
-            by_id.insert(r["job_id"].parse().unwrap(), r["cache"].clone());
-        }
-        (by_id.into_values().collect(), err)
+        super::cache_column(dir.path())
     }
 
     #[test]
