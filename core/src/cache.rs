@@ -18,6 +18,7 @@
 pub mod key;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -327,6 +328,16 @@ pub struct Save {
     pub publish: Option<Upload>,
 }
 
+/// A job's cache declaration as a port carries it out: the names of its keys, the key first
+/// and then the fallback keys in order (as the runner tries them), and its policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheDecl {
+    /// The key, then the fallback keys (at most five, as GitLab allows).
+    pub keys: Vec<String>,
+    /// `cache:policy`.
+    pub policy: Policy,
+}
+
 /// All cache state of the fleet.
 #[derive(Debug, Default)]
 pub struct CacheWorld {
@@ -334,6 +345,8 @@ pub struct CacheWorld {
     keys: IndexMap<String, ()>,
     images: IndexMap<String, ()>,
     uses: IndexMap<(KeyId, Vec<KeyId>, Policy), ()>,
+    /// Each declaration with its names, for the steps that carry it ([`CacheWorld::decl`]).
+    decls: Vec<Arc<CacheDecl>>,
     remote: BTreeMap<RemoteKey, Remote>,
     /// Keys ever saved (per scope), and projects that ever saved anything.
     saved: BTreeSet<RemoteKey>,
@@ -364,8 +377,19 @@ impl CacheWorld {
         let key = self.key(key);
         let fallbacks: Vec<KeyId> =
             fallbacks.iter().take(5).map(|f| self.key(f.as_ref())).collect();
-        let (i, _) = self.uses.insert_full((key, fallbacks, policy), ());
+        let (i, old) = self.uses.insert_full((key, fallbacks, policy), ());
+        if old.is_none() {
+            let ((key, fallbacks, policy), _) = self.uses.get_index(i).expect("just inserted");
+            let name = |k: &KeyId| self.keys.get_index(k.0 as usize).expect("interned").0.clone();
+            let keys = std::iter::once(key).chain(fallbacks).map(name).collect();
+            self.decls.push(Arc::new(CacheDecl { keys, policy: *policy }));
+        }
         CacheUseId(i as u32)
+    }
+
+    /// A declaration with its names, shared: what a restore or save step carries to its port.
+    pub fn decl(&self, u: CacheUseId) -> Arc<CacheDecl> {
+        Arc::clone(&self.decls[u.0 as usize])
     }
 
     fn key(&mut self, k: &str) -> KeyId {
@@ -382,15 +406,6 @@ impl CacheWorld {
     /// Whether a declaration pulls and pushes.
     pub fn policy(&self, u: CacheUseId) -> Policy {
         self.uses.get_index(u.0 as usize).expect("declared cache").0.2
-    }
-
-    /// The key, fallback keys and policy of a declaration, as strings (for a live driver,
-    /// which moves real objects named after them).
-    pub fn keys_of(&self, u: CacheUseId) -> (&str, Vec<&str>, Policy) {
-        let ((key, fallbacks, policy), _) =
-            self.uses.get_index(u.0 as usize).expect("declared cache");
-        let name = |k: &KeyId| self.keys.get_index(k.0 as usize).expect("interned key").0.as_str();
-        (name(key), fallbacks.iter().map(name).collect(), *policy)
     }
 
     /// The object scope of a runner: 0 when `Shared`, else one per token. GitLab Runner

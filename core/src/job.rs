@@ -1,7 +1,9 @@
 //! Jobs as the core receives them, the inputs and commands of [`crate::Fleet::handle`], and
 //! the record of a finished job.
 
-use crate::cache::{CacheUseId, ImageId, Outcome};
+use std::sync::Arc;
+
+use crate::cache::{CacheDecl, CacheUseId, ImageId, Outcome};
 use crate::docker_machine::RemovalReason;
 use crate::ids::{HostId, JobId, JobKey, MachineId, ProjectId, RunnerId, TagSetId};
 use crate::time::SimTime;
@@ -112,8 +114,9 @@ pub enum Input {
 /// Something the core wants done (or reported).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Run `step` of `job` on `host`; report [`Input::StepDone`] when it ends. The sim
-    /// driver ends it after `duration_ms`; the live driver runs a container for that long.
+    /// Run `step` of `job` on `on`; report [`Input::StepDone`] when it ends. The sim
+    /// driver ends it after `duration_ms`; the live driver does the step for real, with what
+    /// `work` says (it never reads the fleet).
     StartStep {
         /// The job.
         job: JobKey,
@@ -125,6 +128,8 @@ pub enum Command {
         duration_ms: u64,
         /// Echo it in [`Input::StepDone`].
         token: u64,
+        /// What the step works on.
+        work: StepWork,
     },
     /// A job ended (finished or failed); write it down.
     JobFinished(JobRecord),
@@ -143,6 +148,22 @@ pub enum Command {
         /// Why.
         reason: RemovalReason,
     },
+}
+
+/// What a step works on, carried in [`Command::StartStep`] so that a port can do the step
+/// without reading the fleet's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepWork {
+    /// The job: its id and project (object names), script time, cache size and whether the
+    /// script changes the cache, the miss penalty, the image, and `cache:when` (whether a
+    /// save is allowed after a failed or a successful script).
+    pub spec: JobSpec,
+    /// The `[[runners]]` entry running it (its S3 settings, its token).
+    pub runner: RunnerId,
+    /// On a restore, a script or a save: the job's cache declaration, its key names in the
+    /// order the runner tries them (the script writes the cached files). `None` on a pull and
+    /// for jobs without a cache.
+    pub cache: Option<Arc<CacheDecl>>,
 }
 
 /// Everything the reports need about one finished job. Times are instants of the run.
@@ -196,6 +217,14 @@ pub struct JobRecord {
     pub bytes_up: u64,
     /// The rest of the pending time: capacity was free, the runner had not polled yet.
     pub wait_poll_ms: u64,
+}
+
+impl JobRecord {
+    /// How long the job kept its machine busy: from its first step (the image pull) to its
+    /// end. The one rule for billing a machine's busy share, simulated or live.
+    pub fn machine_busy_ms(&self) -> u64 {
+        self.finished - self.script_started + self.pull_ms + self.restore_ms
+    }
 }
 
 impl JobRecord {

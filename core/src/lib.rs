@@ -25,16 +25,21 @@
 //! - [`taskscaler`] — the docker-autoscaler executor's instances, slots and scaling rule.
 //! - [`periods`] — which autoscaling period is active (implemented by the driver).
 //! - [`fleet`] — [`Fleet`]: all of the above behind `handle` and `next_wakeup`.
+//! - [`pipelines`] — GitLab's pipelines: stages, `needs`, release and skip on failure.
+//! - [`drive`] — the driver contract: job source, port, observer, and the one input handler
+//!   both drivers call.
 //!
 //! References to §n are to `reference/gitlab-runner-semantics.md`, which the model follows.
 
 pub mod adaptive;
 pub mod cache;
 pub mod docker_machine;
+pub mod drive;
 pub mod fleet;
 pub mod ids;
 pub mod job;
 pub mod periods;
+pub mod pipelines;
 pub mod queue;
 pub mod runner_process;
 mod slot_trees;
@@ -45,6 +50,6 @@ pub mod time;
 
 pub use fleet::{Fleet, Unservable};
 pub use ids::{HostId, JobId, JobKey, MachineId, ProjectId, RunnerId, TagSetId};
-pub use job::{Command, Input, JobRecord, JobSpec, JobWork, Placement, Step};
+pub use job::{Command, Input, JobRecord, JobSpec, JobWork, Placement, Step, StepWork};
 pub use spec::{ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec};
 pub use time::SimTime;

@@ -23,10 +23,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use fleetsim_core::cache::{Outcome, Policy};
+use fleetsim_core::cache::{CacheDecl, Outcome, Policy};
+use fleetsim_core::drive::{Drive, JobSource, Observer, Port};
 use fleetsim_core::{
-    Command, Fleet, Input, JobId, JobKey, JobRecord, JobSpec, MachineId, Placement, RunnerId,
-    SimTime, Step,
+    Command, Fleet, Input, JobId, JobKey, JobSpec, MachineId, Placement, RunnerId, SimTime, Step,
 };
 use tokio::task::JoinSet;
 
@@ -36,28 +36,6 @@ use crate::clock::{LiveClock, Stopwatch};
 use crate::docker::{self, DockerPort, Exit, Swept, VOLUME_MOUNT};
 use crate::report::LiveStats;
 use crate::s3::{S3Port, object_name};
-
-/// Where jobs come from (the trace reader in `sim`).
-pub trait JobSource {
-    /// The next job and the run time at which it becomes pending, or `None` at the end.
-    /// Times must not decrease. Errors are sentences naming the file and line.
-    fn next_job(&mut self, fleet: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, String>;
-
-    /// A job ended at `now` (its record already carries what really happened): a pipeline
-    /// source sets the record's creation and pushes the jobs this end releases, which the
-    /// driver hands to the fleet at `now`, in order. The default releases nothing.
-    fn job_ended(&mut self, now: SimTime, record: &mut JobRecord, released: &mut Vec<JobSpec>) {
-        let _ = (now, record, released);
-    }
-}
-
-/// Sees every handled input and the commands it caused, in order (the report writers).
-/// `JobFinished` records carry what really happened (see the module docs).
-pub trait Observer {
-    /// Called after the fleet handled an input at `now`; `arrival` says whether it was a new
-    /// job.
-    fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]);
-}
 
 /// Draws machine creation times (the simulated cloud's distribution, from the run's seed).
 pub trait CreationTimes: Send {
@@ -96,8 +74,10 @@ pub struct LiveSetup {
 pub struct LiveEnd {
     /// Run time of the last input handled.
     pub end: SimTime,
-    /// Jobs read from the source.
+    /// Jobs handed to the fleet: read from the source, and released by pipelines.
     pub jobs: u64,
+    /// Jobs of pipelines skipped because a predecessor failed.
+    pub skipped: u64,
     /// Whether the cancel future fired first.
     pub interrupted: bool,
     /// What the final sweep removed (everything left with the run's label).
@@ -208,6 +188,7 @@ pub async fn run<S, O>(
 ) -> Result<LiveEnd, LiveError>
 where
     S: JobSource,
+    S::Error: std::fmt::Display,
     O: Observer,
 {
     let clock = LiveClock::start(setup.speed);
@@ -232,13 +213,14 @@ where
     let again = docker::sweep(&docker, Some(&run_id)).await.unwrap_or_default();
     swept.containers += again.containers;
     swept.volumes += again.volumes;
-    let (end, jobs, interrupted) = result?;
+    let (end, jobs, skipped, interrupted) = result?;
     let stats = shared.stats().clone();
     let machines =
         shared.machines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     Ok(LiveEnd {
         end,
         jobs,
+        skipped,
         interrupted,
         swept,
         stats,
@@ -247,7 +229,7 @@ where
     })
 }
 
-async fn drive<S: JobSource, O: Observer>(
+async fn drive<S, O>(
     fleet: &mut Fleet,
     shared: &Arc<Shared>,
     source: &mut S,
@@ -255,7 +237,12 @@ async fn drive<S: JobSource, O: Observer>(
     creation: &mut dyn CreationTimes,
     tasks: &mut JoinSet<Option<Input>>,
     cancel: impl Future<Output = ()>,
-) -> Result<(SimTime, u64, bool), LiveError> {
+) -> Result<(SimTime, u64, u64, bool), LiveError>
+where
+    S: JobSource,
+    S::Error: std::fmt::Display,
+    O: Observer,
+{
     let s = &shared.setup;
     for h in 0..s.hosts {
         let name = shared.volume(Placement::Host(fleetsim_core::HostId(h)));
@@ -265,13 +252,15 @@ async fn drive<S: JobSource, O: Observer>(
     }
     tokio::pin!(cancel);
     let clock = shared.clock;
-    let mut next_arrival = source.next_job(fleet).map_err(LiveError::Input)?;
+    let mut drive = Drive::new();
+    let input_error = |e: S::Error| LiveError::Input(e.to_string());
+    let mut next_arrival = drive.next_job(fleet, source).map_err(input_error)?;
     let mut last = SimTime::ZERO;
     let mut jobs = 0u64;
-    let mut commands = Vec::new();
+    let mut batch = Vec::new();
     loop {
         if next_arrival.is_none() && fleet.is_idle() {
-            return Ok((last, jobs, false));
+            return Ok((last, jobs, drive.pipelines().skipped(), false));
         }
         let due = match (next_arrival.as_ref().map(|(t, _)| *t), fleet.next_wakeup()) {
             (Some(a), Some(w)) => Some(a.min(w)),
@@ -283,13 +272,13 @@ async fn drive<S: JobSource, O: Observer>(
                 None => std::future::pending().await,
             }
         };
-        let mut inputs: Vec<(SimTime, Input, bool)> = Vec::new();
+        let mut inputs: Vec<(SimTime, Input)> = Vec::new();
         tokio::select! {
             biased;
-            () = &mut cancel => return Ok((last, jobs, true)),
+            () = &mut cancel => return Ok((last, jobs, drive.pipelines().skipped(), true)),
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Ok(Some(input)) = done {
-                    inputs.push((clock.now().max(last), input, false));
+                    inputs.push((clock.now().max(last), input));
                 }
             }
             () = timer => {}
@@ -300,203 +289,148 @@ async fn drive<S: JobSource, O: Observer>(
             && *t <= now
         {
             let (t, spec) = next_arrival.take().expect("checked");
-            next_arrival = source.next_job(fleet).map_err(LiveError::Input)?;
-            jobs += 1;
-            inputs.push((t, Input::JobCreated(spec), true));
+            next_arrival = drive.next_job(fleet, source).map_err(input_error)?;
+            inputs.push((t, Input::JobCreated(spec)));
         }
-        inputs.sort_by_key(|(t, _, _)| *t);
-        let mut ctx = Handling { fleet, shared, source, observer, creation, tasks };
-        for (t, input, arrival) in inputs {
-            jobs += ctx.handle(&mut commands, &mut last, t, input, arrival);
+        inputs.sort_by_key(|(t, _)| *t);
+        let mut port = LivePort { shared, creation, tasks };
+        // One input at a time, each at its own instant (never before the previous one), with
+        // the jobs its job ends release right after it.
+        let mut handle = |at: SimTime, input: Input, fleet: &mut Fleet| {
+            let now = at.max(last);
+            last = now;
+            batch.clear();
+            batch.push(input);
+            jobs += drive.handle(fleet, now, &mut batch, &mut port, observer).jobs;
+        };
+        for (t, input) in inputs {
+            handle(t, input, fleet);
         }
-        if let Some(w) = ctx.fleet.next_wakeup()
+        if let Some(w) = fleet.next_wakeup()
             && w <= clock.now()
         {
-            jobs += ctx.handle(&mut commands, &mut last, w, Input::Wakeup, false);
+            handle(w, Input::Wakeup, fleet);
         }
     }
 }
 
-/// What handling an input touches.
-struct Handling<'a, S, O> {
-    fleet: &'a mut Fleet,
+/// The live port: steps become containers and S3 requests, machines become volumes; what
+/// really happened is written into the job records before anyone sees them.
+struct LivePort<'a> {
     shared: &'a Arc<Shared>,
-    source: &'a mut S,
-    observer: &'a mut O,
     creation: &'a mut dyn CreationTimes,
     tasks: &'a mut JoinSet<Option<Input>>,
 }
 
-impl<S: JobSource, O: Observer> Handling<'_, S, O> {
-    /// Handles `input`, then the jobs its job ends released (pipelines), at the same instant
-    /// and in order; returns how many jobs were released.
-    fn handle(
-        &mut self,
-        commands: &mut Vec<Command>,
-        last: &mut SimTime,
-        at: SimTime,
-        input: Input,
-        arrival: bool,
-    ) -> u64 {
-        // Released jobs are handled in the order they were released; the list only grows
-        // (and allocates) when a pipeline stage is released.
-        let mut released: Vec<JobSpec> = Vec::new();
-        let mut next = Some((input, arrival));
-        let mut done = 0;
-        while let Some((input, arrival)) = next.take() {
-            handle(
-                self.fleet,
-                self.shared,
-                self.observer,
-                self.creation,
-                self.tasks,
-                commands,
-                last,
-                at,
-                input,
-                arrival,
-                &mut |now, record| self.source.job_ended(now, record, &mut released),
-            );
-            if let Some(&spec) = released.get(done) {
-                next = Some((Input::JobCreated(spec), true));
-                done += 1;
+impl Port for LivePort<'_> {
+    fn carry_out(&mut self, now: SimTime, input: &Input, commands: &mut [Command]) {
+        let (shared, tasks) = (self.shared, &mut *self.tasks);
+        match *input {
+            Input::MachineReady { machine } => shared.machine(machine, |l| l.ready = Some(now)),
+            Input::MachineRemoved { machine } => {
+                shared.machine(machine, |l| l.removed = Some(now));
             }
+            _ => {}
         }
-        released.len() as u64
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn handle<O: Observer>(
-    fleet: &mut Fleet,
-    shared: &Arc<Shared>,
-    observer: &mut O,
-    creation: &mut dyn CreationTimes,
-    tasks: &mut JoinSet<Option<Input>>,
-    commands: &mut Vec<Command>,
-    last: &mut SimTime,
-    at: SimTime,
-    input: Input,
-    arrival: bool,
-    job_ended: &mut dyn FnMut(SimTime, &mut JobRecord),
-) {
-    let now = at.max(*last);
-    *last = now;
-    commands.clear();
-    match input {
-        Input::MachineReady { machine } => shared.machine(machine, |l| l.ready = Some(now)),
-        Input::MachineRemoved { machine } => shared.machine(machine, |l| l.removed = Some(now)),
-        _ => {}
-    }
-    fleet.handle(now, input, commands);
-    for c in commands.iter_mut() {
-        match c {
-            Command::StartStep { job, on, step, duration_ms, token } => {
-                if let (Placement::Machine(m), Step::Script) = (*on, *step) {
-                    shared.machine(m, |l| l.jobs += 1);
-                }
-                let Some((spec, runner)) = fleet.running_job(*job) else { continue };
-                let cache = spec.work.cache.map(|u| {
-                    let (k, f, p) = fleet.cache_keys(u);
-                    CacheDecl {
-                        keys: std::iter::once(k).chain(f).map(str::to_owned).collect(),
-                        policy: p,
+        for c in commands.iter_mut() {
+            match c {
+                Command::StartStep { job, on, step, duration_ms, token, work } => {
+                    if let (Placement::Machine(m), Step::Script) = (*on, *step) {
+                        shared.machine(m, |l| l.jobs += 1);
                     }
-                });
-                let task = StepTask {
-                    key: *job,
-                    step: *step,
-                    token: *token,
-                    duration_ms: *duration_ms,
-                    spec,
-                    runner,
-                    on: *on,
-                    cache,
-                };
-                let shared = shared.clone();
-                tasks.spawn(async move { Some(task.run(&shared).await) });
-            }
-            Command::CreateMachine { machine, runner } => {
-                let life = MachineLife {
-                    runner: *runner,
-                    created: now,
-                    ready: None,
-                    removal_started: None,
-                    removed: None,
-                    reason: "",
-                    jobs: 0,
-                    busy_ms: 0,
-                };
-                shared
-                    .machines
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(*machine, life);
-                let ready_at = now + creation.creation_ms(*runner);
-                let (machine, shared) = (*machine, shared.clone());
-                tasks.spawn(
-                    async move { Some(create_machine(&shared, machine, now, ready_at).await) },
-                );
-            }
-            Command::RemoveMachine { machine, reason } => {
-                let why = reason.as_str();
-                shared.machine(*machine, |l| {
-                    l.removal_started = Some(now);
-                    l.reason = why;
-                });
-                let (machine, shared) = (*machine, shared.clone());
-                tasks.spawn(async move {
-                    let name = shared.volume(Placement::Machine(machine));
-                    match shared.setup.docker.remove_volume(&name).await {
-                        Ok(()) => {
-                            let mut st = shared.stats();
-                            st.machines_removed += 1;
-                            st.machines_alive = st.machines_alive.saturating_sub(1);
+                    let task = StepTask {
+                        key: *job,
+                        step: *step,
+                        token: *token,
+                        duration_ms: *duration_ms,
+                        spec: work.spec,
+                        runner: work.runner,
+                        on: *on,
+                        cache: work.cache.clone(),
+                    };
+                    let shared = shared.clone();
+                    tasks.spawn(async move { Some(task.run(&shared).await) });
+                }
+                Command::CreateMachine { machine, runner } => {
+                    let life = MachineLife {
+                        runner: *runner,
+                        created: now,
+                        ready: None,
+                        removal_started: None,
+                        removed: None,
+                        reason: "",
+                        jobs: 0,
+                        busy_ms: 0,
+                    };
+                    shared
+                        .machines
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(*machine, life);
+                    let ready_at = now + self.creation.creation_ms(*runner);
+                    let (machine, shared) = (*machine, shared.clone());
+                    tasks.spawn(async move {
+                        Some(create_machine(&shared, machine, now, ready_at).await)
+                    });
+                }
+                Command::RemoveMachine { machine, reason } => {
+                    let why = reason.as_str();
+                    shared.machine(*machine, |l| {
+                        l.removal_started = Some(now);
+                        l.reason = why;
+                    });
+                    let (machine, shared) = (*machine, shared.clone());
+                    tasks.spawn(async move {
+                        let name = shared.volume(Placement::Machine(machine));
+                        match shared.setup.docker.remove_volume(&name).await {
+                            Ok(()) => {
+                                let mut st = shared.stats();
+                                st.machines_removed += 1;
+                                st.machines_alive = st.machines_alive.saturating_sub(1);
+                            }
+                            Err(e) => shared.docker_error(format!("removing volume {name}: {e}")),
                         }
-                        Err(e) => shared.docker_error(format!("removing volume {name}: {e}")),
+                        Some(Input::MachineRemoved { machine })
+                    });
+                }
+                Command::JobFinished(r) => {
+                    let live = shared
+                        .jobs
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&r.id);
+                    let live = live.unwrap_or_default();
+                    let mut stats = shared.stats();
+                    if let Some(real) = live.outcome {
+                        let hit = |o: Outcome| {
+                            matches!(o, Outcome::HitLocal { .. } | Outcome::HitRemote { .. })
+                        };
+                        if hit(real) == hit(r.cache) {
+                            stats.cache.agreed_with_model += 1;
+                        }
+                        r.cache = match (real, r.cache) {
+                            // A real miss keeps the core's reason when the core missed too.
+                            (Outcome::Miss(_), Outcome::Miss(why)) => Outcome::Miss(why),
+                            (o, _) => o,
+                        };
                     }
-                    Some(Input::MachineRemoved { machine })
-                });
-            }
-            Command::JobFinished(r) => {
-                let live = shared
-                    .jobs
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(&r.id);
-                let live = live.unwrap_or_default();
-                let mut stats = shared.stats();
-                if let Some(real) = live.outcome {
-                    let hit = |o: Outcome| {
-                        matches!(o, Outcome::HitLocal { .. } | Outcome::HitRemote { .. })
-                    };
-                    if hit(real) == hit(r.cache) {
-                        stats.cache.agreed_with_model += 1;
+                    if live.failed {
+                        r.failed = true;
+                        stats.failed_jobs += 1;
                     }
-                    r.cache = match (real, r.cache) {
-                        // A real miss keeps the core's reason when the core missed too.
-                        (Outcome::Miss(_), Outcome::Miss(why)) => Outcome::Miss(why),
-                        (o, _) => o,
-                    };
+                    r.bytes_down = live.bytes_down;
+                    r.bytes_up = live.bytes_up;
+                    r.pull_ms = live.pull_ms;
+                    r.restore_ms = live.restore_ms;
+                    r.save_ms = live.save_ms;
+                    if let Some(m) = r.machine {
+                        let busy = r.machine_busy_ms();
+                        shared.machine(m, |l| l.busy_ms += busy);
+                    }
                 }
-                if live.failed {
-                    r.failed = true;
-                    stats.failed_jobs += 1;
-                }
-                r.bytes_down = live.bytes_down;
-                r.bytes_up = live.bytes_up;
-                r.pull_ms = live.pull_ms;
-                r.restore_ms = live.restore_ms;
-                r.save_ms = live.save_ms;
-                if let Some(m) = r.machine {
-                    let busy = r.finished - r.script_started + r.pull_ms + r.restore_ms;
-                    shared.machine(m, |l| l.busy_ms += busy);
-                }
-                job_ended(now, r);
             }
         }
     }
-    observer.after_input(now, fleet, arrival, commands);
 }
 
 async fn create_machine(
@@ -525,14 +459,6 @@ async fn create_machine(
     Input::MachineReady { machine }
 }
 
-/// A job's cache declaration as strings.
-#[derive(Debug, Clone)]
-struct CacheDecl {
-    /// The key, then the fallback keys.
-    keys: Vec<String>,
-    policy: Policy,
-}
-
 /// One step to carry out.
 #[derive(Debug, Clone)]
 struct StepTask {
@@ -543,7 +469,7 @@ struct StepTask {
     spec: JobSpec,
     runner: RunnerId,
     on: Placement,
-    cache: Option<CacheDecl>,
+    cache: Option<Arc<CacheDecl>>,
 }
 
 impl StepTask {
@@ -802,8 +728,10 @@ impl StepTask {
     async fn save(&self, shared: &Shared) {
         let Some(cache) = &self.cache else { return };
         let live = shared.job_get(self.spec.id);
-        if live.failed {
-            // `when: on_success` (the default): a failed job uploads nothing.
+        // `cache:when` with the script's real outcome (the core chose from the trace's): by
+        // default (`on_success`) a failed job uploads nothing.
+        let failed = live.failed || self.spec.work.script_fails;
+        if !self.spec.work.cache_when.saves(failed) {
             shared.stats().cache.saves_skipped_failed += 1;
             return;
         }

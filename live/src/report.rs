@@ -112,7 +112,8 @@ pub struct CacheOutcomes {
     pub put_requests: u64,
     /// Saves carried out (archive written to the volume, and to the bucket when distributed).
     pub saves: u64,
-    /// Saves skipped because the job's script failed (`when: on_success`).
+    /// Saves skipped by `cache:when` after the script's real outcome (by default,
+    /// `on_success`: the script failed).
     pub saves_skipped_failed: u64,
 }
 

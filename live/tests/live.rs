@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use fleetsim_core::cache::{CacheModel, Policy};
+use fleetsim_core::drive::{JobSource, Observer};
+use fleetsim_core::pipelines::Pipelines;
 use fleetsim_core::{
     Command, Fleet, FleetSpec, JobId, JobRecord, JobSpec, JobWork, Pickup, ProjectId, RunnerId,
     SimTime, TagSetId,
@@ -114,8 +116,14 @@ fn fleet(concurrent: u32, distributed: bool) -> Fleet {
 
 struct Jobs(std::vec::IntoIter<(u64, JobSpec)>);
 
-impl driver::JobSource for Jobs {
-    fn next_job(&mut self, _: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, String> {
+impl JobSource for Jobs {
+    type Error = String;
+
+    fn next_job(
+        &mut self,
+        _: &mut Fleet,
+        _: &mut Pipelines,
+    ) -> Result<Option<(SimTime, JobSpec)>, String> {
         Ok(self.0.next().map(|(t, s)| (SimTime(t), s)))
     }
 }
@@ -123,7 +131,7 @@ impl driver::JobSource for Jobs {
 #[derive(Default)]
 struct Records(Vec<JobRecord>);
 
-impl driver::Observer for Records {
+impl Observer for Records {
     fn after_input(&mut self, _: SimTime, _: &Fleet, _: bool, commands: &[Command]) {
         for c in commands {
             if let Command::JobFinished(r) = c {

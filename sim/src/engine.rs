@@ -8,12 +8,9 @@
 //! it runs once every input of that instant has been handled.
 //!
 //! Jobs *released* by a finishing job (the next stage of a pipeline, a `needs` dependant) are
-//! the one exception to the queue: the engine hands every [`Command::JobFinished`] to
-//! [`JobSource::job_ended`], and the jobs the source releases are handled at the same instant,
-//! right after the input whose handling finished their last predecessor and before any other
-//! event — they are a direct consequence of that input, as GitLab queues the dependants when
-//! it processes the job's completion. Among themselves they keep the order the source gives
-//! (the pipeline module documents it: file order).
+//! the one exception to the queue: they are handled at the same instant, right after the
+//! inputs of that instant's batch, by the one input handler both drivers share
+//! ([`fleetsim_core::drive::Drive::handle`], whose module documents the rule).
 //!
 //! ```text
 //!   trace (streamed, one job of look-ahead) ─┐
@@ -30,33 +27,11 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use fleetsim_core::{Command, Fleet, Input, JobKey, JobRecord, JobSpec, MachineId, SimTime, Step};
+use fleetsim_core::drive::{Drive, Port};
+use fleetsim_core::pipelines::Pipelines;
+use fleetsim_core::{Command, Fleet, Input, JobKey, JobSpec, MachineId, SimTime, Step};
 
-/// Where jobs come from: the trace reader, a generator, or a list in a test.
-pub trait JobSource {
-    /// The error a source can fail with (a bad trace line, say).
-    type Error;
-    /// The next job and the instant it becomes pending, or `None` at the end. Instants must
-    /// not decrease. The fleet is passed so the source can intern tags and check that the
-    /// job is servable.
-    fn next_job(&mut self, fleet: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, Self::Error>;
-
-    /// A job run ended at `now` (finished, or failed — perhaps to be retried). The source may
-    /// correct the record before observers see it (the core only knows when a job was handed
-    /// to it, so a pipeline source sets [`JobRecord::created`] to the pipeline's creation) and
-    /// push the jobs this end releases into `released`; the engine hands them to the fleet at
-    /// `now`, in that order. The default releases nothing.
-    fn job_ended(&mut self, now: SimTime, record: &mut JobRecord, released: &mut Vec<JobSpec>) {
-        let _ = (now, record, released);
-    }
-}
-
-/// Sees everything the run does, in order: for reports and invariant checks.
-pub trait Observer {
-    /// Called after the fleet handled an input at `now`, with the commands it returned;
-    /// `arrival` says whether the input was a new job.
-    fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]);
-}
+pub use fleetsim_core::drive::{JobSource, Observer};
 
 /// Carries out machine commands: the simulated cloud (or nothing, for fleets without
 /// autoscaling).
@@ -127,6 +102,8 @@ pub struct RunEnd {
     /// Jobs handed to the fleet: from the source's arrivals and released by finished
     /// predecessors (jobs a pipeline skipped are not counted).
     pub jobs: u64,
+    /// Jobs of pipelines never run because a predecessor failed.
+    pub skipped: u64,
 }
 
 /// What a queued event carries: kept small (16 bytes) because the heap moves it on every
@@ -223,15 +200,19 @@ impl Schedule<'_> {
 pub struct Engine {
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
-    commands: Vec<Command>,
     inputs: Vec<Input>,
-    released: Vec<JobSpec>,
+    drive: Drive,
 }
 
 impl Engine {
     /// An empty engine.
     pub fn new() -> Engine {
         Engine::default()
+    }
+
+    /// The run's pipelines (jobs skipped, pipelines still live).
+    pub fn pipelines(&self) -> &Pipelines {
+        self.drive.pipelines()
     }
 
     /// Runs `fleet` without a machine provider (docker executor only).
@@ -253,7 +234,7 @@ impl Engine {
         provider: &mut P,
     ) -> Result<RunEnd, RunError<S::Error>> {
         provider.start(&mut Schedule { queue: &mut self.queue, seq: &mut self.seq });
-        let mut next_arrival = source.next_job(fleet).map_err(RunError::Source)?;
+        let mut next_arrival = self.drive.next_job(fleet, source).map_err(RunError::Source)?;
         let mut now = SimTime::ZERO;
         let mut inputs = 0u64;
         let mut jobs = 0u64;
@@ -301,7 +282,7 @@ impl Engine {
                 now = i;
                 if arrival_at == Some(i) {
                     let (_, spec) = next_arrival.take().expect("arrival");
-                    next_arrival = source.next_job(fleet).map_err(RunError::Source)?;
+                    next_arrival = self.drive.next_job(fleet, source).map_err(RunError::Source)?;
                     if let Some((t, _)) = &next_arrival {
                         assert!(*t >= now, "job source went back in time");
                     }
@@ -329,39 +310,37 @@ impl Engine {
                     next: None,
                 });
             }
-            // Released jobs are appended to `self.inputs` while it is walked, so the walk goes
-            // by index until the list stops growing.
-            let mut k = 0;
-            while k < self.inputs.len() {
-                let input = self.inputs[k];
-                k += 1;
-                inputs += 1;
-                let arrival = matches!(input, Input::JobCreated(_));
-                if arrival {
-                    jobs += 1;
-                    last_arrival = now;
-                }
-                self.commands.clear();
-                fleet.handle(now, input, &mut self.commands);
-                let mut schedule = Schedule { queue: &mut self.queue, seq: &mut self.seq };
-                provider.after_input(now, &input, &mut schedule);
-                for c in &self.commands {
-                    if let Command::StartStep { job, duration_ms, step, token, .. } = c {
-                        let done = Input::StepDone { job: *job, step: *step, token: *token };
-                        schedule.input(now + *duration_ms, done);
-                    }
-                    provider.command(now, c, &mut schedule);
-                }
-                for c in &mut self.commands {
-                    if let Command::JobFinished(r) = c {
-                        source.job_ended(now, r, &mut self.released);
-                    }
-                }
-                self.inputs.extend(self.released.drain(..).map(Input::JobCreated));
-                observer.after_input(now, fleet, arrival, &self.commands);
+            let mut port = SimPort {
+                schedule: Schedule { queue: &mut self.queue, seq: &mut self.seq },
+                provider,
+            };
+            let handled = self.drive.handle(fleet, now, &mut self.inputs, &mut port, observer);
+            inputs += handled.inputs;
+            if handled.jobs > 0 {
+                jobs += handled.jobs;
+                last_arrival = now;
             }
         }
-        Ok(RunEnd { end: now, inputs, jobs })
+        Ok(RunEnd { end: now, inputs, jobs, skipped: self.drive.pipelines().skipped() })
+    }
+}
+
+/// The simulated port: a step ends after its duration, machine commands go to the provider.
+struct SimPort<'a, P> {
+    schedule: Schedule<'a>,
+    provider: &'a mut P,
+}
+
+impl<P: Provider> Port for SimPort<'_, P> {
+    fn carry_out(&mut self, now: SimTime, input: &Input, commands: &mut [Command]) {
+        self.provider.after_input(now, input, &mut self.schedule);
+        for c in commands.iter() {
+            if let Command::StartStep { job, duration_ms, step, token, .. } = c {
+                let done = Input::StepDone { job: *job, step: *step, token: *token };
+                self.schedule.input(now + *duration_ms, done);
+            }
+            self.provider.command(now, c, &mut self.schedule);
+        }
     }
 }
 
@@ -380,7 +359,11 @@ impl ListSource {
 
 impl JobSource for ListSource {
     type Error = std::convert::Infallible;
-    fn next_job(&mut self, _: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, Self::Error> {
+    fn next_job(
+        &mut self,
+        _: &mut Fleet,
+        _: &mut Pipelines,
+    ) -> Result<Option<(SimTime, JobSpec)>, Self::Error> {
         Ok(self.jobs.next().map(|(t, s)| (SimTime(t), s)))
     }
 }

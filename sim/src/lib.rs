@@ -13,12 +13,16 @@
 //! - [`config`] — GitLab Runner's `config.toml`, read as GitLab Runner reads it.
 //! - [`scenario`] — the scenario file and `--set` overrides, validated into a fleet spec.
 //! - [`trace`] — the job trace CSV, streamed.
-//! - [`engine`] — the `(time, seq)` event loop around `fleetsim_core::Fleet`.
+//! - [`engine`] — the `(time, seq)` event loop around `fleetsim_core::drive::Drive`.
 //! - [`seeds`] — named random streams derived from one root seed.
-//! - [`cloud`] — simulated cloud: the EC2 price table.
+//! - [`cloud`] — the simulated cloud: EC2 prices, the simulated EC2 account, the machine
+//!   ledger (billing and `machines.csv`, simulated or live).
 //! - [`periods`] — autoscaling periods: cron expressions and time zones, the active section.
-//! - [`report`] — summary, jobs and timeline outputs.
-//! - [`run`] — `sim run` end to end.
+//! - [`report`] — the report observer, the summary and its cost model, the jobs, timeline
+//!   and HTML outputs.
+//! - [`run_path`] — the one run path of `sim run` and `sim live`: scenario → fleet →
+//!   observer → summary → files.
+//! - [`run`] — `sim run`: the run path driven by the engine and the simulated cloud.
 //! - [`compare`] — `sim compare`: two reports' `summary.json` side by side (text and HTML).
 //! - [`sweep`] — `sim sweep` and `sim merge`: grids of runs in parallel, Pareto front, shards.
 //! - [`plan`] — `sim plan`: the cheapest configuration meeting SLOs.
@@ -45,6 +49,7 @@ pub mod queueing;
 pub mod redact;
 pub mod report;
 pub mod run;
+pub mod run_path;
 pub mod scenario;
 pub mod seeds;
 pub mod sweep;

@@ -3,21 +3,21 @@
 //! plus a `live` section of real latencies, cache outcomes and errors).
 //!
 //! ```text
-//!   Scenario::load ─► build ─► Fleet ──┐        ┌─► ReportObserver (jobs.csv, timeline.csv, as the run goes)
-//!   TraceReader ─► TraceSource ────────┼─► fleetsim_live::driver::run ─► summary.json, report.html
-//!   [cloud] boot_time (seed "ec2.boot")┘        └─► Docker (bollard) + S3 (object_store)
+//!   RunPath::prepare ─► Fleet, TraceSource, ReportObserver ─┐
+//!   [cloud] boot_time (seed "ec2.boot") ────────────────────┼─► fleetsim_live::driver::run ─► RunPath::finish
+//!                                      Docker (bollard) + S3 (object_store) ◄─┘   machines.csv (the ledger)
 //! ```
 //!
 //! Preflight, each bounded by a few seconds, before anything is created: the Docker engine
 //! answers, the job image is present, every distinct S3 cache answers, accepts the
 //! credentials and has its bucket.
 
-use std::fs::File;
-use std::io::{LineWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fleetsim_core::{Command, Fleet, JobRecord, JobSpec, RunnerId, SimTime};
+use fleetsim_core::pipelines::Pipelines;
+use fleetsim_core::{Fleet, JobSpec, RunnerId, SimTime};
 use fleetsim_live::LiveError;
 use fleetsim_live::docker::{DockerPort, connect};
 use fleetsim_live::driver::{self, CreationTimes, LiveSetup, RunnerLive};
@@ -25,19 +25,16 @@ use fleetsim_live::report::LiveHead;
 use fleetsim_live::s3::{S3Config, S3Port};
 use rand_chacha::ChaCha8Rng;
 
-use crate::cloud::ec2::{BootTime, CloudTotals};
+use crate::cloud::ec2::BootTime;
+use crate::cloud::ledger::{CloudTotals, MachineLedger, MachineLife as LedgerLife};
 use crate::config::validated::CacheType;
-use crate::engine::{JobSource, Observer};
+use crate::engine::JobSource;
 use crate::input_error::InputError;
-use crate::report::jobs_csv::JobsCsv;
-use crate::report::pending::PendingStats;
 use crate::report::summary::{Summary, round6};
-use crate::report::timeline::Timeline;
-use crate::run::{
-    Areas, CacheKeys, ReportObserver, RunFailure, TraceSource, open_workload, summarize,
-};
+use crate::run::RunFailure;
+use crate::run_path::{RunPath, Writing, io_error};
 use crate::scenario::Scenario;
-use crate::seeds::SeedTree;
+use crate::trace::source::TraceSource;
 
 /// How long the engine and the S3 server get to answer the preflight checks and each
 /// request.
@@ -62,6 +59,8 @@ pub struct LiveOptions {
     pub image: Option<String>,
     /// `--max-jobs`: replay only the first N jobs of the trace.
     pub max_jobs: Option<u64>,
+    /// `--window`: also summarize the pending time of the jobs queued inside this window.
+    pub window: Option<crate::run::JobWindow>,
 }
 
 impl Default for LiveOptions {
@@ -75,6 +74,7 @@ impl Default for LiveOptions {
             cache_scale: 1.0,
             image: None,
             max_jobs: None,
+            window: None,
         }
     }
 }
@@ -158,31 +158,27 @@ impl CreationTimes for BootTimes {
     }
 }
 
-/// Adapts the trace source (and `--max-jobs`) to the live driver.
-struct LiveSource<R: std::io::Read> {
-    inner: TraceSource<R>,
+/// The trace source cut after `--max-jobs` jobs.
+struct LiveSource<'a, R: std::io::Read> {
+    inner: &'a mut TraceSource<R>,
     left: Option<u64>,
 }
 
-impl<R: std::io::Read> driver::JobSource for LiveSource<R> {
-    fn next_job(&mut self, fleet: &mut Fleet) -> Result<Option<(SimTime, JobSpec)>, String> {
+impl<R: std::io::Read> JobSource for LiveSource<'_, R> {
+    type Error = InputError;
+
+    fn next_job(
+        &mut self,
+        fleet: &mut Fleet,
+        pipelines: &mut Pipelines,
+    ) -> Result<Option<(SimTime, JobSpec)>, InputError> {
         if self.left == Some(0) {
             return Ok(None);
         }
         if let Some(n) = &mut self.left {
             *n -= 1;
         }
-        JobSource::next_job(&mut self.inner, fleet).map_err(|e| e.to_string())
-    }
-
-    fn job_ended(&mut self, now: SimTime, record: &mut JobRecord, released: &mut Vec<JobSpec>) {
-        JobSource::job_ended(&mut self.inner, now, record, released);
-    }
-}
-
-impl<W: Write> driver::Observer for ReportObserver<W> {
-    fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]) {
-        Observer::after_input(self, now, fleet, arrival, commands);
+        self.inner.next_job(fleet, pipelines)
     }
 }
 
@@ -218,13 +214,6 @@ pub async fn run_live(
     }
     let scenario = Scenario::load(path, &opts.sets)?;
     let seed = opts.seed.unwrap_or(scenario.seed);
-    let seeds = SeedTree::new(seed);
-    let build = scenario.build(seeds)?;
-    let hosts = build.spec.processes.len() as u16;
-    let mut fleet = Fleet::new(build.spec);
-    for (runner, periods) in build.periods {
-        fleet.set_periods(runner, Box::new(periods));
-    }
     let image = match (
         opts.image.clone(),
         scenario.config.runners.iter().find_map(|r| r.docker.image.clone()),
@@ -255,179 +244,107 @@ pub async fn run_live(
         }
     }
 
-    let (reader, workload_hash) = open_workload(&scenario, seeds)?;
-    let mut warnings = scenario.warnings.clone();
-    warnings.extend(reader.warnings().iter().cloned());
     let out_dir = opts
         .out
         .clone()
         .or_else(|| scenario.out_dir.clone().map(|d| d.join("live")))
         .unwrap_or_else(|| Path::new("reports").join(format!("{}-live", scenario.name)));
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| RunFailure::Failed(format!("cannot create {}: {e}", out_dir.display())))?;
-    // Line-buffered: an interrupted or killed run keeps every row written so far.
-    let create = |name: &str| -> Result<Box<dyn Write>, RunFailure> {
-        let p = out_dir.join(name);
-        File::create(&p)
-            .map(|f| Box::new(LineWriter::new(f)) as Box<dyn Write>)
-            .map_err(|e| RunFailure::Failed(format!("cannot write {}: {e}", p.display())))
-    };
-    let io_err = |e: std::io::Error| RunFailure::Failed(format!("writing reports: {e}"));
-    let jobs_csv =
-        JobsCsv::new(create("jobs.csv")?, scenario.runner_names(), scenario.host_names())
-            .map_err(io_err)?;
-    let timeline = Timeline::new(create("timeline.csv")?).map_err(io_err)?;
-    let mut observer = ReportObserver {
-        jobs_csv,
-        timeline,
-        pending: PendingStats::default(),
-        window: None,
-        start: scenario.start,
-        error: None,
-    };
-    let (keys, keys_warning) = CacheKeys::for_scenario(&scenario);
-    warnings.extend(keys_warning);
-    let mut source = LiveSource { inner: TraceSource::new(reader, keys), left: opts.max_jobs };
+    let mut run = RunPath::prepare(&scenario, seed, out_dir, Writing::Lines, opts.window.clone())?;
     let setup = LiveSetup {
         run_id: run_id.clone(),
         speed: opts.speed,
         cache_scale: opts.cache_scale,
         docker: port,
         runners,
-        hosts,
+        hosts: run.processes as u16,
     };
-    let boots = build
+    let boots = run
         .machine_types
         .iter()
         .map(|t| t.as_ref().map_or(scenario.cloud.boot, |t| t.boot))
         .collect();
-    let creation = Box::new(BootTimes { boots, rng: seeds.stream("ec2.boot") });
+    let creation = Box::new(BootTimes { boots, rng: run.seeds.stream("ec2.boot") });
     eprintln!(
         "live run {run_id}: image {image}, speed {}×, reports in {}",
         opts.speed,
-        out_dir.display()
+        run.files.out_dir.display()
     );
-    let end = driver::run(&mut fleet, setup, &mut source, &mut observer, creation, cancel)
+    let mut source = LiveSource { inner: &mut run.source, left: opts.max_jobs };
+    let end = driver::run(&mut run.fleet, setup, &mut source, &mut run.observer, creation, cancel)
         .await
         .map_err(live_failure)?;
-    warnings.extend(source.inner.cache_keys().warning());
-    if let Some(e) = observer.error.take() {
-        return Err(RunFailure::Failed(format!("writing reports: {e}")));
-    }
-    let ReportObserver { jobs_csv, timeline, pending, .. } = observer;
-    let areas = Areas { pending: timeline.pending_area_ms(), running: timeline.running_area_ms() };
-    jobs_csv.finish().map_err(io_err)?;
-    timeline.finish(end.end).map_err(io_err)?;
-    let cache_stats = fleet.finish_cache(end.end);
     let mut machines = write_machines_csv(
-        &out_dir.join("machines.csv"),
-        &end,
-        &build.machine_types,
+        run.files.create("machines.csv")?,
+        &end.machines,
+        end.end,
+        run.machine_types.clone(),
         &scenario.runner_names(),
         scenario.cloud.market,
     )
-    .map_err(io_err)?;
+    .map_err(io_error)?;
     machines.max_alive = end.stats.machines_max_alive;
-    let run_end = crate::engine::RunEnd { end: end.end, inputs: 0, jobs: end.jobs };
+    let run_end =
+        crate::engine::RunEnd { end: end.end, inputs: 0, jobs: end.jobs, skipped: end.skipped };
     let replay = live_replay(path, seed, opts);
-    let mut summary = summarize(
-        &scenario,
-        seed,
-        &replay,
-        workload_hash.finish(),
-        run_end,
-        &pending,
-        areas,
-        &machines,
-        &cache_stats,
-    );
-    summary.mode = "live";
-    // The cache section reports what really happened; the model's view is in `live.cache`'s
-    // agreement count.
-    let c = &end.stats.cache;
-    let hits = c.hits_remote + c.hits_local;
-    summary.cache.restores = c.restores;
-    summary.cache.hits = hits;
-    summary.cache.hit_rate =
-        if c.restores == 0 { 0.0 } else { round6(hits as f64 / c.restores as f64) };
-    summary.cache.bytes_down = c.bytes_down;
-    summary.cache.bytes_up = c.bytes_up;
-    summary.cache.get_requests = c.get_requests;
-    summary.cache.put_requests = c.put_requests;
-    summary.live = Some(
-        end.stats.summary(LiveHead {
-            run_id,
-            speed: opts.speed,
-            cache_scale: opts.cache_scale,
-            docker: opts
-                .docker
-                .clone()
-                .unwrap_or_else(|| "default (DOCKER_HOST or /var/run/docker.sock)".into()),
-            image,
-            wall_s: round6(end.wall_s),
-            interrupted: end.interrupted,
-        }),
-    );
-    let mut json = serde_json::to_string_pretty(&summary)
-        .map_err(|e| RunFailure::Failed(format!("encoding summary.json: {e}")))?;
-    json.push('\n');
-    std::fs::write(out_dir.join("summary.json"), json)
-        .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
-    crate::report::html::write_run_report(&out_dir, &summary)
-        .map_err(|e| RunFailure::Failed(format!("writing report.html: {e}")))?;
+    let out_dir = run.files.out_dir.clone();
+    let head = LiveHead {
+        run_id,
+        speed: opts.speed,
+        cache_scale: opts.cache_scale,
+        docker: opts
+            .docker
+            .clone()
+            .unwrap_or_else(|| "default (DOCKER_HOST or /var/run/docker.sock)".into()),
+        image,
+        wall_s: round6(end.wall_s),
+        interrupted: end.interrupted,
+    };
+    let (summary, warnings) = run.finish(&scenario, &replay, run_end, &machines, |summary| {
+        summary.mode = "live";
+        // The cache section reports what really happened; the model's view is in
+        // `live.cache`'s agreement count.
+        let c = &end.stats.cache;
+        let hits = c.hits_remote + c.hits_local;
+        summary.cache.restores = c.restores;
+        summary.cache.hits = hits;
+        summary.cache.hit_rate =
+            if c.restores == 0 { 0.0 } else { round6(hits as f64 / c.restores as f64) };
+        summary.cache.bytes_down = c.bytes_down;
+        summary.cache.bytes_up = c.bytes_up;
+        summary.cache.get_requests = c.get_requests;
+        summary.cache.put_requests = c.put_requests;
+        summary.live = Some(end.stats.summary(head));
+    })?;
     Ok(LiveOutput { summary, out_dir, warnings, swept: end.swept })
 }
 
 /// `machines.csv` with the simulator's columns: the live machines' lives in run time, billed
-/// by the simulated cloud's own rule ([`crate::cloud::ec2::bill`]) at the scenario's prices.
-fn write_machines_csv(
-    path: &Path,
-    end: &driver::LiveEnd,
-    types: &[Option<crate::cloud::ec2::MachineType>],
+/// and written by the simulated cloud's own ledger at the scenario's prices.
+pub fn write_machines_csv<W: Write>(
+    out: W,
+    machines: &std::collections::BTreeMap<fleetsim_core::MachineId, driver::MachineLife>,
+    end: SimTime,
+    types: Vec<Option<crate::cloud::ec2::MachineType>>,
     runner_names: &[String],
     market: crate::cloud::prices::Market,
 ) -> std::io::Result<CloudTotals> {
-    use crate::report::csv_line::{CsvLine, escape, write_header};
-    let mut out = std::io::BufWriter::new(File::create(path)?);
-    write_header(&mut out, &crate::cloud::ec2::COLUMNS)?;
-    let mut totals = CloudTotals::default();
-    let mut line = CsvLine::default();
-    let market = match market {
-        crate::cloud::prices::Market::OnDemand => "on-demand",
-        crate::cloud::prices::Market::Spot => "spot",
-    };
-    for (id, m) in &end.machines {
-        let t = types.get(m.runner.0 as usize).and_then(Option::as_ref);
-        // The simulated cloud's rule (`running` state only, slots counted), so a live run and a
-        // simulated run of one fleet bill one machine alike.
-        let stop = m.removal_started.or(m.removed).unwrap_or(end.end);
-        let crate::cloud::ec2::Bill { cost, billed_s, busy_share } = match t {
-            Some(t) => crate::cloud::ec2::bill(t, m.created, m.ready, stop, m.busy_ms),
-            None => crate::cloud::ec2::Bill { cost: 0.0, billed_s: 0, busy_share: 1.0 },
+    let mut ledger = MachineLedger::new(types, runner_names, market, out)?;
+    for (&id, m) in machines {
+        ledger.totals.created += 1;
+        let life = LedgerLife {
+            runner: m.runner,
+            created: m.created,
+            ready: m.ready,
+            removal_started: m.removal_started,
+            removed: m.removed,
+            stop: m.removal_started.or(m.removed).unwrap_or(end),
+            reason: m.reason,
+            jobs: m.jobs,
+            busy_ms: m.busy_ms,
         };
-        totals.created += 1;
-        totals.cost_usd += cost;
-        totals.idle_cost_usd += cost * (1.0 - busy_share);
-        totals.billed_s += billed_s;
-        line.clear();
-        line.u64(u64::from(id.0));
-        line.escaped(&escape(runner_names.get(m.runner.0 as usize).map_or("", String::as_str)));
-        line.escaped(&escape(t.map_or("", |t| t.instance_type.as_str())));
-        line.escaped(&escape(t.map_or("", |t| t.region.as_str())));
-        line.escaped(market.as_bytes());
-        line.milli(m.created.as_ms());
-        for at in [m.ready, m.removal_started, m.removed] {
-            match at {
-                Some(t) => line.milli(t.as_ms()),
-                None => line.escaped(b""),
-            };
-        }
-        line.escaped(&escape(m.reason)).u64(u64::from(m.jobs)).milli(m.busy_ms).u64(billed_s);
-        line.escaped(format!("{cost:.6}").as_bytes());
-        line.write_to(&mut out)?;
+        ledger.retire(id, &life)?;
     }
-    out.flush()?;
-    Ok(totals)
+    Ok(ledger.finish()?.1)
 }
 
 fn live_replay(path: &Path, seed: u64, opts: &LiveOptions) -> String {

@@ -165,6 +165,13 @@ struct LiveArgs {
     /// Also run `sim run` on the same scenario and print both side by side.
     #[arg(long)]
     compare: bool,
+    /// Also report the pending time of jobs queued inside this calendar window (as for
+    /// `sim run`).
+    #[arg(long)]
+    window: Option<String>,
+    /// Time zone of --window (IANA name; default UTC).
+    #[arg(long, default_value = "")]
+    window_tz: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -356,12 +363,13 @@ impl From<SweepFailure> for Failure {
 }
 
 fn window(common: &Common) -> Result<Option<JobWindow>, InputError> {
-    common
-        .window
-        .as_deref()
-        .map(|w| {
-            JobWindow::parse(w, &common.window_tz).map_err(|e| InputError::file("--window", e))
-        })
+    parse_window(common.window.as_deref(), &common.window_tz)
+}
+
+/// `--window` in `--window-tz`, when given.
+fn parse_window(window: Option<&str>, zone: &str) -> Result<Option<JobWindow>, InputError> {
+    window
+        .map(|w| JobWindow::parse(w, zone).map_err(|e| InputError::file("--window", e)))
         .transpose()
 }
 
@@ -469,6 +477,7 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
         cache_scale: args.cache_scale,
         image: args.image,
         max_jobs: args.max_jobs,
+        window: parse_window(args.window.as_deref(), &args.window_tz)?,
     };
     // Ctrl-C (SIGINT) or SIGTERM (`kill`, `timeout`) end the run the same way: everything it
     // created is removed and the report is written. A handler that cannot be installed is
@@ -533,7 +542,7 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
             out: Some(output.out_dir.join("sim")),
             sets: args.sets,
             write_reports: true,
-            window: None,
+            window: opts.window.clone(),
         };
         let sim = run_file(&scenario, &sim_opts).map_err(run_failure)?;
         println!();

@@ -80,8 +80,11 @@ impl Fleet {
         let mut best: Option<SimTime> = self.next_use_retry();
         if self.has_scalers {
             let now = self.now;
-            let scalers =
-                self.runners.iter_mut().filter_map(|r| r.scaler.as_mut()?.next_event(now)).min();
+            let scalers = self
+                .runners
+                .iter_mut()
+                .filter_map(|r| r.executor.scaler_mut()?.next_event(now))
+                .min();
             best = [best, scalers].into_iter().flatten().min();
         }
         // The runners whose offers can matter: every one while each request matters, else
@@ -119,8 +122,7 @@ impl Fleet {
         self.queue.take_flips(&mut self.dirty);
         for id in self.dirty.drain(..) {
             let r = &self.runners[id.0 as usize];
-            let ready = r.machines.is_none()
-                && r.scaler.is_none()
+            let ready = !r.executor.autoscales()
                 && r.spec.has_token
                 && !r.at_limit()
                 && self.queue.has_job_for(id);
@@ -180,13 +182,13 @@ fn useful_from(
         return None; // never fed (no token), or a request would not go out
     }
     let has_job = queue.has_job_for(r.id);
-    if let Some(s) = &mut r.scaler {
+    if let Some(s) = r.executor.scaler_mut() {
         // Scaling runs on its own (after every input and at the scaler's own wakeups), so an
         // offer matters only when its request would go out and could get or hold a job.
         return (s.can_reserve(now) && (has_job || every_request)).then_some(now);
     }
-    let caps = if r.machines.is_some() { Some(r.caps()) } else { None };
-    let (Some(m), Some(caps)) = (&mut r.machines, caps) else {
+    let caps = if r.executor.machines().is_some() { Some(r.caps()) } else { None };
+    let (Some(m), Some(caps)) = (r.executor.machines_mut(), caps) else {
         return (has_job || every_request).then_some(now);
     };
     let s = m.settings(now);

@@ -66,11 +66,11 @@ impl ScalerRunner {
 
 impl Fleet {
     fn scaler(&mut self, runner: RunnerId) -> &mut ScalerRunner {
-        self.runners[runner.0 as usize].scaler.as_mut().expect("docker-autoscaler runner")
+        self.runners[runner.0 as usize].executor.scaler_mut().expect("docker-autoscaler runner")
     }
 
     pub(super) fn is_scaler(&self, runner: RunnerId) -> bool {
-        self.runners[runner.0 as usize].scaler.is_some()
+        self.runners[runner.0 as usize].executor.scaler().is_some()
     }
 
     /// `Acquire` of a docker-autoscaler runner: a reservation, or no job request at all.
@@ -156,7 +156,7 @@ impl Fleet {
                 self.start_work(now, key, Placement::Machine(m), out);
             }
             let next = &mut self.next_machine;
-            let s = self.runners[r].scaler.as_mut().expect("docker-autoscaler runner");
+            let s = self.runners[r].executor.scaler_mut().expect("docker-autoscaler runner");
             let policy = s.policy(now);
             let mut actions = Vec::new();
             s.pool.scale(
@@ -185,7 +185,9 @@ impl Fleet {
 
     /// The script's slowdown from the other jobs on its instance (1 without contention).
     pub(super) fn contention_factor(&self, runner: RunnerId, on: Placement) -> f64 {
-        let (Some(s), Placement::Machine(m)) = (&self.runners[runner.0 as usize].scaler, on) else {
+        let (Some(s), Placement::Machine(m)) =
+            (self.runners[runner.0 as usize].executor.scaler(), on)
+        else {
             return 1.0;
         };
         let others = s.pool.get(m).map_or(0, |i| i.in_use.saturating_sub(1));

@@ -36,7 +36,8 @@ impl Fleet {
     ) -> Acquired {
         let caps = self.runners[runner.0 as usize].caps();
         let next = &mut self.next_machine;
-        let m = self.runners[runner.0 as usize].machines.as_mut().expect("docker+machine runner");
+        let m =
+            self.runners[runner.0 as usize].executor.machines_mut().expect("docker+machine runner");
         let settings = m.settings(now);
         let mut actions = Vec::new();
         let got =

@@ -38,7 +38,7 @@ use crate::docker_machine::{
     Acquired, Caps, DockerMachineSpec, IdleSettings, MachinePool, MachineState,
 };
 use crate::ids::{HostId, JobId, JobKey, MachineId, RunnerId, TagSetId};
-use crate::job::{Command, Input, JobRecord, JobSpec, Placement, Step};
+use crate::job::{Command, Input, JobRecord, JobSpec, Placement, Step, StepWork};
 use crate::periods::{NoPeriods, PeriodSchedule};
 use crate::queue::{Filed, Queue, RunnerFilter, RunnerMask};
 use crate::runner_process::{Feeder, RunnerProcess, WorkerState};
@@ -94,10 +94,55 @@ struct RunnerState {
     /// Rails 204 brings the current value. Starts current: the runner ran long before the
     /// trace.
     token_stale: bool,
-    /// docker+machine state, for that executor.
-    machines: Option<MachineRunner>,
-    /// docker-autoscaler state, for that executor.
-    scaler: Option<instances::ScalerRunner>,
+    /// What its executor keeps: nothing for docker, the machine pool for docker+machine, the
+    /// instance pool for docker-autoscaler.
+    executor: ExecutorState,
+}
+
+/// A runner's per-executor state: one of three, never two.
+#[derive(Debug)]
+enum ExecutorState {
+    /// `executor = "docker"`: jobs run on the runner's own host.
+    Docker,
+    /// `executor = "docker+machine"`.
+    Machines(MachineRunner),
+    /// `executor = "docker-autoscaler"`.
+    Scaler(instances::ScalerRunner),
+}
+
+impl ExecutorState {
+    fn machines(&self) -> Option<&MachineRunner> {
+        match self {
+            ExecutorState::Machines(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn machines_mut(&mut self) -> Option<&mut MachineRunner> {
+        match self {
+            ExecutorState::Machines(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn scaler(&self) -> Option<&instances::ScalerRunner> {
+        match self {
+            ExecutorState::Scaler(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn scaler_mut(&mut self) -> Option<&mut instances::ScalerRunner> {
+        match self {
+            ExecutorState::Scaler(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether the runner autoscales (docker+machine or docker-autoscaler).
+    fn autoscales(&self) -> bool {
+        !matches!(self, ExecutorState::Docker)
+    }
 }
 
 impl RunnerState {
@@ -121,7 +166,7 @@ impl RunnerState {
     }
 
     fn caps(&self) -> Caps {
-        let dm = &self.machines.as_ref().expect("docker+machine runner").spec;
+        let dm = &self.executor.machines().expect("docker+machine runner").spec;
         Caps {
             limit: self.spec.limit,
             max_growth_rate: dm.max_growth_rate,
@@ -271,15 +316,12 @@ impl Fleet {
                     tags: tags.intern(&r.tags),
                     run_untagged: r.run_untagged,
                 });
-                let scaler = match &r.executor {
+                let executor = match &r.executor {
+                    ExecutorKind::Docker => ExecutorState::Docker,
                     ExecutorKind::DockerAutoscaler(a) => {
-                        Some(instances::ScalerRunner::new(a.clone()))
+                        ExecutorState::Scaler(instances::ScalerRunner::new(a.clone()))
                     }
-                    _ => None,
-                };
-                let machines = match &r.executor {
-                    ExecutorKind::Docker | ExecutorKind::DockerAutoscaler(_) => None,
-                    ExecutorKind::DockerMachine(dm) => Some(MachineRunner {
+                    ExecutorKind::DockerMachine(dm) => ExecutorState::Machines(MachineRunner {
                         spec: dm.clone(),
                         pool: MachinePool::default(),
                         periods: Box::new(NoPeriods),
@@ -299,8 +341,7 @@ impl Fleet {
                     adaptive: Adaptive::default(),
                     limit_free_since: SimTime::ZERO,
                     token_stale: false,
-                    machines,
-                    scaler,
+                    executor,
                 });
             }
             processes.push(RunnerProcess::new(
@@ -345,11 +386,11 @@ impl Fleet {
             } else if r.spec.adaptive_request_concurrency {
                 fleet.unsettled.insert(r.id); // the value starts at 0, below its floor
             }
-            if r.machines.is_some() || r.scaler.is_some() {
+            if r.executor.autoscales() {
                 fleet.scaled[r.process].push(r.local);
             }
         }
-        fleet.has_scalers = fleet.runners.iter().any(|r| r.scaler.is_some());
+        fleet.has_scalers = fleet.runners.iter().any(|r| r.executor.scaler().is_some());
         fleet.wakeup = fleet.compute_wakeup();
         fleet
     }
@@ -364,10 +405,10 @@ impl Fleet {
             "set periods before the run"
         );
         let r = &mut self.runners[runner.0 as usize];
-        match (&mut r.machines, &mut r.scaler) {
-            (Some(m), _) => m.periods = periods,
-            (_, Some(s)) => s.periods = periods,
-            _ => panic!("periods need docker+machine or docker-autoscaler"),
+        match &mut r.executor {
+            ExecutorState::Machines(m) => m.periods = periods,
+            ExecutorState::Scaler(s) => s.periods = periods,
+            ExecutorState::Docker => panic!("periods need docker+machine or docker-autoscaler"),
         }
         self.wakeup = self.compute_wakeup();
     }
@@ -447,10 +488,10 @@ impl Fleet {
     /// docker executor.
     pub fn machine_counts(&self, r: RunnerId) -> Option<crate::docker_machine::Counts> {
         let r = &self.runners[r.0 as usize];
-        match (&r.machines, &r.scaler) {
-            (Some(m), _) => Some(m.pool.counts()),
-            (_, Some(s)) => Some(s.pool.counts()),
-            _ => None,
+        match &r.executor {
+            ExecutorState::Machines(m) => Some(m.pool.counts()),
+            ExecutorState::Scaler(s) => Some(s.pool.counts()),
+            ExecutorState::Docker => None,
         }
     }
 
@@ -465,21 +506,6 @@ impl Fleet {
             t.removing += c.removing;
         }
         t
-    }
-
-    /// A running job's spec and the `[[runners]]` entry running it: what a live driver
-    /// needs to carry out a [`Command::StartStep`] (its project, cache, duration).
-    pub fn running_job(&self, key: JobKey) -> Option<(JobSpec, RunnerId)> {
-        let job = self.jobs.get(key.0 as usize)?.as_ref()?;
-        match job.state {
-            JobState::Running { runner, .. } => Some((job.spec, runner)),
-            JobState::Pending => None,
-        }
-    }
-
-    /// The key, fallback keys and policy of an interned cache declaration.
-    pub fn cache_keys(&self, u: CacheUseId) -> (&str, Vec<&str>, crate::cache::Policy) {
-        self.cache.keys_of(u)
     }
 
     /// Number of `[[runners]]` entries in the fleet.
@@ -898,7 +924,7 @@ impl Fleet {
         if self.is_scaler(runner) {
             return self.scaler_reserve(now, runner);
         }
-        if self.runners[runner.0 as usize].machines.is_none() {
+        if self.runners[runner.0 as usize].executor.machines().is_none() {
             return Acquired::OnDemand;
         }
         self.machine_acquire(now, runner, out)
@@ -920,7 +946,7 @@ impl Fleet {
         self.dirty.push(runner);
         let r = &self.runners[runner.0 as usize];
         let limit_free_since = r.limit_free_since;
-        let is_machine_runner = r.machines.is_some();
+        let is_machine_runner = r.executor.machines().is_some();
         let worker = &mut self.processes[p].workers[w];
         worker.state = WorkerState::Busy { job: key };
         let slot_free = worker.free_since.max(limit_free_since);
@@ -1150,7 +1176,17 @@ impl Fleet {
                 }
             }
         });
-        out.push(Command::StartStep { job: key, on, step, duration_ms, token });
+        let job = self.jobs[key.0 as usize].as_ref().expect("running job");
+        let JobState::Running { runner, .. } = job.state else { unreachable!("a running job") };
+        // The script writes the cache files; restore and save move them.
+        let cache = match step {
+            Step::Restore | Step::Script | Step::Save => {
+                job.spec.work.cache.map(|u| self.cache.decl(u))
+            }
+            Step::Pull => None,
+        };
+        let work = StepWork { spec: job.spec, runner, cache };
+        out.push(Command::StartStep { job: key, on, step, duration_ms, token, work });
     }
 
     fn update(&mut self, key: JobKey, f: impl FnOnce(&mut JobState)) {
@@ -1286,6 +1322,6 @@ impl Fleet {
     }
 
     fn machine_runner(&mut self, runner: RunnerId) -> &mut MachineRunner {
-        self.runners[runner.0 as usize].machines.as_mut().expect("docker+machine runner")
+        self.runners[runner.0 as usize].executor.machines_mut().expect("docker+machine runner")
     }
 }

@@ -14,9 +14,10 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
 
-use super::prices::{self, Market};
+pub use super::ledger::{Bill, COLUMNS, CloudTotals, EC2_PENDING_MS, bill};
+use super::ledger::{MachineLedger, MachineLife};
+use super::prices::Market;
 use crate::engine::{Provider, Schedule};
-use crate::report::csv_line::{CsvLine, escape, write_header};
 use crate::seeds::SeedTree;
 
 /// How long a machine or instance takes from creation to ready for jobs.
@@ -142,107 +143,26 @@ struct Alive {
     busy_ms: u64,
 }
 
-/// Totals over the run.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct CloudTotals {
-    /// Machines whose creation started.
-    pub created: u64,
-    /// Creations that failed.
-    pub creation_failed: u64,
-    /// Machines the cloud took (spot interruptions and reclaims).
-    pub interrupted: u64,
-    /// Most machines alive at once (any state).
-    pub max_alive: u64,
-    /// Money for all machines.
-    pub cost_usd: f64,
-    /// Money for machine time not spent running a job.
-    pub idle_cost_usd: f64,
-    /// Billed machine-seconds.
-    pub billed_s: u64,
-}
-
 const TOKEN_INTERRUPT: u64 = 1 << 56;
 const TOKEN_RECLAIM: u64 = 2 << 56;
 const TOKEN_READY: u64 = 3 << 56;
 const TOKEN_FAILED: u64 = 4 << 56;
 const TOKEN_MASK: u64 = (1 << 56) - 1;
 
-/// How long a new instance is `pending` (not billed) before it is `running`: RunInstances
-/// 1.5 s plus pending→running 4.9 s, the median of C. Percival's ec2-boot-bench
-/// (prices-and-timings.md). Billing starts then, or when the machine is ready if sooner.
-pub const EC2_PENDING_MS: u64 = 6_400;
 const MS_PER_MONTH: f64 = 730.0 * 3_600_000.0;
-
-/// What one machine costs: EC2's billing of the `running` state (see `Ec2::retire`), shared by
-/// the simulated cloud and live mode so that both bill the same machine the same way.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bill {
-    /// USD for the machine's running time (per second, 60 s minimum; 0 if it never ran).
-    pub cost: f64,
-    /// Seconds billed.
-    pub billed_s: u64,
-    /// Share of the billed slot-time that ran jobs (1 when nothing was billed).
-    pub busy_share: f64,
-}
-
-/// Bills a machine of type `t` created at `created`, ready at `ready`, whose `running` state
-/// ended at `stop` (removal started, lost, or the run's end), that ran jobs for `busy_ms`
-/// slot-milliseconds. Billing starts [`EC2_PENDING_MS`] after the creation started (at
-/// readiness if sooner); a multi-slot instance is fully busy only when every slot runs a job.
-pub fn bill(
-    t: &MachineType,
-    created: SimTime,
-    ready: Option<SimTime>,
-    stop: SimTime,
-    busy_ms: u64,
-) -> Bill {
-    let pending_end = created + EC2_PENDING_MS;
-    let running_from = ready.map_or(pending_end, |r| r.min(pending_end));
-    let run_ms = stop.saturating_since(running_from);
-    let (cost, billed_s) = if run_ms == 0 {
-        (0.0, 0)
-    } else {
-        (prices::billed_usd(t.price_per_hour, run_ms), run_ms.div_ceil(1000).max(60))
-    };
-    let slot_ms = billed_s * 1000 * u64::from(t.slots.max(1));
-    let busy_share = if slot_ms == 0 { 1.0 } else { (busy_ms as f64 / slot_ms as f64).min(1.0) };
-    Bill { cost, billed_s, busy_share }
-}
 
 /// The simulated EC2 account.
 pub struct SimCloud<W: Write> {
     spec: CloudSpec,
-    types: Vec<Option<MachineType>>,
-    runner_names: Vec<Vec<u8>>,
     boot: ChaCha8Rng,
     failure: ChaCha8Rng,
     spot: ChaCha8Rng,
     reclaim: ChaCha8Rng,
     alive: BTreeMap<MachineId, Alive>,
-    totals: CloudTotals,
-    out: W,
-    line: CsvLine,
+    ledger: MachineLedger<W>,
     /// The first error writing `machines.csv`, reported by [`SimCloud::finish`].
     error: Option<std::io::Error>,
 }
-
-/// The columns of `machines.csv`.
-pub const COLUMNS: [&str; 14] = [
-    "machine_id",
-    "runner",
-    "instance_type",
-    "region",
-    "market",
-    "created_at",
-    "ready_at",
-    "removal_started_at",
-    "removed_at",
-    "removal_reason",
-    "jobs",
-    "busy_s",
-    "billed_s",
-    "cost_usd",
-];
 
 impl<W: Write> SimCloud<W> {
     /// A cloud for a fleet whose runners (indexed by `RunnerId`) have these machine types
@@ -252,28 +172,24 @@ impl<W: Write> SimCloud<W> {
         types: Vec<Option<MachineType>>,
         runner_names: &[String],
         seeds: SeedTree,
-        mut out: W,
+        out: W,
     ) -> std::io::Result<SimCloud<W>> {
-        write_header(&mut out, &COLUMNS)?;
+        let ledger = MachineLedger::new(types, runner_names, spec.market, out)?;
         Ok(SimCloud {
             spec,
-            types,
-            runner_names: runner_names.iter().map(|n| escape(n)).collect(),
             boot: seeds.stream("ec2.boot"),
             failure: seeds.stream("ec2.failure"),
             spot: seeds.stream("ec2.spot"),
             reclaim: seeds.stream("ec2.reclaim"),
             alive: BTreeMap::new(),
-            totals: CloudTotals::default(),
-            out,
-            line: CsvLine::default(),
+            ledger,
             error: None,
         })
     }
 
     /// Totals so far.
     pub fn totals(&self) -> CloudTotals {
-        self.totals
+        self.ledger.totals
     }
 
     /// Bills and writes every machine still alive at the end of the run; returns the writer.
@@ -285,12 +201,11 @@ impl<W: Write> SimCloud<W> {
         for id in ids {
             self.retire(id, end, None)?;
         }
-        self.out.flush()?;
-        Ok((self.out, self.totals))
+        self.ledger.finish()
     }
 
     fn machine_type(&self, runner: RunnerId) -> &MachineType {
-        self.types[runner.0 as usize].as_ref().expect("a machine runner has a machine type")
+        self.ledger.machine_type(runner).expect("a machine runner has a machine type")
     }
 
     /// Bills a machine for its time `running`, and writes its row. EC2 bills instance usage
@@ -311,33 +226,18 @@ impl<W: Write> SimCloud<W> {
         removed: Option<SimTime>,
     ) -> std::io::Result<()> {
         let a = self.alive.remove(&id).expect("alive machine");
-        let t = self.types[a.runner.0 as usize].as_ref().expect("machine type");
-        let stop = a.lost_at.or(a.removal_started).unwrap_or(end);
-        let Bill { cost, billed_s, busy_share } = bill(t, a.created, a.ready, stop, a.busy_ms);
-        self.totals.cost_usd += cost;
-        self.totals.idle_cost_usd += cost * (1.0 - busy_share);
-        self.totals.billed_s += billed_s;
-        let market = match self.spec.market {
-            Market::OnDemand => "on-demand",
-            Market::Spot => "spot",
+        let life = MachineLife {
+            runner: a.runner,
+            created: a.created,
+            ready: a.ready,
+            removal_started: a.removal_started,
+            removed,
+            stop: a.lost_at.or(a.removal_started).unwrap_or(end),
+            reason: a.reason,
+            jobs: a.jobs,
+            busy_ms: a.busy_ms,
         };
-        self.line.clear();
-        self.line.u64(u64::from(id.0)).escaped(&self.runner_names[a.runner.0 as usize]);
-        self.line
-            .escaped(t.instance_type.as_bytes())
-            .escaped(t.region.as_bytes())
-            .escaped(market.as_bytes());
-        self.line.milli(a.created.as_ms());
-        opt_milli(&mut self.line, a.ready);
-        opt_milli(&mut self.line, a.removal_started);
-        opt_milli(&mut self.line, removed);
-        self.line
-            .escaped(a.reason.as_bytes())
-            .u64(u64::from(a.jobs))
-            .milli(a.busy_ms)
-            .u64(billed_s);
-        self.line.escaped(format!("{cost:.6}").as_bytes());
-        self.line.write_to(&mut self.out)
+        self.ledger.retire(id, &life)
     }
 
     fn schedule_reclaim(&mut self, now: SimTime, type_idx: usize, schedule: &mut Schedule<'_>) {
@@ -350,20 +250,13 @@ impl<W: Write> SimCloud<W> {
     /// Distinct spot instance types, in runner order.
     fn spot_types(&self) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
-        for t in self.types.iter().flatten() {
+        for t in self.ledger.types().iter().flatten() {
             if !v.contains(&t.instance_type) {
                 v.push(t.instance_type.clone());
             }
         }
         v
     }
-}
-
-fn opt_milli(line: &mut CsvLine, t: Option<SimTime>) {
-    match t {
-        Some(t) => line.milli(t.as_ms()),
-        None => line.escaped(b""),
-    };
 }
 
 impl<W: Write> std::fmt::Debug for SimCloud<W> {
@@ -401,8 +294,9 @@ impl<W: Write> Provider for SimCloud<W> {
                         busy_ms: 0,
                     },
                 );
-                self.totals.created += 1;
-                self.totals.max_alive = self.totals.max_alive.max(self.alive.len() as u64);
+                self.ledger.totals.created += 1;
+                self.ledger.totals.max_alive =
+                    self.ledger.totals.max_alive.max(self.alive.len() as u64);
                 let p = self.spec.failure_probability;
                 if p > 0.0 && self.failure.random::<f64>() < p {
                     let (lo, hi) = self.spec.failure_ms;
@@ -431,7 +325,7 @@ impl<W: Write> Provider for SimCloud<W> {
             Command::JobFinished(r) => {
                 if let Some(a) = r.machine.and_then(|m| self.alive.get_mut(&m)) {
                     // Busy from the first step (image pull) to the end of the job.
-                    a.busy_ms += r.finished - r.script_started + r.pull_ms + r.restore_ms;
+                    a.busy_ms += r.machine_busy_ms();
                 }
             }
             Command::StartStep { .. } => {}
@@ -453,7 +347,7 @@ impl<W: Write> Provider for SimCloud<W> {
                     if token & !TOKEN_MASK == TOKEN_READY {
                         inputs.push(Input::MachineReady { machine });
                     } else {
-                        self.totals.creation_failed += 1;
+                        self.ledger.totals.creation_failed += 1;
                         inputs.push(Input::MachineFailed { machine });
                     }
                 }
@@ -465,7 +359,7 @@ impl<W: Write> Provider for SimCloud<W> {
                     && a.removal_started.is_none()
                 {
                     a.lost_at = Some(now);
-                    self.totals.interrupted += 1;
+                    self.ledger.totals.interrupted += 1;
                     inputs.push(Input::MachineLost { machine });
                 }
             }
@@ -477,9 +371,7 @@ impl<W: Write> Provider for SimCloud<W> {
                     .iter()
                     .filter(|(_, a)| a.lost_at.is_none() && a.removal_started.is_none())
                     .filter(|(_, a)| {
-                        self.types[a.runner.0 as usize]
-                            .as_ref()
-                            .is_some_and(|t| &t.instance_type == name)
+                        self.ledger.machine_type(a.runner).is_some_and(|t| &t.instance_type == name)
                     })
                     .map(|(&m, _)| m)
                     .collect();
@@ -487,7 +379,7 @@ impl<W: Write> Provider for SimCloud<W> {
                     if let Some(a) = self.alive.get_mut(&machine) {
                         a.lost_at = Some(now);
                     }
-                    self.totals.interrupted += 1;
+                    self.ledger.totals.interrupted += 1;
                     inputs.push(Input::MachineLost { machine });
                 }
                 self.schedule_reclaim(now, id as usize, schedule);
@@ -501,8 +393,7 @@ impl<W: Write> Provider for SimCloud<W> {
             Input::MachineReady { machine } => {
                 let Some(a) = self.alive.get_mut(&machine) else { return };
                 a.ready = Some(now);
-                let hazard =
-                    self.types[a.runner.0 as usize].as_ref().map_or(0.0, |t| t.hazard_per_hour);
+                let hazard = self.ledger.machine_type(a.runner).map_or(0.0, |t| t.hazard_per_hour);
                 if self.spec.market == Market::Spot && hazard > 0.0 {
                     let hours = Exp::new(hazard).expect("positive hazard").sample(&mut self.spot);
                     let at = now + (hours * 3_600_000.0).round() as u64;

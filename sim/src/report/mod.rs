@@ -5,7 +5,9 @@
 pub mod csv_line;
 pub mod html;
 pub mod jobs_csv;
+pub mod observer;
 pub mod pending;
+pub mod summarize;
 pub mod summary;
 pub mod sweep_html;
 pub mod timeline;

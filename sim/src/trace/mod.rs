@@ -96,6 +96,7 @@ pub mod record;
 pub mod import;
 pub mod import_csv;
 pub mod pipelines;
+pub mod source;
 pub mod stats;
 
 pub use id_set::IdSet;

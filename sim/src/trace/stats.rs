@@ -22,7 +22,7 @@ use crate::input_error::InputError;
 
 /// One row through the run's pipeline checks (see `TraceSource::next_job` in `run.rs`).
 fn check_row<R: Read>(
-    p: &mut super::pipelines::Pipelines,
+    (p, core): &mut (super::pipelines::PipelineReader, fleetsim_core::pipelines::Pipelines),
     rec: &TraceRecord,
     reader: &TraceReader<R>,
 ) -> Result<(), InputError> {
@@ -39,7 +39,7 @@ fn check_row<R: Read>(
         return p.add(rec, spec);
     }
     if p.is_open() {
-        p.check_and_forget(|id| reader.has_seen(id))?;
+        p.check_and_forget(|id| reader.has_seen(id), core)?;
     }
     match rec.pipeline_id {
         Some(_) => p.begin(rec, spec),
@@ -175,7 +175,12 @@ pub fn trace_stats<R: Read>(
         (0u64, 0u128, 0u128, 0u64, 0u64);
     // The same pipeline checks as a run (stages, needs, cycles, interleaving), so that
     // `trace stats` refuses what `sim run` refuses.
-    let mut check = dag.then(|| super::pipelines::Pipelines::new(reader.path()));
+    let mut check = dag.then(|| {
+        (
+            super::pipelines::PipelineReader::new(reader.path()),
+            fleetsim_core::pipelines::Pipelines::new(),
+        )
+    });
     while reader.read_next(&mut rec)? {
         if let Some(p) = &mut check {
             check_row(p, &rec, &reader)?;
@@ -210,10 +215,10 @@ pub fn trace_stats<R: Read>(
         let weekday = local.weekday().to_monday_zero_offset() as usize;
         per_hour[weekday * 24 + local.hour() as usize] += 1;
     }
-    if let Some(p) = &mut check
+    if let Some((p, core)) = &mut check
         && p.is_open()
     {
-        p.check_and_forget(|id| reader.has_seen(id))?;
+        p.check_and_forget(|id| reader.has_seen(id), core)?;
     }
     schedule_pipeline(&mut open, &mut sweep);
     sweep.advance(u64::MAX);

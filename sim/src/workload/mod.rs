@@ -14,3 +14,4 @@
 //! bytes a scenario with the same model and seed runs.
 
 pub mod generate;
+pub mod open;

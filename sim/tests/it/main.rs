@@ -20,6 +20,7 @@ mod go_timeperiod;
 mod hostile;
 mod import;
 mod invariants;
+mod ledger;
 mod machine_properties;
 mod pipelines;
 mod sweep;

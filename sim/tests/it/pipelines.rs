@@ -2,8 +2,8 @@
 //! job, and the errors of a bad DAG (through the library and through `sim run`, exit 2).
 
 use fleetsim::engine::{CollectRecords, Engine};
-use fleetsim::run::{CacheKeys, TraceSource};
 use fleetsim::trace::TraceReader;
+use fleetsim::trace::source::{CacheKeys, TraceSource};
 use fleetsim_core::spec::{FleetSpec, Pickup, RunnerSpec};
 use fleetsim_core::{Fleet, JobRecord};
 
@@ -22,10 +22,11 @@ fn run_trace(spec: FleetSpec, trace: &str) -> (Vec<JobRecord>, u64) {
     let reader = TraceReader::from_reader(trace.as_bytes(), "trace.csv").unwrap();
     let mut source = TraceSource::new(reader, CacheKeys::default());
     let mut records = CollectRecords::default();
-    Engine::new().run(&mut fleet, &mut source, &mut records).expect("run ends");
-    assert_eq!(source.live_pipelines(), 0);
+    let mut engine = Engine::new();
+    engine.run(&mut fleet, &mut source, &mut records).expect("run ends");
+    assert_eq!(engine.pipelines().live(), 0);
     records.records.sort_by_key(|r| (r.id, r.attempt));
-    (records.records, source.skipped())
+    (records.records, engine.pipelines().skipped())
 }
 
 /// `(id, created s, queued s, started s, finished s)` of each record.
@@ -182,12 +183,13 @@ job_id,pipeline_id,stage,needs,created_at,duration,tags
     cloud_spec.failure_probability = 1.0;
     let mut cloud = t2_medium_cloud(cloud_spec, 2, 0.0, 1);
     let mut records = CollectRecords::default();
-    Engine::new().run_with(&mut fleet, &mut source, &mut records, &mut cloud).expect("run ends");
+    let mut engine = Engine::new();
+    engine.run_with(&mut fleet, &mut source, &mut records, &mut cloud).expect("run ends");
     let mut ran: Vec<(u64, bool)> = records.records.iter().map(|r| (r.id.0, r.failed)).collect();
     ran.sort_unstable();
     assert_eq!(ran, vec![(1, true), (2, false), (4, false), (7, false), (8, false)]);
-    assert_eq!(source.skipped(), 3, "jobs 3, 5 and 6");
-    assert_eq!(source.live_pipelines(), 0);
+    assert_eq!(engine.pipelines().skipped(), 3, "jobs 3, 5 and 6");
+    assert_eq!(engine.pipelines().live(), 0);
     let four = records.records.iter().find(|r| r.id.0 == 4).unwrap();
     let two = records.records.iter().find(|r| r.id.0 == 2).unwrap();
     assert_eq!(four.queued, two.finished, "released when job 2 finished");

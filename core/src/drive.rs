@@ -1,0 +1,139 @@
+//! The driver contract, written once: where jobs come from ([`JobSource`]), who carries out
+//! the commands ([`Port`]), who watches ([`Observer`]), and the one input handler both drivers
+//! call ([`Drive::handle`]).
+//!
+//! The simulator's engine and the live driver differ only in where inputs come from (a
+//! `(time, seq)` event queue, or completions and timers on the wall clock) and in how commands
+//! are carried out (scheduled completions on a simulated cloud, or containers and S3 requests).
+//! Everything between an input and the next is here:
+//!
+//! ```text
+//!   inputs at `now` ─► Fleet::handle ─► Port::carry_out ─► Pipelines::ended ─► Observer::after_input
+//!        ▲                                  (completions,      (release and skip
+//!        └── jobs released, same instant ◄── corrections)       pipeline jobs)
+//! ```
+//!
+//! ## Ordering rule (a determinism contract)
+//! The inputs of one call are handled in the order given. Jobs *released* by a job end (the
+//! next stage of a pipeline, a `needs` dependant) are appended to that list as they are
+//! released and handled at the same instant, after the inputs before them: they are a direct
+//! consequence of an input, as GitLab queues the dependants when it processes the job's
+//! completion, and come before any later event. Among themselves they keep pipeline order.
+
+use crate::fleet::Fleet;
+use crate::job::{Command, Input, JobSpec};
+use crate::pipelines::Pipelines;
+use crate::time::SimTime;
+
+/// Where jobs come from: a trace reader, a generator, a list in a test.
+pub trait JobSource {
+    /// The error a source can fail with (a bad trace line, say).
+    type Error;
+
+    /// The next job and the instant it becomes pending, or `None` at the end. Instants must
+    /// not decrease. The fleet is passed so the source can intern tags, caches and images and
+    /// check that the job is servable; a source of pipelines hands each pipeline whole to
+    /// `pipelines` ([`Pipelines::insert`]) and returns its jobs pending at once, one by one.
+    ///
+    /// # Errors
+    /// Whatever the source cannot read or accept.
+    fn next_job(
+        &mut self,
+        fleet: &mut Fleet,
+        pipelines: &mut Pipelines,
+    ) -> Result<Option<(SimTime, JobSpec)>, Self::Error>;
+}
+
+/// Carries out the commands of an input: the simulated cloud and step timer, or the real
+/// engine and S3 server.
+pub trait Port {
+    /// The fleet handled `input` at `now` and returned `commands`. Start what they ask for;
+    /// completions come back later as inputs. A port that observes what really happened (the
+    /// live port) corrects the [`Command::JobFinished`] records here, before pipelines and
+    /// observers see them.
+    fn carry_out(&mut self, now: SimTime, input: &Input, commands: &mut [Command]);
+}
+
+/// Sees everything the run does, in order: for reports and invariant checks.
+pub trait Observer {
+    /// Called after the fleet handled an input at `now`, with the commands it returned (job
+    /// records as the port corrected them); `arrival` says whether the input was a new job.
+    fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]);
+}
+
+/// What one [`Drive::handle`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Handled {
+    /// Inputs handled, released jobs included.
+    pub inputs: u64,
+    /// Jobs handed to the fleet: arrivals and released jobs.
+    pub jobs: u64,
+}
+
+/// The one input handler of both drivers, with the pipelines of the run (GitLab-side state).
+#[derive(Debug, Default)]
+pub struct Drive {
+    pipelines: Pipelines,
+    commands: Vec<Command>,
+    released: Vec<JobSpec>,
+}
+
+impl Drive {
+    /// A handler with no pipelines yet.
+    pub fn new() -> Drive {
+        Drive::default()
+    }
+
+    /// The run's pipelines (jobs skipped, pipelines still live).
+    pub fn pipelines(&self) -> &Pipelines {
+        &self.pipelines
+    }
+
+    /// The next job of `source` (see [`JobSource::next_job`]).
+    ///
+    /// # Errors
+    /// The source's.
+    pub fn next_job<S: JobSource>(
+        &mut self,
+        fleet: &mut Fleet,
+        source: &mut S,
+    ) -> Result<Option<(SimTime, JobSpec)>, S::Error> {
+        source.next_job(fleet, &mut self.pipelines)
+    }
+
+    /// Handles `inputs` at `now` in order, then the jobs their job ends release, at the same
+    /// instant (the module's ordering rule). `inputs` is left holding everything handled.
+    pub fn handle<P: Port, O: Observer>(
+        &mut self,
+        fleet: &mut Fleet,
+        now: SimTime,
+        inputs: &mut Vec<Input>,
+        port: &mut P,
+        observer: &mut O,
+    ) -> Handled {
+        let mut done = Handled::default();
+        // Released jobs are appended while the list is walked, so the walk goes by index
+        // until the list stops growing.
+        let mut k = 0;
+        while k < inputs.len() {
+            let input = inputs[k];
+            k += 1;
+            done.inputs += 1;
+            let arrival = matches!(input, Input::JobCreated(_));
+            if arrival {
+                done.jobs += 1;
+            }
+            self.commands.clear();
+            fleet.handle(now, input, &mut self.commands);
+            port.carry_out(now, &input, &mut self.commands);
+            for c in &mut self.commands {
+                if let Command::JobFinished(r) = c {
+                    self.pipelines.ended(r, &mut self.released);
+                }
+            }
+            inputs.extend(self.released.drain(..).map(Input::JobCreated));
+            observer.after_input(now, fleet, arrival, &self.commands);
+        }
+        done
+    }
+}

@@ -1,0 +1,217 @@
+//! The one run path of `sim run` and `sim live`: scenario → fleet (with its periods) → job
+//! source → report observer → summary → files. The two commands differ only in the loop that
+//! drives the fleet (the simulated engine, or the live driver), in how machines are billed into
+//! the ledger (the simulated cloud, or the live machines' lives) and in an optional summary
+//! section.
+//!
+//! ```text
+//!   RunPath::prepare ─► fleet, source, observer ─► (the mode's loop) ─► RunPath::finish
+//!     Scenario::build      TraceSource           jobs.csv, timeline.csv     summary.json
+//!     open_workload        ReportObserver        (streamed)                 report.html
+//! ```
+
+use std::fs::File;
+use std::io::{BufWriter, LineWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use fleetsim_core::Fleet;
+
+use crate::cloud::ec2::MachineType;
+use crate::cloud::ledger::CloudTotals;
+use crate::engine::RunEnd;
+use crate::report::jobs_csv::JobsCsv;
+use crate::report::observer::ReportObserver;
+use crate::report::pending::PendingStats;
+use crate::report::summarize::{Areas, summarize};
+use crate::report::summary::{Summary, WindowSummary};
+use crate::report::timeline::Timeline;
+use crate::run::{JobWindow, RunFailure};
+use crate::scenario::Scenario;
+use crate::seeds::SeedTree;
+use crate::trace::source::{CacheKeys, TraceSource};
+use crate::workload::open::{WorkloadHash, open_workload};
+
+/// How report files are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writing {
+    /// Not at all (a sweep only wants the summary).
+    Nothing,
+    /// Buffered: fastest (`sim run`).
+    Buffered,
+    /// Line by line: an interrupted or killed run keeps every row written so far (`sim live`).
+    Lines,
+}
+
+/// A run being prepared or under way: everything both modes share.
+pub struct RunPath {
+    /// The fleet, with its autoscaling periods.
+    pub fleet: Fleet,
+    /// Runner processes (hosts) of the fleet.
+    pub processes: usize,
+    /// The machine type of each runner (`None` without autoscaling).
+    pub machine_types: Vec<Option<MachineType>>,
+    /// The job source over the scenario's workload.
+    pub source: TraceSource<Box<dyn Read>>,
+    /// The report observer.
+    pub observer: ReportObserver<Box<dyn Write>>,
+    /// Warnings met so far.
+    pub warnings: Vec<String>,
+    /// Where the report files go.
+    pub files: ReportFiles,
+    /// The run's seed.
+    pub seed: u64,
+    /// The tree of random streams.
+    pub seeds: SeedTree,
+    workload_hash: WorkloadHash,
+}
+
+/// The report folder of a run and how its files are written.
+#[derive(Debug, Clone)]
+pub struct ReportFiles {
+    /// The folder.
+    pub out_dir: PathBuf,
+    /// How.
+    pub writing: Writing,
+}
+
+impl ReportFiles {
+    /// A report file of the run (a sink when no reports are written).
+    pub fn create(&self, name: &str) -> Result<Box<dyn Write>, RunFailure> {
+        let p = self.out_dir.join(name);
+        let file = || {
+            File::create(&p)
+                .map_err(|e| RunFailure::Failed(format!("cannot write {}: {e}", p.display())))
+        };
+        Ok(match self.writing {
+            Writing::Nothing => Box::new(std::io::sink()),
+            Writing::Buffered => Box::new(BufWriter::new(file()?)),
+            Writing::Lines => Box::new(LineWriter::new(file()?)),
+        })
+    }
+}
+
+impl RunPath {
+    /// Builds the fleet, opens the workload and the report files in `out_dir`.
+    pub fn prepare(
+        scenario: &Scenario,
+        seed: u64,
+        out_dir: PathBuf,
+        writing: Writing,
+        window: Option<JobWindow>,
+    ) -> Result<RunPath, RunFailure> {
+        let seeds = SeedTree::new(seed);
+        let build = scenario.build(seeds)?;
+        let processes = build.spec.processes.len();
+        let mut fleet = Fleet::new(build.spec);
+        for (runner, periods) in build.periods {
+            fleet.set_periods(runner, Box::new(periods));
+        }
+        let (reader, workload_hash) = open_workload(scenario, seeds)?;
+        let mut warnings = scenario.warnings.clone();
+        warnings.extend(reader.warnings().iter().cloned());
+        let files = ReportFiles { out_dir, writing };
+        if writing != Writing::Nothing {
+            std::fs::create_dir_all(&files.out_dir).map_err(|e| {
+                RunFailure::Failed(format!("cannot create {}: {e}", files.out_dir.display()))
+            })?;
+        }
+        let jobs_csv =
+            JobsCsv::new(files.create("jobs.csv")?, scenario.runner_names(), scenario.host_names())
+                .map_err(io_error)?;
+        let timeline = Timeline::new(files.create("timeline.csv")?).map_err(io_error)?;
+        let observer = ReportObserver {
+            jobs_csv,
+            timeline,
+            pending: PendingStats::default(),
+            window: window.map(|w| (w, PendingStats::default())),
+            start: scenario.start,
+            error: None,
+        };
+        let (keys, keys_warning) = CacheKeys::for_scenario(scenario);
+        warnings.extend(keys_warning);
+        Ok(RunPath {
+            fleet,
+            processes,
+            machine_types: build.machine_types,
+            source: TraceSource::new(reader, keys),
+            observer,
+            warnings,
+            files,
+            seed,
+            seeds,
+            workload_hash,
+        })
+    }
+
+    /// Ends the run: closes the streamed reports, summarizes (with the ledger's `machines`),
+    /// lets `section` add the mode's part, and writes `summary.json` and `report.html`.
+    pub fn finish(
+        mut self,
+        scenario: &Scenario,
+        replay: &str,
+        end: RunEnd,
+        machines: &CloudTotals,
+        section: impl FnOnce(&mut Summary),
+    ) -> Result<(Summary, Vec<String>), RunFailure> {
+        let warnings = {
+            let mut w = std::mem::take(&mut self.warnings);
+            w.extend(self.source.cache_keys().warning());
+            w
+        };
+        drop(self.source);
+        let trace_sha256 = self.workload_hash.finish();
+        if let Some(e) = self.observer.error.take() {
+            return Err(RunFailure::Failed(format!("writing reports: {e}")));
+        }
+        let ReportObserver { jobs_csv, timeline, pending, window, .. } = self.observer;
+        let areas =
+            Areas { pending: timeline.pending_area_ms(), running: timeline.running_area_ms() };
+        jobs_csv.finish().map_err(io_error)?;
+        timeline.finish(end.end).map_err(io_error)?;
+        let cache_stats = self.fleet.finish_cache(end.end);
+        let skipped = end.skipped;
+        let mut summary = summarize(
+            scenario,
+            self.seed,
+            replay,
+            trace_sha256,
+            end,
+            &pending,
+            areas,
+            machines,
+            &cache_stats,
+        );
+        summary.jobs.total += skipped;
+        summary.jobs.skipped = skipped;
+        summary.window = window.map(|(w, stats)| WindowSummary {
+            window: w.text,
+            jobs: stats.count(),
+            pending_mean_s: stats.mean_s(),
+            pending_p50_s: stats.quantile_s(0.50),
+            pending_p95_s: stats.quantile_s(0.95),
+            pending_p99_s: stats.quantile_s(0.99),
+            to_script_p95_s: stats.to_script_quantile_s(0.95),
+        });
+        section(&mut summary);
+        if self.files.writing != Writing::Nothing {
+            write_summary(&self.files.out_dir, &summary)?;
+        }
+        Ok((summary, warnings))
+    }
+}
+
+/// `summary.json` and `report.html` in `out_dir`.
+fn write_summary(out_dir: &Path, summary: &Summary) -> Result<(), RunFailure> {
+    let mut json = serde_json::to_string_pretty(summary)
+        .map_err(|e| RunFailure::Failed(format!("encoding summary.json: {e}")))?;
+    json.push('\n');
+    std::fs::write(out_dir.join("summary.json"), json)
+        .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
+    crate::report::html::write_run_report(out_dir, summary)
+        .map_err(|e| RunFailure::Failed(format!("writing report.html: {e}")))
+}
+
+/// A failure writing a report.
+pub fn io_error(e: std::io::Error) -> RunFailure {
+    RunFailure::Failed(format!("writing reports: {e}"))
+}

@@ -1,0 +1,297 @@
+//! The simulator's job source: trace rows become the core's jobs (tags, caches and images
+//! interned; GitLab's protected-ref key suffix and the runner's key sanitising applied), and a
+//! DAG trace's pipelines are read whole and handed to the core, which releases their jobs.
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::path::Path;
+
+use fleetsim_core::cache::key::{KeyHandling, Unsanitizable, runner_key};
+use fleetsim_core::cache::{CacheUseId, Policy, When};
+use fleetsim_core::drive::JobSource;
+use fleetsim_core::pipelines::Pipelines;
+use fleetsim_core::{Fleet, JobId, JobSpec, JobWork, ProjectId, SimTime};
+
+use crate::input_error::InputError;
+use crate::scenario::Scenario;
+use crate::trace::pipelines::{PipelineReader, check_needs_have_a_pipeline};
+use crate::trace::{CachePolicy, CacheWhen, TraceReader, TraceRecord};
+
+/// Feeds trace records to the engine: interns tags, refuses jobs no runner can take and, in
+/// a trace with `stage` or `needs` columns, holds each job until its predecessors finish
+/// ([`crate::trace::pipelines`]). A trace without those columns gives every job at its
+/// `created_at`, row by row.
+pub struct TraceSource<R: Read> {
+    reader: TraceReader<R>,
+    record: TraceRecord,
+    /// Whether `record` holds a row read ahead (the first row after a pipeline).
+    lookahead: bool,
+    /// `Some` for a DAG trace.
+    pipelines: Option<PipelineReader>,
+    /// Jobs of the last pipeline read that are pending at its creation, in reverse order.
+    roots: Vec<(SimTime, JobSpec)>,
+    /// The cache keys as the runners use them.
+    keys: CacheKeys,
+}
+
+impl<R: Read> TraceSource<R> {
+    /// A source over a trace reader; `keys` turns cache keys into the runners' keys.
+    pub fn new(reader: TraceReader<R>, keys: CacheKeys) -> Self {
+        let dag = reader.has_column("stage") || reader.has_column("needs");
+        let pipelines = dag.then(|| PipelineReader::new(reader.path()));
+        TraceSource {
+            reader,
+            record: TraceRecord::new(),
+            lookahead: false,
+            pipelines,
+            roots: Vec::new(),
+            keys,
+        }
+    }
+
+    /// The cache keys' handling and what it changed so far.
+    pub fn cache_keys(&self) -> &CacheKeys {
+        &self.keys
+    }
+
+    fn read(&mut self) -> Result<bool, InputError> {
+        if self.lookahead {
+            self.lookahead = false;
+            return Ok(true);
+        }
+        self.reader.read_next(&mut self.record)
+    }
+}
+
+/// The core's job for a trace row: interns its tags, cache and image; refuses a job no
+/// runner could ever take. The cache keys go through [`CacheKeys::declare`] (GitLab's suffix,
+/// then the runner's sanitising).
+pub fn job_spec(
+    r: &TraceRecord,
+    fleet: &mut Fleet,
+    path: &Path,
+    keys: &mut CacheKeys,
+) -> Result<JobSpec, InputError> {
+    let cache = if r.cache_key.is_empty() {
+        None
+    } else {
+        let policy = match r.cache_policy {
+            CachePolicy::PullPush => Policy::PullPush,
+            CachePolicy::Pull => Policy::Pull,
+            CachePolicy::Push => Policy::Push,
+        };
+        // GitLab's separated caches (§4.2): protected and unprotected refs never share a
+        // key, fallback keys included.
+        let suffix = match r.protected {
+            None => "",
+            Some(true) => "-protected",
+            Some(false) => "-non_protected",
+        };
+        keys.declare(fleet, &r.cache_key, &r.cache_fallback_keys, suffix, policy)
+    };
+    let spec = JobSpec {
+        id: JobId(r.job_id),
+        project: ProjectId(r.project_id),
+        tags: fleet.intern_tags(&r.tags),
+        duration_ms: r.duration_ms,
+        retry: r.retry,
+        work: JobWork {
+            cache,
+            cache_size: r.cache_size_bytes,
+            cache_changed: r.cache_changed,
+            cache_miss_penalty_ms: r.cache_miss_penalty_ms,
+            image: (!r.image.is_empty()).then(|| fleet.intern_image(&r.image)),
+            image_size: r.image_size_bytes,
+            cache_when: match r.cache_when {
+                CacheWhen::OnSuccess => When::OnSuccess,
+                CacheWhen::OnFailure => When::OnFailure,
+                CacheWhen::Always => When::Always,
+            },
+            script_fails: r.script_fails,
+        },
+    };
+    fleet.check_servable(&spec).map_err(|u| {
+        InputError::file(path, format!("{}; no runner could ever take it", u.reason))
+            .at_line(r.line)
+            .key("tags")
+    })?;
+    Ok(spec)
+}
+
+/// The cache keys of a run as the runners use them, and what that changed. GitLab (Rails)
+/// appends `-protected`/`-non_protected` before the runner sees a key; the runner then
+/// sanitises it (`shells/abstract.go` `newCacheConfig` → `cache/cachekey/cachekey.go`
+/// `Sanitize`) unless `FF_HASH_CACHE_KEYS` is on.
+#[derive(Debug, Default)]
+pub struct CacheKeys {
+    handling: KeyHandling,
+    /// Jobs with a key that sanitising changed, and the first such key (raw, sanitised).
+    changed: u64,
+    changed_example: Option<(String, String)>,
+    /// Jobs with a key that cannot be sanitised, and the first such key.
+    refused: u64,
+    refused_example: Option<String>,
+}
+
+impl CacheKeys {
+    /// Keys handled as `handling` says.
+    pub fn new(handling: KeyHandling) -> Self {
+        CacheKeys { handling, ..CacheKeys::default() }
+    }
+
+    /// How the fleet's runners handle cache keys, and a warning when they disagree:
+    /// `FF_HASH_CACHE_KEYS = true` on every runner keeps keys as written; otherwise fleetsim
+    /// sanitises every key (it interns a job's cache when the job arrives, before a runner
+    /// takes it, so one rule must hold for the whole fleet).
+    pub fn for_scenario(scenario: &Scenario) -> (Self, Option<String>) {
+        let runners = &scenario.config.runners;
+        let (hashing, sanitising): (Vec<_>, Vec<_>) =
+            runners.iter().partition(|r| r.hash_cache_keys);
+        let names = |rs: &[&crate::config::validated::RunnerEntry]| -> Vec<String> {
+            rs.iter().map(|r| r.name.clone()).collect()
+        };
+        if !hashing.is_empty() && sanitising.is_empty() {
+            return (CacheKeys::new(KeyHandling::Hash), None);
+        }
+        let warning = (!hashing.is_empty()).then(|| {
+            format!(
+                "{}: runner(s) {:?} set FF_HASH_CACHE_KEYS = true and runner(s) {:?} do not; \
+                 fleetsim decides a job's cache before a runner takes it, so it sanitises every \
+                 cache key as GitLab Runner does by default (cache/cachekey Sanitize): keys \
+                 that sanitising changes (\"foo/\" and \"foo\") share one cache even on the \
+                 hashing runners, where they would be two",
+                scenario.config_file.display(),
+                names(&hashing),
+                names(&sanitising)
+            )
+        });
+        (CacheKeys::new(KeyHandling::Sanitize), warning)
+    }
+
+    /// Interns the cache of a job with `key` and `fallbacks` (both before GitLab's `suffix`).
+    /// `None` when the runner skips the key (`Skipping cache extraction due to empty cache
+    /// key`, and the same for archiving: the job has no cache); a fallback key the runner
+    /// cannot sanitise is skipped alone (`extractCacheOrFallbackCachesWrapper`).
+    pub fn declare(
+        &mut self,
+        fleet: &mut Fleet,
+        key: &str,
+        fallbacks: &[String],
+        suffix: &str,
+        policy: Policy,
+    ) -> Option<CacheUseId> {
+        fn with_suffix<'a>(k: &'a str, suffix: &str) -> Cow<'a, str> {
+            if suffix.is_empty() { Cow::Borrowed(k) } else { Cow::Owned(format!("{k}{suffix}")) }
+        }
+        // No allocation for a clean key without fallbacks (the common case).
+        let handling = self.handling;
+        let mut changed: Option<(String, String)> = None;
+        let mut refused: Option<String> = None;
+        let mut note = |raw: &str, got: &Result<Cow<'_, str>, Unsanitizable>| match got {
+            Ok(k) if k.as_ref() != raw && changed.is_none() => {
+                changed = Some((raw.to_owned(), k.to_string()));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                refused.get_or_insert_with(|| raw.to_owned());
+            }
+        };
+        let raw = with_suffix(key, suffix);
+        let main = runner_key(&raw, handling);
+        note(&raw, &main);
+        let cache = match main {
+            Err(_) => None,
+            Ok(main) => {
+                let raws: Vec<Cow<'_, str>> =
+                    fallbacks.iter().map(|f| with_suffix(f, suffix)).collect();
+                let mut keys: Vec<Cow<'_, str>> = Vec::with_capacity(raws.len());
+                for raw in &raws {
+                    let got = runner_key(raw, handling);
+                    note(raw, &got);
+                    if let Ok(k) = got {
+                        keys.push(k);
+                    }
+                }
+                Some(fleet.declare_cache(&main, &keys, policy))
+            }
+        };
+        if let Some(example) = changed {
+            self.changed += 1;
+            self.changed_example.get_or_insert(example);
+        }
+        if let Some(example) = refused {
+            self.refused += 1;
+            self.refused_example.get_or_insert(example);
+        }
+        cache
+    }
+
+    /// One warning for the run when sanitising changed or refused keys.
+    pub fn warning(&self) -> Option<String> {
+        if self.changed == 0 && self.refused == 0 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if let Some((raw, key)) = &self.changed_example {
+            parts.push(format!(
+                "{} jobs' cache keys were sanitised as GitLab Runner 19.4 does (cache/cachekey \
+                 Sanitize; e.g. {raw:?} → {key:?}), so keys that differ only in that way share \
+                 a cache",
+                self.changed
+            ));
+        }
+        if let Some(raw) = &self.refused_example {
+            parts.push(format!(
+                "{} jobs had a cache key that cannot be sanitised (e.g. {raw:?}): GitLab Runner \
+                 skips it (\"Skipping cache extraction due to empty cache key\", the same for \
+                 archiving), so those jobs ran without that cache (a fallback key: without that \
+                 fallback)",
+                self.refused
+            ));
+        }
+        Some(format!(
+            "{}; FF_HASH_CACHE_KEYS = true under [runners.feature_flags] keeps keys as written",
+            parts.join("; ")
+        ))
+    }
+}
+
+impl<R: Read> JobSource for TraceSource<R> {
+    type Error = InputError;
+
+    fn next_job(
+        &mut self,
+        fleet: &mut Fleet,
+        core: &mut Pipelines,
+    ) -> Result<Option<(SimTime, JobSpec)>, InputError> {
+        loop {
+            if let Some(root) = self.roots.pop() {
+                return Ok(Some(root));
+            }
+            if !self.read()? {
+                return Ok(None);
+            }
+            let spec = job_spec(&self.record, fleet, self.reader.path(), &mut self.keys)?;
+            let created = SimTime(self.record.created_at_ms);
+            let Some(pipelines) = &mut self.pipelines else {
+                return Ok(Some((created, spec)));
+            };
+            if self.record.pipeline_id.is_none() {
+                check_needs_have_a_pipeline(&self.record, self.reader.path())?;
+                return Ok(Some((created, spec)));
+            }
+            pipelines.begin(&self.record, spec)?;
+            while self.reader.read_next(&mut self.record)? {
+                if !pipelines.continues(&self.record) {
+                    self.lookahead = true;
+                    break;
+                }
+                let spec = job_spec(&self.record, fleet, self.reader.path(), &mut self.keys)?;
+                pipelines.add(&self.record, spec)?;
+            }
+            let reader = &self.reader;
+            pipelines.seal(|id| reader.has_seen(id), core, &mut self.roots)?;
+            self.roots.reverse();
+        }
+    }
+}
