@@ -22,5 +22,6 @@ mod import;
 mod invariants;
 mod machine_properties;
 mod pipelines;
+mod report_page;
 mod sweep;
 mod timelines;
