@@ -518,6 +518,21 @@ fn cache_setup(
             return Err(err(e.span(), "cache.expiry_days", "expected a number of days > 0".into()));
         }
     };
+    let backend = cache_backend(Src { path, text }, raw, config)?;
+    Ok(CacheSetup {
+        model: CacheModel { transfer, expiry_ms },
+        distributed: raw.distributed,
+        backend,
+    })
+}
+
+/// `[cache] backend` (when absent: AWS S3 if the runners' S3 address is AWS's or absent, a
+/// MinIO server otherwise) and, for a server, `[cache] server` priced in `server_region`.
+fn cache_backend(
+    src: Src<'_>,
+    raw: &RawCache,
+    config: &RunnerConfig,
+) -> Result<CacheBackend, InputError> {
     // Default backend: AWS when the S3 address is AWS's (or absent), a server otherwise.
     let address = config
         .runners
@@ -528,7 +543,7 @@ fn cache_setup(
         Some(b) => match b.get_ref().as_str() {
             "s3" | "minio" => b.get_ref().clone(),
             other => {
-                return Err(err(
+                return Err(src.err(
                     b.span(),
                     "cache.backend",
                     format!("expected \"s3\" or \"minio\", found {other:?}"),
@@ -553,7 +568,7 @@ fn cache_setup(
                     .map_or(prices::DEFAULT_REGION.to_owned(), |r| r.get_ref().clone());
                 let price = prices::hourly_usd(t.get_ref(), &region, Market::OnDemand).ok_or_else(
                     || {
-                        err(
+                        src.err(
                             t.span(),
                             "cache.server",
                             format!(
@@ -571,11 +586,7 @@ fn cache_setup(
             }
         }
     };
-    Ok(CacheSetup {
-        model: CacheModel { transfer, expiry_ms },
-        distributed: raw.distributed,
-        backend,
-    })
+    Ok(backend)
 }
 
 fn cloud_spec(raw: &RawCloud, path: &Path, text: &str) -> Result<CloudSpec, InputError> {
