@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::input_error::InputError;
-use crate::report::html::{self, Bars, SERIES_COLORS, esc, fmt_s, fmt_usd, num, page_head, svg};
+use crate::report::html::kit::{
+    self, Bars, SERIES_COLORS, esc, fmt_s, fmt_usd, num, page_head, svg,
+};
 use crate::report::summary::round6;
 
 /// The rows shown first, in this order, when both files have them.
@@ -309,7 +311,7 @@ impl Comparison {
                 .to_vec();
         let pending = series(&pending_paths, [1.0, 1.0]);
         let chart = svg((900, 340), |root| {
-            html::bar_chart(root, "Pending time", "seconds", &pending_names, &pending, fmt_s)
+            kit::bar_chart(root, "Pending time", "seconds", &pending_names, &pending, fmt_s)
         })?;
         let _ = writeln!(out, "<figure>\n{chart}\n</figure>");
 
@@ -344,14 +346,7 @@ impl Comparison {
                 .map(str::to_owned)
                 .to_vec();
         let chart = svg((900, 340), |root| {
-            html::bar_chart(
-                root,
-                "Cost per 30 days",
-                "USD per 30 days",
-                &cost_names,
-                &cost,
-                fmt_usd,
-            )
+            kit::bar_chart(root, "Cost per 30 days", "USD per 30 days", &cost_names, &cost, fmt_usd)
         })?;
         let _ = writeln!(out, "<figure>\n{chart}\n</figure>");
 
@@ -475,7 +470,7 @@ mod tests {
         let out = dir.path().join("cmp.html");
         c.write_html(&out).unwrap();
         let html = std::fs::read_to_string(&out).unwrap();
-        crate::report::html::tests::assert_self_contained(&html, 2);
+        crate::report::html::assert_self_contained(&html, 2);
         assert!(html.contains("1059.8") && html.contains("-1027.3"));
         assert!(html.contains("A: one") && html.contains("B: two"));
         c.write_html(&out).unwrap();

@@ -76,6 +76,16 @@ pub fn billed_usd(usd_per_hour: f64, ms: u64) -> f64 {
     usd_per_hour / 3600.0 * seconds as f64
 }
 
+/// AWS S3 prices, us-east-1 (reference prices-and-timings.md): USD.
+pub mod s3 {
+    /// Standard storage, first 50 TB, per GB-month.
+    pub const STORAGE_GB_MONTH: f64 = 0.023;
+    /// PUT, COPY, POST, LIST per 1,000 requests.
+    pub const PUT_PER_1000: f64 = 0.005;
+    /// GET and others per 1,000 requests.
+    pub const GET_PER_1000: f64 = 0.0004;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::validated::Ctx;
+use super::validate::Ctx;
 use crate::input_error::InputError;
 
 /// `maxAllowedNumberOfLabels`: computed labels (global defaults merged with the runner's

@@ -3,14 +3,16 @@
 //! ```text
 //!  config.toml ──[overrides: --set KEY=VALUE, via toml_edit]──▶ TOML text
 //!  TOML text   ──[raw: serde + serde_ignored, toml::Spanned]──▶ RawConfig + unknown keys
-//!  RawConfig   ──[validated: defaults and checks]─────────────▶ RunnerConfig + warnings
+//!  RawConfig   ──[validate: defaults and checks]──────────────▶ RunnerConfig + warnings
 //! ```
 //!
 //! - [`raw`]: serde types with GitLab Runner's own key names (PascalCase in
 //!   `[runners.machine]` and `[runners.cache]`), every key optional.
 //! - [`validated`]: the domain types the rest of fleetsim sees ([`RunnerConfig`],
-//!   [`RunnerEntry`], …), with GitLab Runner's defaults applied and documented, and the Go
-//!   duration parser.
+//!   [`RunnerEntry`], …), and GitLab Runner's defaults, documented.
+//! - `validate.rs`: the checks, one function per section, that turn a raw file into the
+//!   domain types with the defaults applied.
+//! - `go_duration.rs`: Go's duration parser ([`parse_go_duration_ms`]).
 //! - [`secret`]: [`Secret`], a string that prints as `[redacted]`.
 //! - [`overrides`]: `--set KEY=VALUE` ([`parse_override`], [`apply_override`]).
 //!
@@ -19,10 +21,12 @@
 //! line, column and key. When overrides were applied, errors and warnings still point at the
 //! lines of the file as written; an error in a value that came from `--set` names `--set`.
 
+mod go_duration;
 pub mod labels;
 pub mod overrides;
 pub mod raw;
 pub mod secret;
+mod validate;
 pub mod validated;
 
 use std::ops::Range;
@@ -44,7 +48,7 @@ pub use validated::{
 
 use crate::input_error::{InputError, line_column};
 use raw::RawConfig;
-use validated::Ctx;
+use validate::Ctx;
 
 /// A `config.toml` that loaded, with the warnings to show the user.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,7 +228,7 @@ fn load_text(
     })
     .map_err(|e| type_error(&e, text, file))?;
     let mut ctx = Ctx::new(text, file);
-    let config = validated::validate(&raw, &mut ctx)?;
+    let config = validate::validate(&raw, &mut ctx)?;
     Ok((config, unknown, ctx.notes))
 }
 

@@ -1,5 +1,5 @@
 //! `sweep.html` (and `plan.html`): one self-contained page per sweep table (no scripts, no
-//! network: the style sheet and the plotters SVG chart of [`crate::report::html`] inline).
+//! network: the style sheet and the plotters SVG chart of [`crate::report::html::kit`] inline).
 //!
 //! - The grid: the varied keys with their values (in the order the table has them) and the
 //!   seeds per point.
@@ -21,7 +21,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::report::html::{
+use crate::report::html::kit::{
     Area, BLUE_C, FONT, GRAY_C, MISSING, PlotResult, RED_C, caption_style, desc_style, draw_legend,
     empty_chart, esc, figure, fmt_usd, label_style, page_head, svg, tick,
 };
@@ -619,7 +619,7 @@ mod tests {
         assert_eq!(t.rows.iter().filter(|r| r.last().unwrap() == "true").count(), 2);
         let html = page(&t);
         assert!(html.starts_with("<!DOCTYPE html>"));
-        crate::report::html::tests::assert_self_contained(&html, 1);
+        crate::report::html::assert_self_contained(&html, 1);
         for label in ["IdleCount=0, market=spot", "IdleCount=1, market=spot"] {
             assert!(html.contains(label), "label {label}");
         }
@@ -642,7 +642,7 @@ mod tests {
     #[test]
     fn a_window_is_plotted_without_the_seed_spread() {
         let html = page(&table(true));
-        crate::report::html::tests::assert_self_contained(&html, 1);
+        crate::report::html::assert_self_contained(&html, 1);
         assert!(html.contains("p95 pending in the window (seconds)"));
         assert!(html.contains("not drawn here"));
     }
@@ -653,12 +653,12 @@ mod tests {
         t.rows[0][5] = "5000".to_owned();
         t.rows[0][7] = "9000".to_owned();
         let html = page(&t);
-        crate::report::html::tests::assert_self_contained(&html, 1);
+        crate::report::html::assert_self_contained(&html, 1);
         assert!(html.contains("log scale"));
 
         let empty = SweepTable { header: t.header.clone(), rows: vec![] };
         let html = page(&empty);
-        crate::report::html::tests::assert_self_contained(&html, 1);
+        crate::report::html::assert_self_contained(&html, 1);
         assert!(html.contains("no point with a cost and a p95"));
     }
 }

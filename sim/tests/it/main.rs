@@ -23,5 +23,6 @@ mod invariants;
 mod ledger;
 mod machine_properties;
 mod pipelines;
+mod report_page;
 mod sweep;
 mod timelines;
