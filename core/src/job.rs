@@ -219,6 +219,28 @@ pub struct JobRecord {
     pub wait_poll_ms: u64,
 }
 
+/// One autoscaled machine's life, in run time: what the ledger bills and `machines.csv`
+/// reports, the same whether the machine was simulated or real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineLife {
+    /// Its `[[runners]]` entry.
+    pub runner: RunnerId,
+    /// When the core asked for it.
+    pub created: SimTime,
+    /// When it was ready.
+    pub ready: Option<SimTime>,
+    /// When its removal started.
+    pub removal_started: Option<SimTime>,
+    /// When it was gone.
+    pub removed: Option<SimTime>,
+    /// Why it was removed (GitLab Runner's wording; empty if it was not).
+    pub reason: &'static str,
+    /// Jobs whose script ran on it.
+    pub jobs: u32,
+    /// Slot-time running jobs ([`JobRecord::machine_busy_ms`] summed), ms.
+    pub busy_ms: u64,
+}
+
 impl JobRecord {
     /// How long the job kept its machine busy: from its first step (the image pull) to its
     /// end. The one rule for billing a machine's busy share, simulated or live.

@@ -50,6 +50,8 @@ pub mod time;
 
 pub use fleet::{Fleet, Unservable};
 pub use ids::{HostId, JobId, JobKey, MachineId, ProjectId, RunnerId, TagSetId};
-pub use job::{Command, Input, JobRecord, JobSpec, JobWork, Placement, Step, StepWork};
+pub use job::{
+    Command, Input, JobRecord, JobSpec, JobWork, MachineLife, Placement, Step, StepWork,
+};
 pub use spec::{ExecutorKind, FleetSpec, Pickup, ProcessSpec, RunnerScope, RunnerSpec};
 pub use time::SimTime;

@@ -30,8 +30,11 @@ pub mod archive;
 pub mod clock;
 pub mod docker;
 pub mod driver;
+mod port;
 pub mod report;
 pub mod s3;
+mod shared;
+mod steps;
 
 /// Why a live run could not start or go on. Each message names what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]

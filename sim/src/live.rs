@@ -26,7 +26,7 @@ use fleetsim_live::s3::{S3Config, S3Port};
 use rand_chacha::ChaCha8Rng;
 
 use crate::cloud::ec2::BootTime;
-use crate::cloud::ledger::{CloudTotals, MachineLedger, MachineLife as LedgerLife};
+use crate::cloud::ledger::{CloudTotals, MachineLedger};
 use crate::config::validated::CacheType;
 use crate::engine::JobSource;
 use crate::input_error::InputError;
@@ -331,18 +331,7 @@ pub fn write_machines_csv<W: Write>(
     let mut ledger = MachineLedger::new(types, runner_names, market, out)?;
     for (&id, m) in machines {
         ledger.totals.created += 1;
-        let life = LedgerLife {
-            runner: m.runner,
-            created: m.created,
-            ready: m.ready,
-            removal_started: m.removal_started,
-            removed: m.removed,
-            stop: m.removal_started.or(m.removed).unwrap_or(end),
-            reason: m.reason,
-            jobs: m.jobs,
-            busy_ms: m.busy_ms,
-        };
-        ledger.retire(id, &life)?;
+        ledger.retire(id, m, m.removal_started.or(m.removed).unwrap_or(end))?;
     }
     Ok(ledger.finish()?.1)
 }

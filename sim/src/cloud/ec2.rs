@@ -9,13 +9,13 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use fleetsim_core::{Command, Input, MachineId, Placement, RunnerId, SimTime, Step};
+use fleetsim_core::{Command, Input, MachineId, MachineLife, Placement, RunnerId, SimTime, Step};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
 
+use super::ledger::MachineLedger;
 pub use super::ledger::{Bill, COLUMNS, CloudTotals, EC2_PENDING_MS, bill};
-use super::ledger::{MachineLedger, MachineLife};
 use super::prices::Market;
 use crate::engine::{Provider, Schedule};
 use crate::seeds::SeedTree;
@@ -232,12 +232,11 @@ impl<W: Write> SimCloud<W> {
             ready: a.ready,
             removal_started: a.removal_started,
             removed,
-            stop: a.lost_at.or(a.removal_started).unwrap_or(end),
             reason: a.reason,
             jobs: a.jobs,
             busy_ms: a.busy_ms,
         };
-        self.ledger.retire(id, &life)
+        self.ledger.retire(id, &life, a.lost_at.or(a.removal_started).unwrap_or(end))
     }
 
     fn schedule_reclaim(&mut self, now: SimTime, type_idx: usize, schedule: &mut Schedule<'_>) {

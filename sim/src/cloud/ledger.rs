@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use fleetsim_core::{MachineId, RunnerId, SimTime};
+use fleetsim_core::{MachineId, MachineLife, RunnerId, SimTime};
 
 use super::ec2::MachineType;
 use super::prices::{self, Market};
@@ -88,29 +88,6 @@ pub const COLUMNS: [&str; 14] = [
     "cost_usd",
 ];
 
-/// One machine's life, in run time, as the ledger bills it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MachineLife {
-    /// Its `[[runners]]` entry.
-    pub runner: RunnerId,
-    /// When the core asked for it.
-    pub created: SimTime,
-    /// When it was ready.
-    pub ready: Option<SimTime>,
-    /// When its removal started.
-    pub removal_started: Option<SimTime>,
-    /// When it was gone.
-    pub removed: Option<SimTime>,
-    /// When its `running` state ended: removal started, the cloud took it, or the run ended.
-    pub stop: SimTime,
-    /// Why it was removed (GitLab Runner's wording; empty if it was not).
-    pub reason: &'static str,
-    /// Jobs whose script ran on it.
-    pub jobs: u32,
-    /// Slot-time running jobs ([`fleetsim_core::JobRecord::machine_busy_ms`] summed), ms.
-    pub busy_ms: u64,
-}
-
 /// Bills machines and writes their `machines.csv` rows as they go.
 pub struct MachineLedger<W: Write> {
     types: Vec<Option<MachineType>>,
@@ -157,12 +134,13 @@ impl<W: Write> MachineLedger<W> {
         &self.types
     }
 
-    /// Bills machine `id` for its time `running` ([`bill`]) and writes its row. A machine of a
+    /// Bills machine `id` for its time `running`, which ended at `stop` (its removal started,
+    /// the cloud took it, or the run ended; [`bill`]), and writes its row. A machine of a
     /// runner without a machine type costs nothing.
-    pub fn retire(&mut self, id: MachineId, m: &MachineLife) -> std::io::Result<()> {
+    pub fn retire(&mut self, id: MachineId, m: &MachineLife, stop: SimTime) -> std::io::Result<()> {
         let t = self.types.get(m.runner.0 as usize).and_then(Option::as_ref);
         let Bill { cost, billed_s, busy_share } = match t {
-            Some(t) => bill(t, m.created, m.ready, m.stop, m.busy_ms),
+            Some(t) => bill(t, m.created, m.ready, stop, m.busy_ms),
             None => Bill { cost: 0.0, billed_s: 0, busy_share: 1.0 },
         };
         self.totals.cost_usd += cost;

@@ -1,0 +1,73 @@
+//! The state the live driver's loop shares with its step and machine tasks: the run's
+//! settings and clock, what was measured, what each running job really did, each machine's life.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use fleetsim_core::cache::Outcome;
+use fleetsim_core::{JobId, MachineId, Placement};
+
+use crate::clock::LiveClock;
+use crate::docker::Exit;
+use crate::driver::{LiveSetup, MachineLife};
+use crate::report::LiveStats;
+
+/// What the driver knows of a running job beyond the core.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct JobLive {
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) failed: bool,
+    pub(crate) bytes_down: u64,
+    pub(crate) bytes_up: u64,
+    pub(crate) pull_ms: u64,
+    pub(crate) restore_ms: u64,
+    pub(crate) save_ms: u64,
+    /// The script rewrote the cache files (a miss, or the job changes them).
+    pub(crate) wrote_cache: bool,
+}
+
+/// State the tasks share with the loop.
+pub(crate) struct Shared {
+    pub(crate) setup: LiveSetup,
+    pub(crate) clock: LiveClock,
+    pub(crate) stats: Mutex<LiveStats>,
+    pub(crate) jobs: Mutex<BTreeMap<JobId, JobLive>>,
+    pub(crate) machines: Mutex<BTreeMap<MachineId, MachineLife>>,
+}
+
+impl Shared {
+    pub(crate) fn stats(&self) -> std::sync::MutexGuard<'_, LiveStats> {
+        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    pub(crate) fn job(&self, id: JobId, f: impl FnOnce(&mut JobLive)) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(jobs.entry(id).or_default());
+    }
+    pub(crate) fn job_get(&self, id: JobId) -> JobLive {
+        let jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        jobs.get(&id).copied().unwrap_or_default()
+    }
+    pub(crate) fn machine(&self, m: MachineId, f: impl FnOnce(&mut MachineLife)) {
+        let mut ms = self.machines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(life) = ms.get_mut(&m) {
+            f(life);
+        }
+    }
+    pub(crate) fn docker_error(&self, what: String) {
+        self.stats().docker_errors.push(what);
+    }
+    pub(crate) fn record_container(&self, exit: &Exit) {
+        let mut s = self.stats();
+        s.containers += 1;
+        s.container_create.record_us(exit.times.create_us);
+        s.container_start.record_us(exit.times.start_us);
+        s.container_remove.record_us(exit.times.remove_us);
+    }
+    pub(crate) fn volume(&self, on: Placement) -> String {
+        let run = &self.setup.run_id;
+        match on {
+            Placement::Host(h) => format!("fleetsim-{run}-host{}", h.0),
+            Placement::Machine(m) => format!("fleetsim-{run}-m{}", m.0),
+        }
+    }
+}
