@@ -126,12 +126,18 @@ impl Drive {
             self.commands.clear();
             fleet.handle(now, input, &mut self.commands);
             port.carry_out(now, &input, &mut self.commands);
-            for c in &mut self.commands {
-                if let Command::JobFinished(r) = c {
-                    self.pipelines.ended(r, &mut self.released);
+            // Without a live pipeline no job end can release anything (the common case of a
+            // flat trace): the records are not even looked at.
+            if self.pipelines.live() > 0 {
+                for c in &mut self.commands {
+                    if let Command::JobFinished(r) = c {
+                        self.pipelines.ended(r, &mut self.released);
+                    }
+                }
+                if !self.released.is_empty() {
+                    inputs.extend(self.released.drain(..).map(Input::JobCreated));
                 }
             }
-            inputs.extend(self.released.drain(..).map(Input::JobCreated));
             observer.after_input(now, fleet, arrival, &self.commands);
         }
         done
