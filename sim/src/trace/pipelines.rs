@@ -267,7 +267,9 @@ impl PipelineReader {
         self.scratch_ids.clear();
         self.scratch_ids.extend(self.jobs.iter().enumerate().map(|(i, j)| (j.spec.id.0, i as u32)));
         self.scratch_ids.sort_unstable();
+        // Each need's job index, at the same position as its id in `need_ids`.
         self.needs.clear();
+        self.needs.resize(self.need_ids.len(), u32::MAX);
         for (i, job) in self.jobs.iter().enumerate() {
             let Some((at, len)) = job.needs else { continue };
             for k in at..at + len {
@@ -298,12 +300,8 @@ impl PipelineReader {
                     );
                     return Err(self.error(self.lines[i], "needs", message));
                 }
+                self.needs[k as usize] = n;
             }
-        }
-        // Every need resolved: the indexes, at the same positions as the ids.
-        for &need in &self.need_ids {
-            let found = self.scratch_ids.binary_search_by_key(&need, |&(id, _)| id);
-            self.needs.push(found.map_or(u32::MAX, |f| self.scratch_ids[f].1));
         }
         Ok(())
     }
