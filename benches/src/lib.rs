@@ -35,6 +35,8 @@ fn one_manager(name: &str, concurrent: u32, runners: Vec<RunnerSpec>) -> FleetSp
         long_poll_ms: 0,
         request_latency_ms: 0,
         cache: Default::default(),
+        containers: Default::default(),
+        emit_every_step: false,
         skip_idle_offers: true,
     }
 }

@@ -103,6 +103,11 @@ pub struct Transfer {
     pub remote_latency_ms: u64,
     /// Archiving and extracting on local disk.
     pub local_bytes_per_s: u64,
+    /// The fixed cost of one local archive operation, in ms: writing or extracting an archive
+    /// beside the job (a restore from the bucket writes the local copy and extracts it, a
+    /// local hit extracts, a save archives and keeps the archive). 0 by default; measured by
+    /// `sim live calibrate` (live mode moves each archive through one Docker archive call).
+    pub local_latency_ms: u64,
     /// Image registry bandwidth per pull.
     pub registry_bytes_per_s: u64,
     /// Per pull latency, in ms.
@@ -115,6 +120,7 @@ impl Default for Transfer {
             remote_bytes_per_s: 100_000_000,
             remote_latency_ms: 30,
             local_bytes_per_s: 400_000_000,
+            local_latency_ms: 0,
             registry_bytes_per_s: 50_000_000,
             registry_latency_ms: 500,
         }
@@ -456,7 +462,7 @@ impl CacheWorld {
                     if let Some((mtime, size)) = local
                         && mtime >= r.version
                     {
-                        ms += ms_for(size, t.local_bytes_per_s);
+                        ms += t.local_latency_ms + ms_for(size, t.local_bytes_per_s);
                         self.stats.hits += 1;
                         return Restore {
                             outcome: Outcome::HitLocal { fallback },
@@ -464,8 +470,9 @@ impl CacheWorld {
                             bytes_down: 0,
                         };
                     }
-                    ms +=
-                        ms_for(r.size, t.remote_bytes_per_s) + ms_for(r.size, t.local_bytes_per_s);
+                    ms += ms_for(r.size, t.remote_bytes_per_s)
+                        + 2 * t.local_latency_ms
+                        + ms_for(r.size, t.local_bytes_per_s);
                     self.stats.bytes_down += r.size;
                     self.stats.hits += 1;
                     self.local.entry(place).or_default().caches.insert((project, k), (now, r.size));
@@ -477,7 +484,7 @@ impl CacheWorld {
                 }
             }
             if let Some((_, size)) = local {
-                ms += ms_for(size, t.local_bytes_per_s);
+                ms += t.local_latency_ms + ms_for(size, t.local_bytes_per_s);
                 self.stats.hits += 1;
                 return Restore { outcome: Outcome::HitLocal { fallback }, ms, bytes_down: 0 };
             }
@@ -534,7 +541,7 @@ impl CacheWorld {
         self.saved.insert((scope, project, key));
         self.projects_saved.insert((scope, project));
         let t = self.model.transfer;
-        let mut ms = ms_for(size, t.local_bytes_per_s);
+        let mut ms = 2 * t.local_latency_ms + ms_for(size, t.local_bytes_per_s);
         if !distributed {
             return Save { ms, bytes_up: 0, publish: None };
         }
@@ -593,6 +600,7 @@ mod tests {
                 remote_bytes_per_s: 1000,
                 remote_latency_ms: 10,
                 local_bytes_per_s: 10_000,
+                local_latency_ms: 0,
                 registry_bytes_per_s: 1000,
                 registry_latency_ms: 100,
             },

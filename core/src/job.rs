@@ -59,17 +59,23 @@ pub enum Placement {
     Machine(MachineId),
 }
 
-/// A part of a job's execution that a driver carries out and reports back, in order.
+/// A part of a job's execution that a driver carries out and reports back, in order (the
+/// docker executor's stages and containers: see [`crate::containers`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
-    /// Pulling the job's image.
+    /// The executor's Prepare: the job's image checked or pulled, its volumes created.
     Pull,
-    /// Restoring its cache (`restore_cache`, after `get_sources`).
+    /// The helper container created; `prepare_script` and `get_sources` run on it.
+    Sources,
+    /// Restoring its cache (`restore_cache`, on the helper).
     Restore,
-    /// The job's script.
+    /// The build container created; the job's script (`step_script`) runs on it.
     Script,
-    /// Saving its cache (`archive_cache`, after `after_script`).
+    /// Saving its cache (`archive_cache`, on the helper, after `after_script`).
     Save,
+    /// `cleanup_file_variables` on the helper, then the job's containers removed (the
+    /// executor's `Cleanup`, before the job's status goes to GitLab).
+    Cleanup,
 }
 
 /// Something that happened, handed to the core.
@@ -160,6 +166,9 @@ pub struct StepWork {
     pub spec: JobSpec,
     /// The `[[runners]]` entry running it (its S3 settings, its token).
     pub runner: RunnerId,
+    /// Where its cache lives: the docker executor's volume (host, runner, project and
+    /// `ProjectRunnerID`) or the autoscaled machine.
+    pub place: crate::cache::Place,
     /// On a restore, a script or a save: the job's cache declaration, its key names in the
     /// order the runner tries them (the script writes the cached files). `None` on a pull and
     /// for jobs without a cache.
@@ -207,6 +216,8 @@ pub struct JobRecord {
     pub cache: Outcome,
     /// Time pulling the image.
     pub pull_ms: u64,
+    /// Time creating the helper container and running `prepare_script` and `get_sources`.
+    pub sources_ms: u64,
     /// Time restoring the cache.
     pub restore_ms: u64,
     /// Time saving the cache.
@@ -245,7 +256,7 @@ impl JobRecord {
     /// How long the job kept its machine busy: from its first step (the image pull) to its
     /// end. The one rule for billing a machine's busy share, simulated or live.
     pub fn machine_busy_ms(&self) -> u64 {
-        self.finished - self.script_started + self.pull_ms + self.restore_ms
+        self.finished - self.script_started + self.pull_ms + self.sources_ms + self.restore_ms
     }
 }
 

@@ -21,6 +21,7 @@
 //! - [`runner_process`] — one runner process: feeder and `concurrent` workers.
 //! - [`adaptive`] — adaptive request concurrency (AIMD).
 //! - [`cache`] — machine-local and distributed caches, and image pulls.
+//! - [`containers`] — the docker executor's containers and stages, and what they cost.
 //! - [`docker_machine`] — the docker+machine autoscaler: machine states, `Acquire`, idle formula.
 //! - [`taskscaler`] — the docker-autoscaler executor's instances, slots and scaling rule.
 //! - [`periods`] — which autoscaling period is active (implemented by the driver).
@@ -33,6 +34,7 @@
 
 pub mod adaptive;
 pub mod cache;
+pub mod containers;
 pub mod docker_machine;
 pub mod drive;
 pub mod fleet;

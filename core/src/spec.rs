@@ -6,6 +6,7 @@
 //! `reference/gitlab-runner-semantics.md` §1.1.
 
 use crate::cache::{CacheModel, RunnerCache};
+use crate::containers::ContainerCosts;
 use crate::docker_machine::DockerMachineSpec;
 use crate::ids::ProjectId;
 use crate::taskscaler::AutoscalerSpec;
@@ -55,6 +56,13 @@ pub struct FleetSpec {
     pub request_latency_ms: u64,
     /// The cache and image transfer model.
     pub cache: CacheModel,
+    /// What the Docker engine takes per container operation (zero: not modelled).
+    pub containers: ContainerCosts,
+    /// Emit every container step, even one the model gives no time (`Sources`, `Cleanup`,
+    /// `Restore` and `Save` of a cache that moves nothing): a driver that carries the steps
+    /// out for real (live mode) needs each of them. Off in the simulator, where a step of no
+    /// time is skipped and costs nothing.
+    pub emit_every_step: bool,
     /// Skip work that provably changes nothing: feeder offers with no worker blocked and no
     /// job a runner could take, and the offer and wakeup bookkeeping after a step completion
     /// that only moves a job to its next step. Gives exactly the same job timings as offering
@@ -172,6 +180,8 @@ impl FleetSpec {
             long_poll_ms: 0,
             request_latency_ms: 0,
             cache: CacheModel::default(),
+            containers: ContainerCosts::default(),
+            emit_every_step: false,
             skip_idle_offers: true,
         }
     }

@@ -12,7 +12,7 @@ use fleetsim_core::drive::{Drive, JobSource, Observer, Port};
 use fleetsim_core::pipelines::{NewJob, Pipelines};
 use fleetsim_core::{
     Command, ExecutorKind, Fleet, FleetSpec, Input, JobId, JobRecord, JobSpec, JobWork, Pickup,
-    ProjectId, RunnerSpec, SimTime, TagSetId,
+    ProjectId, RunnerSpec, SimTime, Step, TagSetId,
 };
 
 /// A job of `ms` script time.
@@ -100,6 +100,8 @@ struct Log {
     removed: u32,
     most_running: u32,
     inputs: u64,
+    /// Every step started: job, step, duration.
+    steps: Vec<(u64, Step, u64)>,
 }
 
 impl Observer for Log {
@@ -111,7 +113,9 @@ impl Observer for Log {
                 Command::JobFinished(r) => self.records.push(*r),
                 Command::CreateMachine { .. } => self.created += 1,
                 Command::RemoveMachine { .. } => self.removed += 1,
-                Command::StartStep { .. } => {}
+                Command::StartStep { step, duration_ms, work, .. } => {
+                    self.steps.push((work.spec.id.0, *step, *duration_ms));
+                }
             }
         }
     }
@@ -120,8 +124,12 @@ impl Observer for Log {
 /// Runs until the source is empty and the fleet idle (and every machine event is in), in the
 /// simulator's order: arrivals first at an instant, then scheduled events, the core's wakeup
 /// last.
-fn run(spec: FleetSpec, mut jobs: Jobs, boot_ms: u64) -> (Log, Drive) {
-    let mut fleet = Fleet::new(spec);
+fn run(spec: FleetSpec, jobs: Jobs, boot_ms: u64) -> (Log, Drive) {
+    run_fleet(Fleet::new(spec), jobs, boot_ms)
+}
+
+/// [`run`] with a fleet made (and its caches declared) by the test.
+fn run_fleet(mut fleet: Fleet, mut jobs: Jobs, boot_ms: u64) -> (Log, Drive) {
     let mut world = World { events: BTreeMap::new(), seq: 0, boot_ms, removal_ms: 5_000 };
     let mut log = Log::default();
     let mut drive = Drive::new();
@@ -280,4 +288,59 @@ fn pipeline_jobs_are_released_at_the_instant_their_predecessors_finish() {
     assert!(log.records.iter().all(|r| r.id.0 != 5), "job 5 is skipped");
     assert_eq!(drive.pipelines().skipped(), 1);
     assert_eq!(drive.pipelines().live(), 0);
+}
+
+/// The docker executor's containers and stages ([`fleetsim_core::containers`], after GitLab
+/// Runner 19.4 `common/build.go` `executeScript` and `executors/docker/docker_command.go`):
+/// with container costs, a job with a cache runs Pull, Sources (helper created +
+/// `prepare_script` + `get_sources`), Restore (a stage), Script (build created + a stage),
+/// Save (a stage) and Cleanup (`cleanup_file_variables` + removal); a job without a cache has
+/// no `restore_cache` or `archive_cache` stage (`ErrSkipBuildStage`). Its record ends after
+/// the cleanup (`Build.Run` defers `executor.Cleanup()` after the status update, so it runs
+/// first).
+#[test]
+fn container_costs_are_the_executor_stages() {
+    use fleetsim_core::cache::{Policy, Transfer};
+    use fleetsim_core::containers::ContainerCosts;
+    let mut spec = docker(1, Pickup::Immediate);
+    spec.containers = ContainerCosts { create_ms: 100, stage_ms: 300, remove_ms: 50 };
+    // Local cache only, no transfer time: the steps' times are the containers' alone.
+    spec.cache.transfer = Transfer { local_bytes_per_s: 0, ..Transfer::default() };
+    let mut fleet = Fleet::new(spec.clone());
+    let cache = fleet.declare_cache("main", &[] as &[&str], Policy::PullPush);
+    let mut cached = job(1, 10_000);
+    cached.work.cache = Some(cache);
+    let jobs = Jobs {
+        flat: [(SimTime(0), cached), (SimTime(60_000), job(2, 10_000))].into(),
+        ..Jobs::default()
+    };
+    let (log, _) = run_fleet(fleet, jobs, 0);
+    let steps = |id| log.steps.iter().filter(|s| s.0 == id).map(|s| (s.1, s.2)).collect::<Vec<_>>();
+    assert_eq!(
+        steps(1),
+        vec![
+            (Step::Sources, 700),
+            (Step::Restore, 300),
+            (Step::Script, 10_400),
+            (Step::Save, 300),
+            (Step::Cleanup, 350),
+        ]
+    );
+    assert_eq!(steps(2), vec![(Step::Sources, 700), (Step::Script, 10_400), (Step::Cleanup, 350)]);
+    let one = log.records[0];
+    assert_eq!(secs(one.finished), 12.05);
+    assert_eq!(secs(one.script_started), 1.0, "after Sources and Restore");
+    assert_eq!((one.sources_ms, one.restore_ms, one.save_ms), (700, 300, 300));
+    assert_eq!(one.machine_busy_ms(), 12_050, "from the first step to the end");
+    assert_eq!(secs(log.records[1].finished), 60.0 + 11.45);
+
+    // Without costs, a step of no time is skipped; with `emit_every_step` (live mode) every
+    // stage the runner runs is still carried out, in the same order.
+    let mut fleet = Fleet::new(docker(1, Pickup::Immediate));
+    fleet.emit_every_step();
+    let jobs = Jobs { flat: [(SimTime(0), job(3, 1_000))].into(), ..Jobs::default() };
+    let (log, _) = run_fleet(fleet, jobs, 0);
+    let kinds: Vec<Step> = log.steps.iter().map(|s| s.1).collect();
+    assert_eq!(kinds, vec![Step::Pull, Step::Sources, Step::Script, Step::Cleanup]);
+    assert_eq!(secs(log.records[0].finished), 1.0);
 }

@@ -5,12 +5,16 @@
 //! run, a Ctrl-C or `sim live cleanup` can find and remove it. Containers run unprivileged,
 //! with every capability dropped, `no-new-privileges` and no network (`network_mode: none`).
 //!
-//! A container's life, each phase timed (µs, real time):
+//! A job's container lives as GitLab Runner's docker executor runs it
+//! (`executors/docker/docker_command.go`, `internal/exec/exec.go`), each phase timed (µs):
 //! ```text
-//!   create ─► [upload tar into a path] ─► [download a path as tar] ─► start ─► wait ─► remove
+//!   create (sh, stdin open) ─► per stage: attach ─► start ─► script on stdin ─► wait ─┐
+//!                                   ▲                                              │
+//!                                   └──────────── next stage ◄─────────────────────┘
+//!   ─► remove (the executor's Cleanup)
 //! ```
-//! Docker's archive API works on created containers and sees their volumes, which is how the
-//! cache archives move between the driver and the machine's volume.
+//! Docker's archive API works on created and stopped containers and sees their volumes, which
+//! is how the cache archives move between the driver and the job's volume.
 
 // bollard's API takes std HashMaps for labels and filters; nothing here iterates them.
 #![allow(clippy::disallowed_types)]
@@ -89,17 +93,13 @@ pub async fn connect(url: Option<&str>, timeout: Duration) -> Result<Docker, Liv
     }
 }
 
-/// Timings of one container, in µs of real time.
+/// Timings of one stage on a container, in µs of real time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ContainerTimes {
-    /// `POST /containers/create`.
-    pub create_us: u64,
-    /// `POST /containers/{id}/start`.
+    /// Attach and `POST /containers/{id}/start`.
     pub start_us: u64,
-    /// From start until `wait` returned (the container's own run time).
+    /// From the start until `wait` returned (the script's own run time).
     pub run_us: u64,
-    /// `DELETE /containers/{id}` (stop and remove).
-    pub remove_us: u64,
 }
 
 /// How a container ended.
@@ -191,29 +191,85 @@ impl DockerPort {
         }
     }
 
-    /// Creates a job container named `name` running `sh -c script`, with `volume` mounted at
-    /// [`VOLUME_MOUNT`]; returns the create latency in µs.
-    pub async fn create(&self, name: &str, volume: &str, script: &str) -> Result<u64, DockerError> {
+    /// Creates a job container named `name` as the docker executor does for its helper and
+    /// build containers: a shell reading its script from stdin (`OpenStdin`, `StdinOnce`), so
+    /// that each stage is one start with the stage's script ([`DockerPort::run_stage`]);
+    /// `volume` is mounted at [`VOLUME_MOUNT`]. Returns the create latency in µs.
+    pub async fn create_stage_container(
+        &self,
+        name: &str,
+        volume: &str,
+    ) -> Result<u64, DockerError> {
         let body = ContainerCreateBody {
             image: Some(self.image.clone()),
-            cmd: Some(vec!["/bin/sh".into(), "-c".into(), script.to_owned()]),
+            cmd: Some(vec!["/bin/sh".into()]),
             env: Some(vec!["PATH=/bin:/usr/bin".into()]),
             labels: Some(self.labels()),
             network_disabled: Some(true),
-            host_config: Some(HostConfig {
-                binds: Some(vec![format!("{volume}:{VOLUME_MOUNT}")]),
-                network_mode: Some("none".into()),
-                privileged: Some(false),
-                cap_drop: Some(vec!["ALL".into()]),
-                security_opt: Some(vec!["no-new-privileges".into()]),
-                ..Default::default()
-            }),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            host_config: Some(self.host_config(volume)),
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default().name(name).build();
         let t = Stopwatch::start();
         self.docker.create_container(Some(opts), body).await?;
+        // `createContainer` inspects the container it created.
+        self.docker.inspect_container(name, None).await?;
         Ok(t.micros())
+    }
+
+    /// Runs one stage on a container made by [`DockerPort::create_stage_container`], as
+    /// `exec.(*defaultDocker).Exec` does: attach (stdin, stdout, stderr), start, write the
+    /// script to stdin and close it, read the output to its end, wait for the exit.
+    pub async fn run_stage(&self, name: &str, script: &str) -> Result<Exit, DockerError> {
+        use tokio::io::AsyncWriteExt;
+        let t = Stopwatch::start();
+        let opts = bollard::query_parameters::AttachContainerOptionsBuilder::default()
+            .stream(true)
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut attached = self.docker.attach_container(name, Some(opts)).await?;
+        self.docker.start_container(name, None).await?;
+        let start_us = t.micros();
+        let t = Stopwatch::start();
+        attached.input.write_all(script.as_bytes()).await.map_err(io_error)?;
+        attached.input.write_all(b"\nexit\n").await.map_err(io_error)?;
+        attached.input.shutdown().await.map_err(io_error)?;
+        // The output ends when the container's process does; it is not kept.
+        while let Some(chunk) = attached.output.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+        let code = self.wait(name).await;
+        Ok(Exit { code, times: ContainerTimes { start_us, run_us: t.micros() } })
+    }
+
+    /// Waits for a container to exit: its code, or `None` when it vanished.
+    async fn wait(&self, name: &str) -> Option<i64> {
+        let mut wait = self.docker.wait_container(name, None);
+        match wait.next().await {
+            Some(Ok(r)) => Some(r.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
+            Some(Err(_)) | None => None,
+        }
+    }
+
+    fn host_config(&self, volume: &str) -> HostConfig {
+        HostConfig {
+            binds: Some(vec![format!("{volume}:{VOLUME_MOUNT}")]),
+            network_mode: Some("none".into()),
+            privileged: Some(false),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            ..Default::default()
+        }
     }
 
     /// Writes a tar stream into `path` of a created container (Docker's archive API).
@@ -240,31 +296,6 @@ impl DockerPort {
         Ok(Some(out))
     }
 
-    /// Starts a created container, waits for it to exit and removes it. A container killed
-    /// from outside ends with its signal's code (137); one removed from outside ends with no
-    /// code. The container is removed in every case.
-    pub async fn start_wait_remove(&self, name: &str, create_us: u64) -> Result<Exit, DockerError> {
-        let mut times = ContainerTimes { create_us, ..Default::default() };
-        let t = Stopwatch::start();
-        if let Err(e) = self.docker.start_container(name, None).await {
-            self.remove(name).await;
-            return Err(e.into());
-        }
-        times.start_us = t.micros();
-        let t = Stopwatch::start();
-        let mut wait = self.docker.wait_container(name, None);
-        let code = match wait.next().await {
-            Some(Ok(r)) => Some(r.status_code),
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
-            Some(Err(_)) | None => None,
-        };
-        times.run_us = t.micros();
-        let t = Stopwatch::start();
-        self.remove(name).await;
-        times.remove_us = t.micros();
-        Ok(Exit { code, times })
-    }
-
     /// Force-removes a container (stopping it); a missing one is fine.
     pub async fn remove(&self, name: &str) {
         let opts = RemoveContainerOptionsBuilder::default().force(true).v(false).build();
@@ -272,6 +303,10 @@ impl DockerPort {
         // by label catches whatever is left.
         let _ = self.docker.remove_container(name, Some(opts)).await;
     }
+}
+
+fn io_error(e: std::io::Error) -> DockerError {
+    DockerError(format!("writing the stage script: {e}"))
 }
 
 /// What a sweep removed.

@@ -27,7 +27,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use fleetsim_core::drive::{Drive, JobSource, Observer};
-use fleetsim_core::{Fleet, Input, MachineId, Placement, RunnerId, SimTime};
+use fleetsim_core::{Fleet, Input, MachineId, RunnerId, SimTime};
 use tokio::task::JoinSet;
 
 use crate::LiveError;
@@ -66,8 +66,6 @@ pub struct LiveSetup {
     pub docker: DockerPort,
     /// Per `[[runners]]` entry, indexed by `RunnerId`.
     pub runners: Vec<RunnerLive>,
-    /// Runner hosts (processes) of the fleet: each docker-executor host gets one volume.
-    pub hosts: u16,
 }
 
 /// How a run ended.
@@ -165,13 +163,8 @@ where
     S::Error: std::fmt::Display,
     O: Observer,
 {
-    let s = &shared.setup;
-    for h in 0..s.hosts {
-        let name = shared.volume(Placement::Host(fleetsim_core::HostId(h)));
-        s.docker.create_volume(&name).await.map_err(|e| {
-            LiveError::Docker(format!("creating the runner host volume {name}: {e}"))
-        })?;
-    }
+    // Every container step is carried out, also those the model gives no time.
+    fleet.emit_every_step();
     tokio::pin!(cancel);
     let clock = shared.clock;
     let mut drive = Drive::new();

@@ -18,6 +18,7 @@
 //! - [`docker`] — connecting with a deadline, labelled volumes and containers, the sweep
 //!   by label, the minimal busybox image.
 //! - [`s3`] — the distributed cache from `[runners.cache]`, GitLab's object names.
+//! - [`calibrate`] — the probe behind `sim live calibrate`: container, archive and S3 costs.
 //! - [`archive`] — zip archives (GitLab's cache format) and Docker's tar streams; zip-slip
 //!   refusal.
 //! - [`driver`] — the event loop around `Fleet::handle`.
@@ -27,6 +28,7 @@
 //! the run ends, however it ends; `docker::sweep` with no run id is `sim live cleanup`.
 
 pub mod archive;
+pub mod calibrate;
 pub mod clock;
 pub mod docker;
 pub mod driver;

@@ -46,7 +46,7 @@ impl Port for LivePort<'_> {
                         duration_ms: *duration_ms,
                         spec: work.spec,
                         runner: work.runner,
-                        on: *on,
+                        place: work.place,
                         cache: work.cache.clone(),
                     };
                     let shared = shared.clone();
@@ -82,7 +82,7 @@ impl Port for LivePort<'_> {
                     });
                     let (machine, shared) = (*machine, shared.clone());
                     tasks.spawn(async move {
-                        let name = shared.volume(Placement::Machine(machine));
+                        let name = shared.machine_volume(machine);
                         match shared.setup.docker.remove_volume(&name).await {
                             Ok(()) => {
                                 let mut st = shared.stats();
@@ -122,6 +122,7 @@ impl Port for LivePort<'_> {
                     r.bytes_down = live.bytes_down;
                     r.bytes_up = live.bytes_up;
                     r.pull_ms = live.pull_ms;
+                    r.sources_ms = live.sources_ms;
                     r.restore_ms = live.restore_ms;
                     r.save_ms = live.save_ms;
                     if let Some(m) = r.machine {
@@ -140,7 +141,7 @@ async fn create_machine(
     asked: SimTime,
     ready_at: SimTime,
 ) -> Input {
-    let name = shared.volume(Placement::Machine(machine));
+    let name = shared.machine_volume(machine);
     let t = Stopwatch::start();
     if let Err(e) = shared.setup.docker.create_volume(&name).await {
         shared.docker_error(format!("creating volume {name}: {e}"));

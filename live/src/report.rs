@@ -44,6 +44,22 @@ impl Latency {
         self.0.saturating_record(us.max(1));
     }
 
+    /// Adds another histogram's samples.
+    pub fn add(&mut self, other: &Latency) {
+        // Same bounds on both sides: the addition cannot fail.
+        let _ = self.0.add(&other.0);
+    }
+
+    /// The mean in µs (0 without samples).
+    pub fn mean_us(&self) -> u64 {
+        if self.0.is_empty() { 0 } else { self.0.mean().round() as u64 }
+    }
+
+    /// Samples recorded.
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
     /// The distribution in ms.
     pub fn quantiles(&self) -> Quantiles {
         let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
@@ -127,8 +143,16 @@ pub struct LiveStats {
     pub machine_ready: Latency,
     /// Container create.
     pub container_create: Latency,
-    /// Container start.
+    /// Container start (`POST /containers/{id}/start`, within a stage).
     pub container_start: Latency,
+    /// One stage on a job container, whole: attach, start, the script, wait.
+    pub stage: Latency,
+    /// Stages run.
+    pub stages: u64,
+    /// The Sources step (helper created, `prepare_script` and `get_sources`).
+    pub sources: Latency,
+    /// The Cleanup step (`cleanup_file_variables`, containers removed).
+    pub cleanup: Latency,
     /// Container stop and remove.
     pub container_remove: Latency,
     /// Container run time (start → exit) of script containers.
@@ -171,6 +195,22 @@ pub struct LiveStats {
     pub machines_max_alive: u64,
 }
 
+impl LiveStats {
+    /// The engine's and the S3 server's real time per job, µs of wall time: every step but
+    /// the script's own sleep (image check, helper and stages, restore, the script
+    /// container's overhead, save, cleanup), summed over the run and divided by `jobs`.
+    pub fn overhead_us_per_job(&self, jobs: u64) -> u64 {
+        let total = |l: &Latency| l.mean_us() * l.count();
+        let sum = total(&self.pull)
+            + total(&self.sources)
+            + total(&self.restore)
+            + total(&self.script_overhead)
+            + total(&self.save)
+            + total(&self.cleanup);
+        sum.checked_div(jobs).unwrap_or(0)
+    }
+}
+
 /// The `live` section of `summary.json`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LiveSummary {
@@ -190,6 +230,8 @@ pub struct LiveSummary {
     pub interrupted: bool,
     /// Containers run.
     pub containers: u64,
+    /// Stages run on them.
+    pub stages: u64,
     /// Job runs whose container failed.
     pub failed_jobs: u64,
     /// Machines created / removed.
@@ -225,6 +267,9 @@ impl LiveStats {
             ("container_create", self.container_create.quantiles()),
             ("container_start", self.container_start.quantiles()),
             ("container_remove", self.container_remove.quantiles()),
+            ("stage", self.stage.quantiles()),
+            ("sources", self.sources.quantiles()),
+            ("cleanup", self.cleanup.quantiles()),
             ("script_run", self.script_run.quantiles()),
             ("script_overhead", self.script_overhead.quantiles()),
             ("pull", self.pull.quantiles()),
@@ -242,6 +287,7 @@ impl LiveStats {
             wall_s: head.wall_s,
             interrupted: head.interrupted,
             containers: self.containers,
+            stages: self.stages,
             failed_jobs: self.failed_jobs,
             machines_created: self.machines_created,
             machines_removed: self.machines_removed,

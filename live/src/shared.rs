@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use fleetsim_core::cache::Outcome;
-use fleetsim_core::{JobId, MachineId, Placement};
+use fleetsim_core::cache::{Outcome, Place};
+use fleetsim_core::{JobId, MachineId};
 
 use crate::clock::LiveClock;
-use crate::docker::Exit;
 use crate::driver::{LiveSetup, MachineLife};
 use crate::report::LiveStats;
 
@@ -20,10 +19,13 @@ pub(crate) struct JobLive {
     pub(crate) bytes_down: u64,
     pub(crate) bytes_up: u64,
     pub(crate) pull_ms: u64,
+    pub(crate) sources_ms: u64,
     pub(crate) restore_ms: u64,
     pub(crate) save_ms: u64,
     /// The script rewrote the cache files (a miss, or the job changes them).
     pub(crate) wrote_cache: bool,
+    /// The token of the attempt's `Sources` step, which names its containers.
+    pub(crate) containers: Option<u64>,
 }
 
 /// State the tasks share with the loop.
@@ -56,18 +58,22 @@ impl Shared {
     pub(crate) fn docker_error(&self, what: String) {
         self.stats().docker_errors.push(what);
     }
-    pub(crate) fn record_container(&self, exit: &Exit) {
-        let mut s = self.stats();
-        s.containers += 1;
-        s.container_create.record_us(exit.times.create_us);
-        s.container_start.record_us(exit.times.start_us);
-        s.container_remove.record_us(exit.times.remove_us);
+    /// The Docker volume of a machine.
+    pub(crate) fn machine_volume(&self, m: MachineId) -> String {
+        crate::driver::machine_volume(&self.setup.run_id, m)
     }
-    pub(crate) fn volume(&self, on: Placement) -> String {
+    /// The Docker volume holding a cache place: an autoscaled machine's volume, or the docker
+    /// executor's cache volume of (host, runner, project, `ProjectRunnerID`) — GitLab Runner
+    /// names it after `ProjectRealUniqueName()` (`executors/docker/volume.go`), so a project's
+    /// jobs that run one at a time share one volume whichever worker runs them.
+    pub(crate) fn cache_volume(&self, place: Place) -> String {
         let run = &self.setup.run_id;
-        match on {
-            Placement::Host(h) => format!("fleetsim-{run}-host{}", h.0),
-            Placement::Machine(m) => format!("fleetsim-{run}-m{}", m.0),
+        match place {
+            Place::Volume { host, runner, project, index } => {
+                format!("fleetsim-{run}-h{host}-r{runner}-p{}-c{index}", project.0)
+            }
+            Place::Machine(m) => self.machine_volume(m),
+            Place::Host(h) => format!("fleetsim-{run}-host{h}"),
         }
     }
 }

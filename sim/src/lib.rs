@@ -34,6 +34,7 @@
 //! - [`migrate`] — `sim migrate`: a docker+machine config rewritten for docker-autoscaler.
 //! - [`live`] — `sim live`: the same fleet against a real Docker engine and S3 server
 //!   (driver in `fleetsim-live`), with the same reports.
+//! - [`live_calibrate`] — `sim live calibrate`: the engine's and S3 server's costs measured.
 
 pub mod cloud;
 pub mod compare;
@@ -42,6 +43,7 @@ pub mod engine;
 pub mod input_error;
 pub mod input_file;
 pub mod live;
+pub mod live_calibrate;
 pub mod migrate;
 pub mod periods;
 pub mod plan;

@@ -176,6 +176,32 @@ struct LiveArgs {
 
 #[derive(Debug, Subcommand)]
 enum LiveCmd {
+    /// Measure the Docker engine and the scenario's S3 cache (container create, stage and
+    /// remove; archive copies; S3 latency and throughput) and write the `[calibration]`
+    /// section `sim run` reads.
+    Calibrate {
+        /// The scenario whose engine, image and S3 cache to measure.
+        scenario: PathBuf,
+        /// Where to write the section (a scenario names it with `[calibration] file = …`).
+        #[arg(long, default_value = "calibration.toml")]
+        out: PathBuf,
+        /// The Docker engine (as for `sim live`).
+        #[arg(long)]
+        docker: Option<String>,
+        /// Job image (default: the config's [runners.docker] image).
+        #[arg(long)]
+        image: Option<String>,
+        /// Container rounds to measure (one job's engine work each).
+        #[arg(long, default_value_t = 24, value_parser = integer::<u32>)]
+        rounds: u32,
+        /// Rounds side by side (default 2, or 1 when `concurrent` is 1: the overlap of
+        /// container operations a run sees).
+        #[arg(long, value_parser = integer::<u32>)]
+        lanes: Option<u32>,
+        /// The `sim live --speed` the calibration is for (1: the real fleet).
+        #[arg(long, default_value_t = 1.0, value_parser = number)]
+        speed: f64,
+    },
     /// Remove every container and volume any live run left (label fleetsim.run).
     Cleanup {
         /// The Docker engine (as for `sim live`).
@@ -449,6 +475,39 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
             println!("removed {} container(s) and {} volume(s)", swept.containers, swept.volumes);
             return Ok(());
         }
+        Some(LiveCmd::Calibrate { scenario, out, docker, image, rounds, lanes, speed }) => {
+            let opts =
+                fleetsim::live_calibrate::CalibrateOptions { docker, image, rounds, lanes, speed };
+            let (c, m) = rt
+                .block_on(fleetsim::live_calibrate::calibrate(&scenario, &opts))
+                .map_err(run_failure)?;
+            std::fs::write(&out, c.to_toml()).map_err(|e| {
+                Failure::Input(InputError::file(&out, format!("cannot write: {e}")))
+            })?;
+            let q = |l: &fleetsim_live::report::Latency| {
+                let q = l.quantiles();
+                format!(
+                    "mean {:.1} ms, p50 {:.1}, p95 {:.1} (n {})",
+                    q.mean_ms, q.p50_ms, q.p95_ms, q.count
+                )
+            };
+            println!("container create  {}", q(&m.create));
+            println!("stage             {}", q(&m.stage));
+            println!("container remove  {}", q(&m.remove));
+            println!(
+                "archive copies    {:.1} ms + {:.1} MB/s; S3 {:.1} ms + {:.1} MB/s",
+                c.archive_latency_us as f64 / 1e3,
+                c.archive_bytes_per_s as f64 / 1e6,
+                c.s3_latency_us as f64 / 1e3,
+                c.s3_bytes_per_s as f64 / 1e6
+            );
+            println!(
+                "wrote {} (name it in a scenario: [calibration] file = {:?})",
+                out.display(),
+                out.display().to_string()
+            );
+            return Ok(());
+        }
         Some(LiveCmd::PrepareImage { docker, busybox, tag }) => {
             rt.block_on(prepare_image(docker.as_deref(), &busybox, &tag)).map_err(run_failure)?;
             println!("image {tag} ready");
@@ -459,7 +518,7 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
     let Some(scenario) = args.scenario else {
         return Err(Failure::Input(InputError::file(
             "sim live",
-            "expected a scenario file, or `cleanup` or `prepare-image`",
+            "expected a scenario file, or `calibrate`, `cleanup` or `prepare-image`",
         )));
     };
     if args.compare && args.max_jobs.is_some() {
@@ -546,7 +605,7 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
         };
         let sim = run_file(&scenario, &sim_opts).map_err(run_failure)?;
         println!();
-        print!("{}", compare_table(&compare_rows(&sim.summary, &output.summary)));
+        print!("{}", compare_table(&compare_rows(&sim.summary, &output.summary, args.speed)));
         println!("sim reports {}", sim.out_dir.display());
     }
     if output.summary.live.as_ref().is_some_and(|l| l.interrupted) {

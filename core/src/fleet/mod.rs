@@ -205,6 +205,7 @@ enum JobState {
         cache: Outcome,
         /// Time per step, and cache bytes moved.
         pull_ms: u64,
+        sources_ms: u64,
         restore_ms: u64,
         save_ms: u64,
         bytes_down: u64,
@@ -252,6 +253,10 @@ pub struct Fleet {
     long_poll_ms: u64,
     request_latency_ms: u64,
     skip_idle_offers: bool,
+    /// What container operations cost ([`FleetSpec::containers`]).
+    containers: crate::containers::ContainerCosts,
+    /// [`FleetSpec::emit_every_step`].
+    emit_every_step: bool,
     tags: TagInterner,
     queue: Queue,
     runners: Vec<RunnerState>,
@@ -357,6 +362,8 @@ impl Fleet {
             long_poll_ms: spec.long_poll_ms,
             request_latency_ms: spec.request_latency_ms,
             skip_idle_offers: spec.skip_idle_offers,
+            containers: spec.containers,
+            emit_every_step: spec.emit_every_step,
             tags,
             queue: Queue::new(filters),
             runners,
@@ -651,6 +658,7 @@ impl Fleet {
             script_started,
             cache,
             pull_ms,
+            sources_ms,
             restore_ms,
             save_ms,
             bytes_down,
@@ -691,6 +699,7 @@ impl Fleet {
             wait_poll_ms: pending - wait_capacity_ms - wait_machine_ms,
             cache,
             pull_ms,
+            sources_ms,
             restore_ms,
             save_ms,
             bytes_down,
@@ -979,6 +988,7 @@ impl Fleet {
             phase: Step::Pull,
             cache: Outcome::None,
             pull_ms: 0,
+            sources_ms: 0,
             restore_ms: 0,
             save_ms: 0,
             bytes_down: 0,
@@ -1026,15 +1036,18 @@ impl Fleet {
     /// A step finished: publish an uploaded cache, then go on.
     fn step_done(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
         let job = self.jobs[key.0 as usize].as_mut().expect("running job");
-        if let JobState::Running { phase: Step::Save, publish, .. } = &mut job.state
+        if let JobState::Running { publish, .. } = &mut job.state
             && let Some(p) = publish.take()
         {
+            // Only a save sets `publish`, and its completion is the first to come after.
             self.cache.publish(now, p);
         }
         self.next_step(now, key, out);
     }
 
-    /// Starts the job's next step that takes time, or finishes the job.
+    /// Starts the job's next step that takes time (or every step, with
+    /// [`FleetSpec::emit_every_step`]), or finishes the job. The steps are the docker
+    /// executor's stages and containers ([`crate::containers`]).
     fn next_step(&mut self, now: SimTime, key: JobKey, out: &mut Vec<Command>) {
         let job = *self.jobs[key.0 as usize].as_ref().expect("running job");
         let JobState::Running { runner, project_index, on: Some(on), phase, cache, done, .. } =
@@ -1047,6 +1060,7 @@ impl Fleet {
         }
         let spec = job.spec;
         let rc = self.runners[runner.0 as usize].spec.cache;
+        let costs = self.containers;
         let (cache_place, image_place) = match on {
             Placement::Host(h) => (
                 Place::Volume {
@@ -1065,8 +1079,9 @@ impl Fleet {
             distributed: rc.distributed,
             project: spec.project,
         };
-        // Work out this phase; skip phases that take no time.
-        let (step, ms, next) = match phase {
+        // Work out this phase: its time, and whether the runner runs it at all (a stage with
+        // nothing to do starts no container, `common.ErrSkipBuildStage`).
+        let (step, ms, runs, next) = match phase {
             Step::Pull => {
                 let ms = spec.work.image.map_or(0, |img: ImageId| {
                     self.cache.pull(image_place, img, spec.work.image_size, rc.pull_policy)
@@ -1076,21 +1091,32 @@ impl Fleet {
                         *pull_ms = ms;
                     }
                 });
-                (Step::Pull, ms, Step::Restore)
+                (Step::Pull, ms, true, Step::Sources)
+            }
+            Step::Sources => {
+                let ms = costs.sources_ms();
+                self.update(key, |s| {
+                    if let JobState::Running { sources_ms, .. } = s {
+                        *sources_ms = ms;
+                    }
+                });
+                (Step::Sources, ms, true, Step::Restore)
             }
             Step::Restore => {
+                // `cacheExtractor`: the stage runs when the job declares a cache, whatever
+                // its policy.
                 let r = spec.work.cache.map(|u: CacheUseId| self.cache.restore(now, at, u));
-                let ms = r.map_or(0, |r| r.ms);
+                let ms = r.map_or(0, |r| r.ms + costs.cache_stage_ms());
                 self.update(key, |s| {
                     if let (JobState::Running { cache, restore_ms, bytes_down, .. }, Some(r)) =
                         (s, r)
                     {
                         *cache = r.outcome;
-                        *restore_ms = r.ms;
+                        *restore_ms = ms;
                         *bytes_down = r.bytes_down;
                     }
                 });
-                (Step::Restore, ms, Step::Script)
+                (Step::Restore, ms, r.is_some(), Step::Script)
             }
             Step::Script => {
                 self.update(key, |s| {
@@ -1109,41 +1135,45 @@ impl Fleet {
                     ms = (ms as f64 * factor).round() as u64;
                 }
                 // The script always runs (and is reported) even when it takes no time.
-                return self.emit_step(key, on, Step::Script, ms, Step::Save, out);
+                let ms = ms + costs.script_ms();
+                return self.emit_step(key, on, Step::Script, ms, Step::Save, cache_place, out);
             }
             Step::Save => {
+                // `archiveCache`: the stage runs when a cache's `when` matches the outcome.
                 let when = spec.work.cache_when;
                 let s = spec.work.cache.filter(|_| when.saves(spec.work.script_fails)).map(|u| {
                     self.cache.save(now, at, u, spec.work.cache_size, spec.work.cache_changed)
                 });
-                let ms = s.map_or(0, |s| s.ms);
+                let ms = s.map_or(0, |s| s.ms + costs.cache_stage_ms());
                 self.update(key, |st| {
                     if let (JobState::Running { save_ms, bytes_up, publish, .. }, Some(s)) = (st, s)
                     {
-                        *save_ms = s.ms;
+                        *save_ms = ms;
                         *bytes_up = s.bytes_up;
                         *publish = s.publish;
                     }
                 });
-                (Step::Save, ms, Step::Save)
+                (Step::Save, ms, s.is_some(), Step::Cleanup)
             }
+            Step::Cleanup => (Step::Cleanup, costs.cleanup_ms(), true, Step::Cleanup),
         };
-        if ms > 0 {
-            return self.emit_step(key, on, step, ms, next, out);
+        if ms > 0 || (runs && self.emit_every_step) {
+            return self.emit_step(key, on, step, ms, next, cache_place, out);
         }
         if step == Step::Save {
             // Nothing to save, or a save that takes no time (an empty archive with no
-            // latency): the job is done, and such an upload is visible at once.
+            // latency): such an upload is visible at once.
             let mut published = None;
             self.update(key, |s| {
-                if let JobState::Running { done, publish, .. } = s {
-                    *done = true;
+                if let JobState::Running { publish, .. } = s {
                     published = publish.take();
                 }
             });
             if let Some(p) = published {
                 self.cache.publish(now, p);
             }
+        }
+        if step == Step::Cleanup {
             return self.job_finished(now, key, out);
         }
         self.update(key, |s| {
@@ -1154,7 +1184,9 @@ impl Fleet {
         self.next_step(now, key, out)
     }
 
-    /// Emits a step; when it is done, the job goes on with `next` (or finishes after a save).
+    /// Emits a step; when it is done, the job goes on with `next` (or finishes after its
+    /// cleanup).
+    #[allow(clippy::too_many_arguments)]
     fn emit_step(
         &mut self,
         key: JobKey,
@@ -1162,6 +1194,7 @@ impl Fleet {
         step: Step,
         duration_ms: u64,
         next: Step,
+        place: Place,
         out: &mut Vec<Command>,
     ) {
         let token = self.next_token;
@@ -1169,7 +1202,7 @@ impl Fleet {
         self.update(key, |s| {
             if let JobState::Running { step_token, phase, done, .. } = s {
                 *step_token = Some(token);
-                if step == Step::Save {
+                if step == Step::Cleanup {
                     *done = true;
                 } else {
                     *phase = next;
@@ -1183,14 +1216,20 @@ impl Fleet {
             Step::Restore | Step::Script | Step::Save => {
                 job.spec.work.cache.map(|u| self.cache.decl(u))
             }
-            Step::Pull => None,
+            Step::Pull | Step::Sources | Step::Cleanup => None,
         };
-        let work = StepWork { spec: job.spec, runner, cache };
+        let work = StepWork { spec: job.spec, runner, place, cache };
         out.push(Command::StartStep { job: key, on, step, duration_ms, token, work });
     }
 
     fn update(&mut self, key: JobKey, f: impl FnOnce(&mut JobState)) {
         f(&mut self.jobs[key.0 as usize].as_mut().expect("running job").state);
+    }
+
+    /// From now on, emit every container step, even one the model gives no time (see
+    /// [`FleetSpec::emit_every_step`]); the live driver calls it before its first job.
+    pub fn emit_every_step(&mut self) {
+        self.emit_every_step = true;
     }
 
     /// Interns a cache declaration for [`crate::job::JobWork::cache`].
@@ -1227,7 +1266,7 @@ impl Fleet {
         let Some(Some(job)) = self.jobs.get(key.0 as usize) else { return true };
         match job.state {
             JobState::Running { step_token, done, phase, .. } => {
-                step_token != Some(token) || (!done && phase != Step::Save)
+                step_token != Some(token) || (!done && phase < Step::Save)
             }
             JobState::Pending => true,
         }

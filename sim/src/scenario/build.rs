@@ -149,6 +149,8 @@ impl Scenario {
             long_poll_ms: self.long_poll_ms,
             request_latency_ms: self.request_latency_ms,
             cache: self.cache.model,
+            containers: self.calibration.as_ref().map(|c| c.container_costs()).unwrap_or_default(),
+            emit_every_step: false,
             skip_idle_offers: true,
         };
         spec.validate().map_err(|e| InputError::file(&self.path, e).key("gitlab.pickup"))?;

@@ -17,6 +17,7 @@
 //! and autoscaler specs, and the machine types priced.
 
 mod build;
+pub mod calibration;
 pub mod raw;
 mod validate;
 
@@ -41,8 +42,17 @@ pub use validate::MAX_MODEL_DELAY_MS;
 pub const DEFAULT_SEED: u64 = 1;
 
 /// The scenario's own top-level tables; `--set` keys starting with them go to the scenario.
-const SCENARIO_TABLES: [&str; 8] =
-    ["scenario", "runner", "workload", "gitlab", "output", "cloud", "cache", "autoscaler"];
+const SCENARIO_TABLES: [&str; 9] = [
+    "scenario",
+    "runner",
+    "workload",
+    "gitlab",
+    "output",
+    "cloud",
+    "cache",
+    "autoscaler",
+    "calibration",
+];
 
 /// The trace's time 0 when `[workload] start` is not given: Monday 2026-03-02 00:00 in
 /// Asia/Seoul, the start of the seed week.
@@ -149,6 +159,9 @@ pub struct Scenario {
     pub cache: CacheSetup,
     /// `[autoscaler]`: docker-autoscaler facts and switches.
     pub autoscaler: AutoscalerSetup,
+    /// `[calibration]`: measured container costs and transfer rates (already applied to
+    /// `cache.model`); `None`: the container steps take no time.
+    pub calibration: Option<calibration::Calibration>,
     /// SHA-256 of the scenario text, the config text and the overrides (hex).
     pub sha256: String,
 }
@@ -184,6 +197,16 @@ pub const PREPARE_RETRY_PAUSE_MS: u64 = 3_000;
 impl Scenario {
     /// Reads and validates a scenario file, applying `--set` overrides.
     pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, InputError> {
+        Self::load_with(path, sets, true)
+    }
+
+    /// [`Scenario::load`] without its `[calibration]` (for `sim live calibrate`, which
+    /// writes the file the section may name).
+    pub fn load_uncalibrated(path: &Path) -> Result<Scenario, InputError> {
+        Self::load_with(path, &[], false)
+    }
+
+    fn load_with(path: &Path, sets: &[String], calibrated: bool) -> Result<Scenario, InputError> {
         let original = crate::input_file::read_text(path, "the scenario")?;
         let overrides = sets.iter().map(|s| parse_override(s)).collect::<Result<Vec<_>, _>>()?;
         let (for_scenario, for_config): (Vec<Override>, Vec<Override>) =
@@ -195,8 +218,11 @@ impl Scenario {
         // that set the value.
         let remap =
             |e: InputError| crate::config::remap_to_original(e, path, &original, &for_scenario);
-        let raw: RawScenario =
+        let mut raw: RawScenario =
             toml::from_str(&text).map_err(|e| remap(toml_error(path, &text, &e)))?;
+        if !calibrated {
+            raw.calibration = Default::default();
+        }
         let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let mut hash = Sha256::new();
         hash.update(text.as_bytes());

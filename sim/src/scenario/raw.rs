@@ -32,6 +32,9 @@ pub struct RawScenario {
     /// `[autoscaler]`: what docker-autoscaler runners need beyond `config.toml`.
     #[serde(default)]
     pub autoscaler: RawAutoscaler,
+    /// `[calibration]`: the engine's and the S3 server's measured costs.
+    #[serde(default)]
+    pub calibration: super::calibration::RawCalibration,
 }
 
 /// `[autoscaler]`: the docker-autoscaler facts that live outside `config.toml` (the cloud

@@ -6,6 +6,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use fleetsim_core::cache::{CacheModel, Transfer};
+
+use super::calibration::calibration_setup;
 use fleetsim_core::spec::{Pickup, RunnerScope};
 use fleetsim_core::taskscaler::ScaleFactorRule;
 use sha2::{Digest, Sha256};
@@ -88,7 +90,26 @@ impl Scenario {
         let cloud = cloud_spec(&raw.cloud, path, text)?;
         let price_overrides = price_overrides(src, &raw.cloud)?;
         let start = workload_start(src, &raw.workload)?;
-        let cache = cache_setup(&raw.cache, &config.loaded.config, path, text)?;
+        let mut cache = cache_setup(&raw.cache, &config.loaded.config, path, text)?;
+        let calibration = calibration_setup(&raw.calibration, dir, path, text)?;
+        if let Some(c) = &calibration {
+            let measured = [
+                ("cache.latency", raw.cache.latency.is_some()),
+                ("cache.bandwidth", raw.cache.bandwidth.is_some()),
+                ("cache.local_bandwidth", raw.cache.local_bandwidth.is_some()),
+            ];
+            if let Some((key, _)) = measured.iter().find(|(_, set)| *set) {
+                return Err(InputError::file(
+                    path,
+                    format!("`{key}` and [calibration] both give it: a calibration measures it, remove one"),
+                )
+                .key(*key));
+            }
+            if let Some(f) = &c.file {
+                hash.update(std::fs::read(f).unwrap_or_default());
+            }
+            cache.model.transfer = c.transfer(cache.model.transfer);
+        }
         let autoscaler = autoscaler_setup(&raw.autoscaler, path, text)?;
         let workload = workload(src, &source, dir, &raw.workload)?;
 
@@ -132,6 +153,7 @@ impl Scenario {
             start,
             cache,
             autoscaler,
+            calibration,
             sha256: hex(&hash.finalize()),
         })
     }
@@ -499,6 +521,7 @@ fn cache_setup(
             "cache.local_bandwidth",
             d.local_bytes_per_s,
         )?,
+        local_latency_ms: d.local_latency_ms,
         registry_bytes_per_s: rate(
             &raw.registry_bandwidth,
             "cache.registry_bandwidth",

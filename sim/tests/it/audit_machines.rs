@@ -183,6 +183,8 @@ fn hosts_sharing_a_token_share_the_cache_namespace() {
             long_poll_ms: 0,
             request_latency_ms: 0,
             cache: Default::default(),
+            containers: Default::default(),
+            emit_every_step: false,
             skip_idle_offers: true,
         };
         let records = run_docker(spec, &[0, 102_500]);

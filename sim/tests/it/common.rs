@@ -38,6 +38,8 @@ pub fn one_process(
         long_poll_ms: 0,
         request_latency_ms: 0,
         cache: Default::default(),
+        containers: Default::default(),
+        emit_every_step: false,
         skip_idle_offers: true,
     }
 }

@@ -58,6 +58,8 @@ fn fleet_strategy() -> impl Strategy<Value = FleetSpec> {
             long_poll_ms,
             request_latency_ms,
             cache: Default::default(),
+            containers: Default::default(),
+            emit_every_step: false,
             skip_idle_offers: true,
         })
 }

@@ -82,6 +82,8 @@ fn spec_strategy() -> impl Strategy<Value = FleetSpec> {
                 long_poll_ms,
                 request_latency_ms: latency,
                 cache: Default::default(),
+                containers: Default::default(),
+                emit_every_step: false,
                 skip_idle_offers: true,
             }
         })
