@@ -9,8 +9,12 @@
 //! engine.
 //!
 //! Work is handed over in batches through bounded channels, and the batches come back to
-//! be reused: a fixed pool of them exists per hand-over, so memory stays flat in the length of
-//! the trace and nothing is allocated per job. A helper that finds its partner gone (the run
+//! be reused, so memory stays flat in the length of the trace and nothing is allocated per
+//! job. The trace reader fills a fixed pool of batches (it waits for the engine to give one
+//! back). The engine never waits for the report thread to give a batch back: it takes a new
+//! one when none has come back yet, and waits only when the channel is full, so the batches
+//! in existence stay bounded by the channel's capacity plus the ones in hand (on a busy
+//! machine the report thread may be scheduled late, and the engine should not stop for it). A helper that finds its partner gone (the run
 //! stopped early) simply stops; the engine side joins its thread when it is dropped, so
 //! everything handed over is written before the run returns, as the buffered writers of the
 //! one-thread path flush when they are dropped.
@@ -31,11 +35,11 @@ const RECORDS_PER_BATCH: usize = 512;
 const RECORD_BATCHES: usize = 4;
 /// Finished jobs per batch handed to the report thread.
 const JOBS_PER_BATCH: usize = 1024;
-/// Batches of finished jobs in existence.
+/// Batches of finished jobs made in advance (more are made if the thread lags).
 const JOB_BATCHES: usize = 4;
 /// Bytes of `timeline.csv` per batch handed to the report thread.
 const BYTES_PER_BATCH: usize = 64 * 1024;
-/// Batches of timeline bytes in existence.
+/// Batches of timeline bytes made in advance (more are made if the thread lags).
 const BYTE_BATCHES: usize = 4;
 
 /// Joins a helper thread, passing its panic on.
@@ -292,7 +296,8 @@ impl ReportThread {
     }
 
     fn send_batch(&mut self) {
-        let next = self.spare_jobs.recv().unwrap_or_default();
+        let next =
+            self.spare_jobs.try_recv().unwrap_or_else(|_| Vec::with_capacity(JOBS_PER_BATCH));
         let batch = std::mem::replace(&mut self.batch, next);
         // A closed channel means the thread panicked; `finish` or `drop` passes that on.
         let _ = self.work.send(Work::Jobs(batch));
@@ -376,7 +381,7 @@ impl ChannelWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let next = self.spare.recv().unwrap_or_default();
+        let next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(BYTES_PER_BATCH));
         let bytes = std::mem::replace(&mut self.buf, next);
         self.work.send(Work::Timeline(bytes)).map_err(|_| {
             io::Error::new(io::ErrorKind::BrokenPipe, "the report writer thread stopped")
