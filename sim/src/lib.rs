@@ -23,6 +23,8 @@
 //! - [`run_path`] — the one run path of `sim run` and `sim live`: scenario → fleet →
 //!   observer → summary → files.
 //! - [`run`] — `sim run`: the run path driven by the engine and the simulated cloud.
+//! - [`offload`] — `sim run`'s two helper threads: the trace parsed ahead, the finished jobs
+//!   and streamed reports written beside the engine.
 //! - [`compare`] — `sim compare`: two reports' `summary.json` side by side (text and HTML).
 //! - [`sweep`] — `sim sweep` and `sim merge`: grids of runs in parallel, Pareto front, shards.
 //! - [`plan`] — `sim plan`: the cheapest configuration meeting SLOs.
@@ -45,6 +47,7 @@ pub mod input_file;
 pub mod live;
 pub mod live_calibrate;
 pub mod migrate;
+pub mod offload;
 pub mod periods;
 pub mod plan;
 pub mod queueing;

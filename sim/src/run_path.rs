@@ -19,8 +19,9 @@ use fleetsim_core::Fleet;
 use crate::cloud::ec2::MachineType;
 use crate::cloud::ledger::CloudTotals;
 use crate::engine::RunEnd;
+use crate::offload::{ReportThread, ReportsDone};
 use crate::report::jobs_csv::JobsCsv;
-use crate::report::observer::ReportObserver;
+use crate::report::observer::{FinishedJobs, JobsOut, ReportObserver};
 use crate::report::pending::PendingStats;
 use crate::report::summarize::{Areas, summarize};
 use crate::report::summary::{Summary, WindowSummary};
@@ -36,7 +37,8 @@ use crate::workload::open::{WorkloadHash, open_workload};
 pub enum Writing {
     /// Not at all (a sweep only wants the summary).
     Nothing,
-    /// Buffered: fastest (`sim run`).
+    /// Buffered: fastest (`sim run`). The trace is parsed, and the streamed reports are
+    /// written, on two more threads beside the engine ([`crate::offload`]).
     Buffered,
     /// Line by line: an interrupted or killed run keeps every row written so far (`sim live`).
     Lines,
@@ -51,9 +53,9 @@ pub struct RunPath {
     /// The machine type of each runner (`None` without autoscaling).
     pub machine_types: Vec<Option<MachineType>>,
     /// The job source over the scenario's workload.
-    pub source: TraceSource<Box<dyn Read>>,
+    pub source: TraceSource<Box<dyn Read + Send>>,
     /// The report observer.
-    pub observer: ReportObserver<Box<dyn Write>>,
+    pub observer: ReportObserver,
     /// Warnings met so far.
     pub warnings: Vec<String>,
     /// Where the report files go.
@@ -76,7 +78,7 @@ pub struct ReportFiles {
 
 impl ReportFiles {
     /// A report file of the run (a sink when no reports are written).
-    pub fn create(&self, name: &str) -> Result<Box<dyn Write>, RunFailure> {
+    pub fn create(&self, name: &str) -> Result<Box<dyn Write + Send>, RunFailure> {
         let p = self.out_dir.join(name);
         let file = || {
             File::create(&p)
@@ -118,22 +120,34 @@ impl RunPath {
         let jobs_csv =
             JobsCsv::new(files.create("jobs.csv")?, scenario.runner_names(), scenario.host_names())
                 .map_err(io_error)?;
-        let timeline = Timeline::new(files.create("timeline.csv")?).map_err(io_error)?;
-        let observer = ReportObserver {
+        let jobs = FinishedJobs {
             jobs_csv,
-            timeline,
             pending: PendingStats::default(),
             window: window.map(|w| (w, PendingStats::default())),
             start: scenario.start,
-            error: None,
         };
+        let timeline_file = files.create("timeline.csv")?;
+        let beside = writing == Writing::Buffered;
+        let (timeline, jobs) = if beside {
+            let mut thread = ReportThread::start(jobs, timeline_file);
+            let out: Box<dyn Write + Send> = Box::new(thread.timeline_writer());
+            (Timeline::new(out).map_err(io_error)?, JobsOut::Beside(thread))
+        } else {
+            (Timeline::new(timeline_file).map_err(io_error)?, JobsOut::Here(jobs))
+        };
+        let observer = ReportObserver { timeline, jobs, error: None };
         let (keys, keys_warning) = CacheKeys::for_scenario(scenario);
         warnings.extend(keys_warning);
+        let source = if beside {
+            TraceSource::read_ahead(reader, keys)
+        } else {
+            TraceSource::new(reader, keys)
+        };
         Ok(RunPath {
             fleet,
             processes,
             machine_types: build.machine_types,
-            source: TraceSource::new(reader, keys),
+            source,
             observer,
             warnings,
             files,
@@ -160,14 +174,34 @@ impl RunPath {
         };
         drop(self.source);
         let trace_sha256 = self.workload_hash.finish();
-        if let Some(e) = self.observer.error.take() {
-            return Err(RunFailure::Failed(format!("writing reports: {e}")));
-        }
-        let ReportObserver { jobs_csv, timeline, pending, window, .. } = self.observer;
+        let ReportObserver { timeline, jobs, error } = self.observer;
         let areas =
             Areas { pending: timeline.pending_area_ms(), running: timeline.running_area_ms() };
-        jobs_csv.finish().map_err(io_error)?;
-        timeline.finish(end.end).map_err(io_error)?;
+        let failed = |e: String| RunFailure::Failed(format!("writing reports: {e}"));
+        let (pending, window) = match jobs {
+            JobsOut::Here(jobs) => {
+                if let Some(e) = error {
+                    return Err(failed(e));
+                }
+                jobs.jobs_csv.finish().map_err(io_error)?;
+                timeline.finish(end.end).map_err(io_error)?;
+                (jobs.pending, jobs.window)
+            }
+            JobsOut::Beside(thread) => {
+                // The last timeline rows go to the report thread; the timeline's writer is
+                // dropped here, before the thread is joined.
+                let last_rows = timeline.finish(end.end).map(drop);
+                let ReportsDone { jobs, timeline: mut timeline_file, error: thread_error } =
+                    thread.finish();
+                if let Some(e) = error.or(thread_error.map(|e| e.to_string())) {
+                    return Err(failed(e));
+                }
+                last_rows.map_err(io_error)?;
+                jobs.jobs_csv.finish().map_err(io_error)?;
+                timeline_file.flush().map_err(io_error)?;
+                (jobs.pending, jobs.window)
+            }
+        };
         let cache_stats = self.fleet.finish_cache(end.end);
         let skipped = end.skipped;
         let mut summary = summarize(

@@ -1,44 +1,74 @@
 //! The report observer: streams finished jobs and the timeline to their files while the run
 //! goes, and gathers the pending-time statistics (overall, and inside a job window).
 
-use fleetsim_core::drive::Observer;
-use fleetsim_core::{Command, Fleet, SimTime};
+use std::io::Write;
 
+use fleetsim_core::drive::Observer;
+use fleetsim_core::{Command, Fleet, JobRecord, SimTime};
+
+use crate::offload::ReportThread;
 use crate::report::jobs_csv::JobsCsv;
 use crate::report::pending::PendingStats;
 use crate::report::timeline::{Levels, Timeline};
 use crate::run::JobWindow;
 
-/// Streams finished jobs and the timeline to their files while the run goes.
-pub struct ReportObserver<W: std::io::Write> {
+/// What is done with each finished job: its `jobs.csv` row and the pending-time statistics.
+pub struct FinishedJobs<W: Write> {
     /// `jobs.csv`, a row per finished job run.
     pub jobs_csv: JobsCsv<W>,
-    /// `timeline.csv`, the fleet's levels over time.
-    pub timeline: Timeline<W>,
     /// Pending-time statistics of every job run.
     pub pending: PendingStats,
     /// The job window and the pending statistics of the jobs queued inside it.
     pub window: Option<(JobWindow, PendingStats)>,
     /// The wall-clock instant of time 0, to place jobs in the window.
     pub start: jiff::Timestamp,
+}
+
+impl<W: Write> FinishedJobs<W> {
+    /// Records one finished job run.
+    pub fn record(&mut self, r: &JobRecord) -> std::io::Result<()> {
+        self.pending.record(r);
+        if let Some((w, stats)) = &mut self.window {
+            let queued = self.start + jiff::SignedDuration::from_millis(r.queued.as_ms() as i64);
+            if w.set.in_period(queued) {
+                stats.record(r);
+            }
+        }
+        self.jobs_csv.write(r)
+    }
+}
+
+/// Where finished jobs go: recorded at once, or handed to the report thread.
+#[allow(clippy::large_enum_variant)] // one per run, never moved while it runs
+pub enum JobsOut {
+    /// On the engine's thread.
+    Here(FinishedJobs<Box<dyn Write + Send>>),
+    /// On the report thread ([`crate::offload`]), which also writes `timeline.csv`.
+    Beside(ReportThread),
+}
+
+/// Streams finished jobs and the timeline to their files while the run goes.
+pub struct ReportObserver {
+    /// `timeline.csv`, the fleet's levels over time. (Declared before `jobs`, so that it is
+    /// dropped first: with the report thread, its bytes go through that thread.)
+    pub timeline: Timeline<Box<dyn Write + Send>>,
+    /// The finished jobs.
+    pub jobs: JobsOut,
     /// The first error writing a report (the run goes on; the error fails it at the end).
     pub error: Option<String>,
 }
 
-impl<W: std::io::Write> Observer for ReportObserver<W> {
+impl Observer for ReportObserver {
     fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]) {
         for c in commands {
             if let Command::JobFinished(r) = c {
-                self.pending.record(r);
-                if let Some((w, stats)) = &mut self.window {
-                    let queued =
-                        self.start + jiff::SignedDuration::from_millis(r.queued.as_ms() as i64);
-                    if w.set.in_period(queued) {
-                        stats.record(r);
+                match &mut self.jobs {
+                    JobsOut::Here(jobs) => {
+                        if let Err(e) = jobs.record(r) {
+                            self.error.get_or_insert(e.to_string());
+                        }
                     }
-                }
-                if let Err(e) = self.jobs_csv.write(r) {
-                    self.error.get_or_insert(e.to_string());
+                    JobsOut::Beside(thread) => thread.push(r),
                 }
             }
         }

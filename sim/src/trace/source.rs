@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fleetsim_core::cache::key::{KeyHandling, Unsanitizable, runner_key};
 use fleetsim_core::cache::{CacheUseId, Policy, When};
@@ -13,6 +13,7 @@ use fleetsim_core::pipelines::Pipelines;
 use fleetsim_core::{Fleet, JobId, JobSpec, JobWork, ProjectId, SimTime};
 
 use crate::input_error::InputError;
+use crate::offload::TraceReadAhead;
 use crate::scenario::Scenario;
 use crate::trace::pipelines::{PipelineReader, check_needs_have_a_pipeline};
 use crate::trace::{CachePolicy, CacheWhen, TraceReader, TraceRecord};
@@ -22,10 +23,9 @@ use crate::trace::{CachePolicy, CacheWhen, TraceReader, TraceRecord};
 /// ([`crate::trace::pipelines`]). A trace without those columns gives every job at its
 /// `created_at`, row by row.
 pub struct TraceSource<R: Read> {
-    reader: TraceReader<R>,
-    record: TraceRecord,
-    /// Whether `record` holds a row read ahead (the first row after a pipeline).
-    lookahead: bool,
+    records: Records<R>,
+    /// The trace's path, as errors name it.
+    path: PathBuf,
     /// `Some` for a DAG trace.
     pipelines: Option<PipelineReader>,
     /// Jobs of the last pipeline read that are pending at its creation, in reverse order.
@@ -34,32 +34,76 @@ pub struct TraceSource<R: Read> {
     keys: CacheKeys,
 }
 
+/// The trace's rows: read here when asked for, or parsed ahead on another thread.
+#[allow(clippy::large_enum_variant)] // one per run, never moved while it runs
+enum Records<R: Read> {
+    Here {
+        reader: TraceReader<R>,
+        record: TraceRecord,
+        /// Whether `record` is to be handed out again (the first row after a pipeline).
+        unread: bool,
+    },
+    Ahead(TraceReadAhead),
+}
+
+impl<R: Read> Records<R> {
+    fn next_record(&mut self) -> Result<Option<&TraceRecord>, InputError> {
+        match self {
+            Records::Here { reader, record, unread } => {
+                if std::mem::take(unread) || reader.read_next(record)? {
+                    Ok(Some(record))
+                } else {
+                    Ok(None)
+                }
+            }
+            Records::Ahead(ahead) => ahead.next_record(),
+        }
+    }
+
+    /// Hands out the last row again on the next call of `next_record`.
+    fn unread(&mut self) {
+        match self {
+            Records::Here { unread, .. } => *unread = true,
+            Records::Ahead(ahead) => ahead.unread(),
+        }
+    }
+
+    fn has_seen(&self, id: u64) -> bool {
+        match self {
+            Records::Here { reader, .. } => reader.has_seen(id),
+            Records::Ahead(ahead) => ahead.has_seen(id),
+        }
+    }
+}
+
+/// Whether a trace has pipelines to release (a `stage` or `needs` column).
+fn has_pipelines<R: Read>(reader: &TraceReader<R>) -> bool {
+    reader.has_column("stage") || reader.has_column("needs")
+}
+
 impl<R: Read> TraceSource<R> {
     /// A source over a trace reader; `keys` turns cache keys into the runners' keys.
     pub fn new(reader: TraceReader<R>, keys: CacheKeys) -> Self {
-        let dag = reader.has_column("stage") || reader.has_column("needs");
-        let pipelines = dag.then(|| PipelineReader::new(reader.path()));
-        TraceSource {
-            reader,
-            record: TraceRecord::new(),
-            lookahead: false,
-            pipelines,
-            roots: Vec::new(),
-            keys,
-        }
+        let pipelines = has_pipelines(&reader).then(|| PipelineReader::new(reader.path()));
+        let path = reader.path().to_path_buf();
+        let records = Records::Here { reader, record: TraceRecord::new(), unread: false };
+        TraceSource { records, path, pipelines, roots: Vec::new(), keys }
     }
 
     /// The cache keys' handling and what it changed so far.
     pub fn cache_keys(&self) -> &CacheKeys {
         &self.keys
     }
+}
 
-    fn read(&mut self) -> Result<bool, InputError> {
-        if self.lookahead {
-            self.lookahead = false;
-            return Ok(true);
-        }
-        self.reader.read_next(&mut self.record)
+impl<R: Read + Send + 'static> TraceSource<R> {
+    /// [`TraceSource::new`], with the trace parsed ahead on another thread
+    /// ([`TraceReadAhead`]): the same jobs and the same errors at the same points.
+    pub fn read_ahead(reader: TraceReader<R>, keys: CacheKeys) -> Self {
+        let pipelines = has_pipelines(&reader).then(|| PipelineReader::new(reader.path()));
+        let path = reader.path().to_path_buf();
+        let records = Records::Ahead(TraceReadAhead::start(reader, pipelines.is_some()));
+        TraceSource { records, path, pipelines, roots: Vec::new(), keys }
     }
 }
 
@@ -268,29 +312,29 @@ impl<R: Read> JobSource for TraceSource<R> {
             if let Some(root) = self.roots.pop() {
                 return Ok(Some(root));
             }
-            if !self.read()? {
+            let Some(record) = self.records.next_record()? else {
                 return Ok(None);
-            }
-            let spec = job_spec(&self.record, fleet, self.reader.path(), &mut self.keys)?;
-            let created = SimTime(self.record.created_at_ms);
+            };
+            let spec = job_spec(record, fleet, &self.path, &mut self.keys)?;
+            let created = SimTime(record.created_at_ms);
             let Some(pipelines) = &mut self.pipelines else {
                 return Ok(Some((created, spec)));
             };
-            if self.record.pipeline_id.is_none() {
-                check_needs_have_a_pipeline(&self.record, self.reader.path())?;
+            if record.pipeline_id.is_none() {
+                check_needs_have_a_pipeline(record, &self.path)?;
                 return Ok(Some((created, spec)));
             }
-            pipelines.begin(&self.record, spec)?;
-            while self.reader.read_next(&mut self.record)? {
-                if !pipelines.continues(&self.record) {
-                    self.lookahead = true;
+            pipelines.begin(record, spec)?;
+            while let Some(record) = self.records.next_record()? {
+                if !pipelines.continues(record) {
+                    self.records.unread();
                     break;
                 }
-                let spec = job_spec(&self.record, fleet, self.reader.path(), &mut self.keys)?;
-                pipelines.add(&self.record, spec)?;
+                let spec = job_spec(record, fleet, &self.path, &mut self.keys)?;
+                pipelines.add(record, spec)?;
             }
-            let reader = &self.reader;
-            pipelines.seal(|id| reader.has_seen(id), core, &mut self.roots)?;
+            let records = &self.records;
+            pipelines.seal(|id| records.has_seen(id), core, &mut self.roots)?;
             self.roots.reverse();
         }
     }

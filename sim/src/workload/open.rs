@@ -16,7 +16,7 @@ use crate::workload::generate::Generator;
 /// they have all streamed by.
 pub(crate) struct WorkloadHash {
     file: Option<String>,
-    generated: std::rc::Rc<std::cell::RefCell<Sha256>>,
+    generated: std::sync::Arc<std::sync::Mutex<Sha256>>,
 }
 
 impl WorkloadHash {
@@ -24,7 +24,8 @@ impl WorkloadHash {
     /// the run has ended).
     pub(crate) fn finish(self) -> String {
         self.file.unwrap_or_else(|| {
-            let hash = std::mem::take(&mut *self.generated.borrow_mut());
+            let hash =
+                std::mem::take(&mut *self.generated.lock().unwrap_or_else(|p| p.into_inner()));
             hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
         })
     }
@@ -35,18 +36,18 @@ impl WorkloadHash {
 pub(crate) fn open_workload(
     scenario: &Scenario,
     seeds: SeedTree,
-) -> Result<(TraceReader<Box<dyn Read>>, WorkloadHash), InputError> {
-    let generated = std::rc::Rc::new(std::cell::RefCell::new(Sha256::new()));
+) -> Result<(TraceReader<Box<dyn Read + Send>>, WorkloadHash), InputError> {
+    let generated = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
     match &scenario.workload {
         Workload::Trace(path) => {
             let file = crate::input_file::open_regular(path, "the trace")?;
-            let input: Box<dyn Read> = Box::new(file);
+            let input: Box<dyn Read + Send> = Box::new(file);
             let hash = WorkloadHash { file: Some(file_sha256(path)?), generated };
             Ok((TraceReader::from_reader(input, path)?, hash))
         }
         Workload::Generate(model) => {
             let generator = Generator::new((**model).clone(), seeds, scenario.start);
-            let input: Box<dyn Read> =
+            let input: Box<dyn Read + Send> =
                 Box::new(HashingRead { inner: generator, hash: generated.clone() });
             let name = format!("{}#workload.generate", scenario.path.display());
             Ok((TraceReader::from_reader(input, name)?, WorkloadHash { file: None, generated }))
@@ -57,13 +58,13 @@ pub(crate) fn open_workload(
 /// Passes bytes through and hashes them.
 struct HashingRead<R> {
     inner: R,
-    hash: std::rc::Rc<std::cell::RefCell<Sha256>>,
+    hash: std::sync::Arc<std::sync::Mutex<Sha256>>,
 }
 
 impl<R: Read> Read for HashingRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hash.borrow_mut().update(&buf[..n]);
+        self.hash.lock().unwrap_or_else(|p| p.into_inner()).update(&buf[..n]);
         Ok(n)
     }
 }
