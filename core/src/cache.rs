@@ -534,8 +534,9 @@ impl CacheWorld {
         }
         let local = self.local.entry(place).or_default();
         if !changed && local.caches.contains_key(&(project, key)) {
+            // The archiver finds the archive up to date: one look at it, no upload.
             self.stats.uploads_skipped += 1;
-            return Save { ms: 0, bytes_up: 0, publish: None };
+            return Save { ms: self.model.transfer.local_latency_ms, bytes_up: 0, publish: None };
         }
         local.caches.insert((project, key), (now, size));
         self.saved.insert((scope, project, key));

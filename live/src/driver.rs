@@ -118,6 +118,7 @@ where
         stats: Mutex::new(LiveStats::default()),
         jobs: Mutex::new(BTreeMap::new()),
         machines: Mutex::new(BTreeMap::new()),
+        local_archives: Mutex::new(BTreeMap::new()),
     });
     let wall = Stopwatch::start();
     let mut tasks: JoinSet<Option<Input>> = JoinSet::new();

@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
@@ -185,6 +186,29 @@ impl S3Port {
         }
     }
 
+    /// Downloads an object unless the local copy is up to date, as GitLab Runner's
+    /// `cache-extractor` does (`commands/helpers/cache_extractor.go`
+    /// `checkIfUpToDate`: a GET whose `Last-Modified` is not after the local file's
+    /// modification time is closed without reading the body).
+    pub async fn get_unless_up_to_date(
+        &self,
+        name: &str,
+        local: Option<SystemTime>,
+    ) -> Result<Fetched, S3Error> {
+        match self.store.get(&object_path(name)).await {
+            Ok(r) => {
+                let modified = SystemTime::from(r.meta.last_modified);
+                if local.is_some_and(|l| modified <= l) {
+                    return Ok(Fetched::UpToDate);
+                }
+                let bytes = r.bytes().await.map_err(|e| S3Error(explain(&e)))?;
+                Ok(Fetched::Downloaded { bytes, modified })
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(Fetched::Missing),
+            Err(e) => Err(S3Error(explain(&e))),
+        }
+    }
+
     /// Uploads an object.
     pub async fn put(&self, name: &str, data: Bytes) -> Result<(), S3Error> {
         self.store
@@ -193,6 +217,22 @@ impl S3Port {
             .map(|_| ())
             .map_err(|e| S3Error(explain(&e)))
     }
+}
+
+/// What [`S3Port::get_unless_up_to_date`] found.
+#[derive(Debug)]
+pub enum Fetched {
+    /// No such object.
+    Missing,
+    /// The object is not newer than the local copy: nothing was downloaded.
+    UpToDate,
+    /// Downloaded.
+    Downloaded {
+        /// The archive.
+        bytes: Bytes,
+        /// Its `Last-Modified` (GitLab sets the local copy's modification time to it).
+        modified: SystemTime,
+    },
 }
 
 fn prefix_slash(path: &str) -> String {

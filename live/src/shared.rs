@@ -35,6 +35,10 @@ pub(crate) struct Shared {
     pub(crate) stats: Mutex<LiveStats>,
     pub(crate) jobs: Mutex<BTreeMap<JobId, JobLive>>,
     pub(crate) machines: Mutex<BTreeMap<MachineId, MachineLife>>,
+    /// The modification time of each local cache archive (volume, path in it), as the
+    /// runner's file system would keep it: when a save wrote it, or the object's
+    /// `Last-Modified` when a restore downloaded it.
+    pub(crate) local_archives: Mutex<BTreeMap<(String, String), std::time::SystemTime>>,
 }
 
 impl Shared {
@@ -48,6 +52,25 @@ impl Shared {
     pub(crate) fn job_get(&self, id: JobId) -> JobLive {
         let jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         jobs.get(&id).copied().unwrap_or_default()
+    }
+    /// The recorded modification time of a local archive.
+    pub(crate) fn local_archive_time(
+        &self,
+        volume: &str,
+        path: &str,
+    ) -> Option<std::time::SystemTime> {
+        let a = self.local_archives.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        a.get(&(volume.to_owned(), path.to_owned())).copied()
+    }
+    /// Records a local archive's modification time.
+    pub(crate) fn set_local_archive_time(
+        &self,
+        volume: &str,
+        path: &str,
+        t: std::time::SystemTime,
+    ) {
+        let mut a = self.local_archives.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        a.insert((volume.to_owned(), path.to_owned()), t);
     }
     pub(crate) fn machine(&self, m: MachineId, f: impl FnOnce(&mut MachineLife)) {
         let mut ms = self.machines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

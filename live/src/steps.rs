@@ -12,7 +12,7 @@ use fleetsim_core::{Input, JobKey, JobSpec, RunnerId, Step};
 use crate::archive::{self, ArchiveError};
 use crate::clock::Stopwatch;
 use crate::docker::{Exit, VOLUME_MOUNT};
-use crate::s3::{S3Port, object_name};
+use crate::s3::{Fetched, S3Port, object_name};
 use crate::shared::Shared;
 
 /// One step to carry out.
@@ -205,31 +205,35 @@ impl StepTask {
             return;
         }
         let docker = &shared.setup.docker;
+        let volume = shared.cache_volume(self.place);
         let fetch = async |name: &str| {
             for (i, key) in cache.keys.iter().enumerate() {
                 let fallback = i as u8;
-                // GitLab's extractor: the object when it exists (and its local copy is
-                // kept), else the local archive of the same key, else the next key.
+                // GitLab's extractor: the object when it exists and is newer than the local
+                // archive (whose modification time becomes the object's), else the local
+                // archive of the same key, else the next key.
                 let mut archive: Option<(Bytes, Outcome)> = None;
+                let mut remote = None;
                 if let Some((s3, object)) = self.object(shared, key) {
+                    let local = shared.local_archive_time(&volume, &self.local_archive(key));
                     let t = Stopwatch::start();
-                    let got = s3.get(&object).await;
+                    let got = s3.get_unless_up_to_date(&object, local).await;
                     let us = t.micros();
                     let mut st = shared.stats();
                     st.cache.get_requests += 1;
                     st.s3_get.record_us(us);
                     match got {
-                        Ok(Some(b)) => {
-                            st.s3_down_bytes_us.0 += b.len() as u64;
+                        Ok(Fetched::Downloaded { bytes, modified }) => {
+                            st.s3_down_bytes_us.0 += bytes.len() as u64;
                             st.s3_down_bytes_us.1 += us;
-                            st.cache.bytes_down += b.len() as u64;
-                            archive = Some((b, Outcome::HitRemote { fallback }));
+                            st.cache.bytes_down += bytes.len() as u64;
+                            archive = Some((bytes, Outcome::HitRemote { fallback }));
+                            remote = Some(modified);
                         }
-                        Ok(None) => {}
+                        Ok(Fetched::Missing | Fetched::UpToDate) => {}
                         Err(e) => st.s3_errors.push(format!("GET {object}: {e}")),
                     }
                 }
-                let remote = archive.is_some();
                 if archive.is_none() {
                     let path = format!("{VOLUME_MOUNT}/{}", self.local_archive(key));
                     match docker.download(name, &path).await {
@@ -251,12 +255,19 @@ impl StepTask {
                             shared.docker_error(format!("extracting the cache into {name}: {e}"));
                             continue;
                         }
-                        if remote {
-                            // The downloaded archive stays on the machine, as GitLab keeps it.
-                            if let Ok(t) = archive::single_file_tar(&self.local_archive(key), &zip)
-                                && let Err(e) = docker.upload(name, VOLUME_MOUNT, t).await
-                            {
-                                shared.docker_error(format!("keeping the local archive: {e}"));
+                        if let Some(modified) = remote {
+                            // The downloaded archive stays on the machine, as GitLab keeps it,
+                            // with the object's modification time.
+                            let path = self.local_archive(key);
+                            match archive::single_file_tar(&path, &zip) {
+                                Ok(t) => match docker.upload(name, VOLUME_MOUNT, t).await {
+                                    Ok(()) => {
+                                        shared.set_local_archive_time(&volume, &path, modified)
+                                    }
+                                    Err(e) => shared
+                                        .docker_error(format!("keeping the local archive: {e}")),
+                                },
+                                Err(e) => shared.stats().archive_errors.push(e.to_string()),
                             }
                         }
                         return Some((outcome, zip.len() as u64));
@@ -390,12 +401,16 @@ impl StepTask {
                     return None;
                 }
             };
-            match archive::single_file_tar(&self.local_archive(&key), &zip) {
-                Ok(t) => {
-                    if let Err(e) = docker.upload(name, VOLUME_MOUNT, t).await {
-                        shared.docker_error(format!("writing the local archive: {e}"));
-                    }
-                }
+            let path = self.local_archive(&key);
+            match archive::single_file_tar(&path, &zip) {
+                Ok(t) => match docker.upload(name, VOLUME_MOUNT, t).await {
+                    Ok(()) => shared.set_local_archive_time(
+                        &shared.cache_volume(self.place),
+                        &path,
+                        crate::clock::file_time_now(),
+                    ),
+                    Err(e) => shared.docker_error(format!("writing the local archive: {e}")),
+                },
                 Err(e) => shared.stats().archive_errors.push(e.to_string()),
             }
             let mut up = 0;

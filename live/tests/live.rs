@@ -615,8 +615,8 @@ fn s3_cache_section(env: &Env, prefix: &str) -> String {
 /// Issue 17's agreement on a trace CI can afford: `sim live calibrate` measures the engine and
 /// the S3 server, the scenario names the calibration, and a calibrated `sim run` must agree
 /// with `sim live --speed 1` on the same scenario within the project's bounds
-/// ([`fleetsim::live::compare_rows`]: mean job duration 2 %, pending p50 and p95 5 % or one
-/// `check_interval`, cache hits 2 jobs). The trace is `benches/live/agreement_trace.py 24`:
+/// ([`fleetsim::live::compare_rows`]: pending p50 and p95 5 % or one `check_interval`, cache
+/// hits 2 jobs; mean job duration 5 % here, see below). The trace is `benches/live/agreement_trace.py 24`:
 /// eight pipelines of a build and two tests that need it, four projects with their caches,
 /// 4–12 s scripts. The whole 200-job run is a bench (benches/README.md "Sim against live").
 fn calibrated_agreement(env: &Env, name: &str, executor: &str, cloud: &str) {
@@ -664,8 +664,10 @@ fn calibrated_agreement(env: &Env, name: &str, executor: &str, cloud: &str) {
     assert_eq!(lv.containers, 2 * 24, "a helper and a build container per job");
     for r in &rows {
         if r.metric.starts_with("job duration") {
-            // Not yet the 2 % bound on this shared machine: measured 8–12 % longer live.
-            assert!(r.relative_error() <= 0.15, "{name}: {} off:\n{table}", r.metric);
+            // 5 %, not the issue's 2 %, on 24 jobs: measured 0.4–4.2 % on the project's 2-core
+            // machine (README "Sim against live"), where another build can slow the engine
+            // between the calibration and the run.
+            assert!(r.relative_error() <= 0.05, "{name}: {} off:\n{table}", r.metric);
         } else {
             assert!(r.within(), "{name}: {} outside its bound:\n{table}", r.metric);
         }

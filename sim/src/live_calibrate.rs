@@ -103,7 +103,8 @@ pub async fn calibrate(
         archive_latency_us: m.archive_latency_us(),
         measured: format!(
             "{} on {}, image {image}, S3 {endpoint}: {} rounds in {lanes} lanes, sizes {:?} bytes",
-            jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
+            jiff::Timestamp::from_second(fleetsim_live::clock::wall_seconds() as i64)
+                .map_or_else(|_| "?".into(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()),
             opts.docker.clone().unwrap_or_else(|| "the default Docker engine".into()),
             opts.rounds,
             PROBE_SIZES
