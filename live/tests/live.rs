@@ -553,20 +553,8 @@ check_interval = 3
   executor = "docker"
   [runners.docker]
     image = "{IMAGE}"
-  [runners.cache]
-    Type = "s3"
-    Path = "{prefix}"
-    [runners.cache.s3]
-      ServerAddress = "{endpoint}"
-      AccessKey = "{access}"
-      SecretKey = "{secret}"
-      BucketName = "{bucket}"
-      Insecure = true
-"#,
-        endpoint = env.s3.server_address.as_deref().expect("set by env()"),
-        access = env.s3.access_key.as_deref().expect("set by env()"),
-        secret = env.s3.secret_key.as_deref().expect("set by env()"),
-        bucket = env.s3.bucket,
+{}"#,
+        s3_cache_section(env, prefix)
     );
     std::fs::write(dir.join("config.toml"), config).expect("writing the scenario");
     std::fs::write(
