@@ -222,9 +222,15 @@ fn a_short_trace_runs_real_containers_and_stores_real_objects() {
         s3.preflight(&id).await.expect("the test S3 server must answer");
         let store = s3.store();
         let mut fleet = fleet(2, true);
-        // Job 1 misses and saves; job 2 starts while 1 runs (misses too); job 3 comes after
-        // both saved and hits the object. 2 s of script each (3 s after a miss), at speed 2.
-        let mut jobs = cached_jobs(&mut fleet, &[0, 500, 9_000], 2_000, 300_000, 1_000);
+        // Job 1 misses and saves; job 2 starts while 1 runs (misses too) and saves about 2 s
+        // of wall time later; job 3 comes after both saved and runs on job 1's cache volume.
+        // GitLab's `cache-extractor` (`checkIfUpToDate`) keeps a local archive whose
+        // modification time is not before the object's whole-second `Last-Modified`: job 2's
+        // save must be more than a second after job 1's for job 3 to download it, so the
+        // saves are spaced well apart (at speed 2, 4 s of simulated time is 2 s of wall time).
+        const SCRIPT_MS: u64 = 6_000;
+        const PENALTY_MS: u64 = 1_000;
+        let mut jobs = cached_jobs(&mut fleet, &[0, 4_000, 22_000], SCRIPT_MS, 300_000, PENALTY_MS);
         let (end, records) =
             run_live(&mut fleet, port, Some(s3), 2.0, &mut jobs, std::future::pending()).await;
         let end = end.expect("the run succeeds");
@@ -239,21 +245,21 @@ fn a_short_trace_runs_real_containers_and_stores_real_objects() {
         assert_eq!(s.containers, 6);
         assert_eq!(s.stages, 18);
         assert_eq!(s.failed_jobs, 0);
-        // The script really slept its scaled duration (1 s of wall time).
+        // The script really slept its scaled duration (3 s of wall time at speed 2).
         let run = s.script_run.quantiles();
-        assert!(run.p50_ms >= 1000.0 && run.max_ms < 10_000.0, "{run:?}");
-        // The two real misses cost the 1 s miss penalty on top.
+        assert!(run.p50_ms >= 3_000.0 && run.max_ms < 20_000.0, "{run:?}");
+        // The two real misses cost the miss penalty on top.
         for r in &records[..2] {
             assert!(
-                r.finished - r.script_started >= 3_000,
-                "job {} missed: 3 s script: {r:?}",
+                r.finished - r.script_started >= SCRIPT_MS + PENALTY_MS,
+                "job {} missed: script and penalty: {r:?}",
                 r.id.0
             );
         }
         for r in &records {
             assert!(
-                r.finished - r.script_started >= 2_000,
-                "job {} ran its 2 s script: {r:?}",
+                r.finished - r.script_started >= SCRIPT_MS,
+                "job {} ran its script: {r:?}",
                 r.id.0
             );
         }
