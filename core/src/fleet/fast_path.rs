@@ -14,11 +14,21 @@
 //! no-ops. The skipped offers' only effects are applied in bulk when time next moves: each
 //! took the front idle worker and put it back at the end, and each that got a request slot
 //! gave it back empty (the adaptive-concurrency decay), whether its job request found no job
-//! or `Acquire` refused to send one. `skip_idle_offers = false` visits
-//! every offer instead, and a proptest checks that both give the same records.
+//! or `Acquire` refused to send one.
+//!
+//! With `[gitlab] request_latency`, a docker runner's empty request holds its worker until
+//! Rails answers. While every answer comes before the next offer (each process's offers are
+//! further apart than a request takes, and no runner autoscales) the skipped offers still
+//! only rotate the idle workers and decay the adaptive caps, and the one request that may
+//! still be on its way when time next moves is sent for real, at its own instant. Otherwise
+//! every offer counts.
+//!
+//! `skip_idle_offers = false` visits every offer instead, and a proptest
+//! (`sim/tests/it/equivalence.rs`) checks that both give the same records.
 
 use super::{Fleet, RunnerState};
 use crate::docker_machine::{can_create_idle, can_create_on_demand};
+use crate::ids::RunnerId;
 use crate::queue::Queue;
 use crate::runner_process::Feeder;
 use crate::spec::Pickup;
@@ -27,49 +37,98 @@ use crate::time::SimTime;
 impl Fleet {
     /// Moves each feeder past the offers before `now` that changed nothing, applying their
     /// effects.
+    ///
+    /// With request latency ([`Fleet::latency_skips`]) each skipped offer sent an empty
+    /// request that held its worker (and a `limit` slot) until it was answered, before the
+    /// next offer; the last one may still be on its way at `now`, and is then sent for real
+    /// (at its own instant): its answer comes after this input and may find the job it
+    /// brings.
     pub(super) fn skip_no_op_offers(&mut self, now: SimTime) {
         if self.pickup != Pickup::Polling {
             return;
         }
+        let latency = if self.latency_skips { self.request_latency_ms } else { 0 };
         for p in 0..self.processes.len() {
             let proc = &mut self.processes[p];
-            let Some((skipped, first, _)) = proc.skip_offers_before(now) else { continue };
+            let Some((skipped, first, first_at)) = proc.skip_offers_before(now) else { continue };
             assert!(self.skip_idle_offers, "an offer was missed in tick-by-tick mode");
             let idle = proc.idle.len();
             assert!(idle > 0, "offers were skipped while the feeder should have blocked");
+            let n = proc.runners.len();
+            let last = (first + ((skipped - 1) % n as u64) as usize) % n;
+            let last_at = first_at + (skipped - 1) * proc.gap_ms;
+            let last_runner = proc.runner_at(last);
+            let in_flight = latency > 0
+                && last_at + latency >= now
+                && self.runners[last_runner.0 as usize].spec.has_token;
+            let bulk = skipped - u64::from(in_flight);
             // Each skipped offer to a runner with a token took the first idle worker and put
-            // it back last; offers to runners without one took none (`feedRunner`).
+            // it back last (at once, or when its request came back before the next offer);
+            // offers to runners without one took none (`feedRunner`).
             let untaken: u64 =
-                self.tokenless[p].iter().map(|&l| proc.offers_to(skipped, first, l)).sum();
-            proc.idle.rotate_left(((skipped - untaken) % idle as u64) as usize);
-            // Each skipped offer that got a request slot gave it back empty: its job request
-            // had no job (docker) or `Acquire` refused (GitLab Runner 19.4 `processRunner`
-            // then calls `releaseRequest(runner, false, false)` too). A decay can lower the
-            // cap to the requests held, so check before each one. Only runners off the floor
-            // of 1 can change (`unsettled`); a runner without a token is never offered.
-            let mut settled = Vec::new();
-            for &id in &self.unsettled {
-                let r = &mut self.runners[id.0 as usize];
-                if r.process != p {
-                    continue;
-                }
-                for _ in 0..proc.offers_to(skipped, first, r.local) {
-                    if r.at_limit() || r.requests_full() {
-                        break;
-                    }
-                    r.adaptive.after_request(false, r.spec.request_concurrency);
-                    if r.adaptive.at_floor() {
-                        break; // further decays change nothing
-                    }
-                }
-                if r.adaptive.at_floor() {
-                    settled.push(id);
-                }
-            }
-            for id in settled {
-                self.unsettled.remove(&id);
+                self.tokenless[p].iter().map(|&l| proc.offers_to(bulk, first, l)).sum();
+            proc.idle.rotate_left(((bulk - untaken) % idle as u64) as usize);
+            self.skip_requests(p, bulk, first);
+            if in_flight {
+                self.send_skipped_request(p, last_runner, last_at + latency);
             }
         }
+    }
+
+    /// The requests of `bulk` skipped offers of process `p` (the first to local runner index
+    /// `first`), each answered empty before the next offer.
+    ///
+    /// Each offer that got a request slot gave it back empty: its job request had no job
+    /// (docker) or `Acquire` refused (GitLab Runner 19.4 `processRunner` then calls
+    /// `releaseRequest(runner, false, false)` too), so an adaptive cap decays once per
+    /// request. A decay can lower the cap to the requests held, so the check comes before
+    /// each one. Only runners off the floor of 1 can change (`unsettled`).
+    ///
+    /// With request latency, an empty request that filled its runner's `limit` also set
+    /// `limit_free_since` when it came back (`answer_requests`). That is left out: it can
+    /// only matter to a job queued before it, and a job pending for the runner would have
+    /// made its offers count.
+    fn skip_requests(&mut self, p: usize, bulk: u64, first: usize) {
+        if bulk == 0 {
+            return;
+        }
+        let mut settled = Vec::new();
+        for &id in &self.unsettled {
+            let r = &mut self.runners[id.0 as usize];
+            if r.process != p {
+                continue;
+            }
+            for _ in 0..self.processes[p].offers_to(bulk, first, r.local) {
+                if r.at_limit() || r.requests_full() {
+                    break;
+                }
+                r.adaptive.after_request(false, r.spec.request_concurrency);
+                if r.adaptive.at_floor() {
+                    break; // further decays change nothing
+                }
+            }
+            if r.adaptive.at_floor() {
+                settled.push(id);
+            }
+        }
+        for id in settled {
+            self.unsettled.remove(&id);
+        }
+    }
+
+    /// The last skipped offer of process `p`, to `runner`, whose request is still on its way:
+    /// sent for real now, answered at `answer_at` (as `request` does).
+    fn send_skipped_request(&mut self, p: usize, runner: RunnerId, answer_at: SimTime) {
+        let w = self.processes[p].idle.pop_front().expect("an idle worker took the offer");
+        let r = &mut self.runners[runner.0 as usize];
+        if r.at_limit() || r.requests_full() {
+            self.processes[p].idle.push_back(w); // no request: the worker is free at once
+            return;
+        }
+        r.builds += 1;
+        r.requests += 1;
+        self.dirty.push(runner);
+        self.processes[p].start_request(w, runner, None, answer_at);
     }
 
     pub(super) fn compute_wakeup(&mut self) -> Option<SimTime> {
@@ -89,7 +148,8 @@ impl Fleet {
         }
         // The runners whose offers can matter: every one while each request matters, else
         // the scaled runners and the runners with a pending job they may take.
-        let every_request = self.long_poll_ms > 0 || self.request_latency_ms > 0;
+        let every_request =
+            self.long_poll_ms > 0 || (self.request_latency_ms > 0 && !self.latency_skips);
         for p in 0..self.processes.len() {
             let c = &mut self.candidates[p];
             c.clear();

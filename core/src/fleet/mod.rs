@@ -252,6 +252,12 @@ pub struct Fleet {
     pickup: Pickup,
     long_poll_ms: u64,
     request_latency_ms: u64,
+    /// Whether offers whose job request is slow but empty can be skipped: requests take
+    /// time, no request is held by long polling, no runner autoscales (an `Acquire` would
+    /// hold a machine or slot too) and each process's offers come further apart than a
+    /// request takes, so each skipped request is answered before the next offer
+    /// (`fast_path.rs`).
+    latency_skips: bool,
     skip_idle_offers: bool,
     /// What container operations cost ([`FleetSpec::containers`]).
     containers: crate::containers::ContainerCosts,
@@ -361,6 +367,7 @@ impl Fleet {
             pickup: spec.pickup,
             long_poll_ms: spec.long_poll_ms,
             request_latency_ms: spec.request_latency_ms,
+            latency_skips: false,
             skip_idle_offers: spec.skip_idle_offers,
             containers: spec.containers,
             emit_every_step: spec.emit_every_step,
@@ -398,6 +405,10 @@ impl Fleet {
             }
         }
         fleet.has_scalers = fleet.runners.iter().any(|r| r.executor.scaler().is_some());
+        fleet.latency_skips = spec.request_latency_ms > 0
+            && spec.long_poll_ms == 0
+            && !fleet.runners.iter().any(|r| r.executor.autoscales())
+            && fleet.processes.iter().all(|p| p.gap_ms > spec.request_latency_ms);
         fleet.wakeup = fleet.compute_wakeup();
         fleet
     }

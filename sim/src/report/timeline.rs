@@ -65,7 +65,19 @@ pub struct Timeline<W: Write> {
     total_pending_area: u128,
     total_running_area: u128,
     row: MinuteRow,
+    /// The values of the last row written, and the minute of a later row identical to it
+    /// that is held back (see `flush_minute`).
+    written: Option<MinuteValues>,
+    held: Option<u64>,
     line: CsvLine,
+}
+
+/// One row of `timeline.csv` but its `minute` and `time_s`: the averages, in thousandths and
+/// in `Levels::as_array` order, and the peaks and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MinuteValues {
+    averages: [u64; 6],
+    row: MinuteRow,
 }
 
 /// The columns of `timeline.csv`.
@@ -98,6 +110,8 @@ impl<W: Write> Timeline<W> {
             total_pending_area: 0,
             total_running_area: 0,
             row: MinuteRow::default(),
+            written: None,
+            held: None,
             line: CsvLine::default(),
         })
     }
@@ -128,10 +142,11 @@ impl<W: Write> Timeline<W> {
         Ok(())
     }
 
-    /// Integrates the current state up to `now`, writing every minute that completes. A
-    /// stretch of three or more identical minutes (nothing happened: same levels, no events)
-    /// is written as its first and last rows; the `minute` column shows the gap and the
-    /// minutes in it repeat those rows. An idle month costs two rows, not 43,200.
+    /// Integrates the current state up to `now`, completing every minute that ends before
+    /// it. A stretch of three or more identical minutes (nothing happened: same levels, no
+    /// events) is written as its first and last rows; the `minute` column shows the gap and
+    /// the minutes in it repeat those rows. An idle month costs two rows, not 43,200, and
+    /// is crossed in one step.
     fn advance_to(&mut self, now: SimTime) -> std::io::Result<()> {
         while now.as_ms() >= (self.minute + 1) * MINUTE_MS {
             let end = SimTime((self.minute + 1) * MINUTE_MS);
@@ -164,14 +179,46 @@ impl<W: Write> Timeline<W> {
         self.last_at = to;
     }
 
+    /// Completes the minute in progress. A row identical to the one before it (every column
+    /// but `minute` and `time_s`) is held back: only the last row of a stretch of identical
+    /// minutes is written, when the stretch ends. The file is thus a function of the
+    /// simulated history alone, not of how often the engine happened to look at it (an
+    /// input that changes nothing, such as an empty job request, must not add rows).
     fn flush_minute(&mut self) -> std::io::Result<()> {
-        let row = self.row;
-        let [pending, running, creating, idle, busy, removing] =
-            self.areas.map(average_thousandths);
+        let values = MinuteValues { averages: self.areas.map(average_thousandths), row: self.row };
+        if self.written == Some(values) {
+            self.held = Some(self.minute);
+        } else {
+            self.write_held()?;
+            self.write_row(self.minute, values)?;
+            self.written = Some(values);
+        }
+        self.minute += 1;
+        self.areas = [0; 6];
+        // A minute starts with the state carried over from the previous one.
+        self.row = MinuteRow {
+            pending_max: self.levels.pending,
+            running_max: self.levels.running,
+            ..MinuteRow::default()
+        };
+        Ok(())
+    }
+
+    /// Writes the held-back last row of a stretch of identical minutes, if any.
+    fn write_held(&mut self) -> std::io::Result<()> {
+        match (self.held.take(), self.written) {
+            (Some(minute), Some(values)) => self.write_row(minute, values),
+            _ => Ok(()),
+        }
+    }
+
+    fn write_row(&mut self, minute: u64, values: MinuteValues) -> std::io::Result<()> {
+        let MinuteValues { averages: [pending, running, creating, idle, busy, removing], row } =
+            values;
         self.line.clear();
         self.line
-            .u64(self.minute)
-            .u64(self.minute * 60)
+            .u64(minute)
+            .u64(minute * 60)
             .milli(pending)
             .u64(u64::from(row.pending_max))
             .milli(running)
@@ -183,16 +230,7 @@ impl<W: Write> Timeline<W> {
             .milli(idle)
             .milli(busy)
             .milli(removing);
-        self.line.write_to(&mut self.out)?;
-        self.minute += 1;
-        self.areas = [0; 6];
-        // A minute starts with the state carried over from the previous one.
-        self.row = MinuteRow {
-            pending_max: self.levels.pending,
-            running_max: self.levels.running,
-            ..MinuteRow::default()
-        };
-        Ok(())
+        self.line.write_to(&mut self.out)
     }
 
     /// The area under the pending curve so far, in job·ms.
@@ -212,6 +250,7 @@ impl<W: Write> Timeline<W> {
         if self.last_at.as_ms() > self.minute * MINUTE_MS || events > 0 {
             self.flush_minute()?;
         }
+        self.write_held()?;
         self.out.flush()?;
         Ok(self.out)
     }
@@ -257,5 +296,33 @@ mod tests {
         assert!(out.lines().nth(2).unwrap().starts_with("1,60,1.000,1,"));
         assert!(out.lines().nth(3).unwrap().starts_with("14399,863940,1.000,1,"));
         assert!(out.lines().nth(4).unwrap().starts_with("14400,864000,0.500,1,"));
+    }
+
+    #[test]
+    fn inputs_that_change_nothing_add_no_rows() {
+        // The same history (a job pending from 10 s to 5 min 10 s, then 20 idle minutes),
+        // observed at its events only, and also every 3 s as a polling fleet's empty job
+        // requests would make the engine look at it: the files are the same.
+        let lv = Levels { pending: 1, ..Levels::default() };
+        let (created, picked, end) = (10_000, 310_000, 25 * MINUTE_MS + 10_000);
+        let history = |polls: bool| {
+            let mut t = Timeline::new(Vec::new()).unwrap();
+            let mut times = vec![created, picked];
+            if polls {
+                times.extend((500..end).step_by(3_000));
+                times.sort_unstable();
+            }
+            for now in times {
+                let level = if (created..picked).contains(&now) { lv } else { Levels::default() };
+                t.observe(SimTime(now), level, now == created, &[]).unwrap();
+            }
+            String::from_utf8(t.finish(SimTime(end)).unwrap()).unwrap()
+        };
+        let quiet = history(false);
+        assert_eq!(quiet, history(true));
+        let minutes: Vec<&str> =
+            quiet.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+        // Minutes 1–4 are identical (1 pending all along), as are 6–25 (nothing).
+        assert_eq!(minutes, vec!["0", "1", "4", "5", "6", "25"]);
     }
 }

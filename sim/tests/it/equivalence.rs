@@ -35,7 +35,9 @@ fn fleet_strategy() -> impl Strategy<Value = FleetSpec> {
             1..3,
         ),
         prop_oneof![Just(0u64), Just(7_000u64)],
-        prop_oneof![Just(0u64), Just(300u64)],
+        // Request latency off, the default, and any (shorter or longer than the gap between
+        // offers: only shorter ones let empty requests be skipped).
+        prop_oneof![Just(0u64), Just(300u64), 1u64..3_000],
     )
         .prop_map(|(processes, long_poll_ms, request_latency_ms)| FleetSpec {
             processes: processes
@@ -89,7 +91,7 @@ pub fn jobs_strategy() -> impl Strategy<Value = Vec<TestJob>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn skipping_idle_offers_changes_no_job_timing(spec in fleet_strategy(), jobs in jobs_strategy()) {
