@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 : "${S3:?host:port of the S3 server}" "${KEY:?}" "${SECRET:?}" "${BUCKET:?}"
 JOBS=${1:-200}
 SPEED=${2:-1}
-SIM=target/release/sim
+SIM=${SIM:-target/release/sim}
 OUT=${OUT:-$(mktemp -d)}
 IMAGE=fleetsim/busybox:latest
 

@@ -282,13 +282,17 @@ pub struct CacheStats {
 
 #[derive(Debug, Clone, Copy)]
 struct Remote {
+    /// When the upload ended.
     version: SimTime,
+    /// Its `Last-Modified` header: `version` in whole seconds (an HTTP date).
+    modified: SimTime,
     size: u64,
     expires: Option<SimTime>,
 }
 
 #[derive(Debug, Default)]
 struct Local {
+    /// Per cache, the local archive's modification time and size.
     caches: BTreeMap<(ProjectId, KeyId), (SimTime, u64)>,
     images: BTreeSet<ImageId>,
 }
@@ -459,8 +463,14 @@ impl CacheWorld {
                 ms += t.remote_latency_ms;
                 let remote = self.live_remote(now, (scope, project, k));
                 if let Some(r) = remote {
+                    // GitLab Runner 19.4 `commands/helpers/cache_extractor.go`
+                    // `isLocalCacheFileUpToDate`: the local archive is kept unless the
+                    // object's `Last-Modified` (whole seconds) is after its modification
+                    // time. A job's own upload that ends within the second its archive was
+                    // written is up to date; one that ends in a later second is downloaded
+                    // again, as are newer uploads from elsewhere.
                     if let Some((mtime, size)) = local
-                        && mtime >= r.version
+                        && mtime >= r.modified
                     {
                         ms += t.local_latency_ms + ms_for(size, t.local_bytes_per_s);
                         self.stats.hits += 1;
@@ -475,7 +485,12 @@ impl CacheWorld {
                         + ms_for(r.size, t.local_bytes_per_s);
                     self.stats.bytes_down += r.size;
                     self.stats.hits += 1;
-                    self.local.entry(place).or_default().caches.insert((project, k), (now, r.size));
+                    // The extractor sets the file's times to `Last-Modified` (`os.Chtimes`).
+                    self.local
+                        .entry(place)
+                        .or_default()
+                        .caches
+                        .insert((project, k), (r.modified, r.size));
                     return Restore {
                         outcome: Outcome::HitRemote { fallback },
                         ms,
@@ -538,11 +553,13 @@ impl CacheWorld {
             self.stats.uploads_skipped += 1;
             return Save { ms: self.model.transfer.local_latency_ms, bytes_up: 0, publish: None };
         }
-        local.caches.insert((project, key), (now, size));
-        self.saved.insert((scope, project, key));
-        self.projects_saved.insert((scope, project));
         let t = self.model.transfer;
         let mut ms = 2 * t.local_latency_ms + ms_for(size, t.local_bytes_per_s);
+        // The archive's modification time: when the archiver finished writing it, before
+        // the upload (`commands/helpers/cache_archiver.go`).
+        local.caches.insert((project, key), (now + ms, size));
+        self.saved.insert((scope, project, key));
+        self.projects_saved.insert((scope, project));
         if !distributed {
             return Save { ms, bytes_up: 0, publish: None };
         }
@@ -566,7 +583,8 @@ impl CacheWorld {
         }
         self.expired.remove(&rk);
         let expires = self.model.expiry_ms.map(|e| now + e);
-        self.remote.insert(rk, Remote { version: now, size, expires });
+        let modified = SimTime(now.as_ms() - now.as_ms() % 1000);
+        self.remote.insert(rk, Remote { version: now, modified, size, expires });
     }
 
     /// A place is gone (its machine was removed or lost): its local cache and images too.
@@ -629,12 +647,39 @@ mod tests {
             (r.outcome, r.ms, r.bytes_down),
             (Outcome::HitRemote { fallback: 1 }, 1120, 1000)
         );
-        // Again on b: its copy (mtime 2000) is at least as new as the object (1120): no download.
+        // Again on b: its copy has the object's `Last-Modified` (1120 in whole seconds:
+        // 1000) as its modification time: no download.
         let r = w.restore(SimTime(3000), at(b, 0, true), u);
         assert_eq!((r.outcome, r.bytes_down), (Outcome::HitLocal { fallback: 1 }, 0));
-        // On a: its archive (mtime 10) is older than the object (uploaded at 1120): download.
+        // On a: its archive (written at 110) is older than the object's 1000: download.
         let r = w.restore(SimTime(3000), at(a, 0, true), main);
         assert_eq!(r.outcome, Outcome::HitRemote { fallback: 0 });
+    }
+
+    /// GitLab Runner 19.4 `commands/helpers/cache_extractor.go` `checkIfUpToDate` and
+    /// `isLocalCacheFileUpToDate` (`!date.After(fi.ModTime())`, the date an HTTP date in
+    /// whole seconds, from a presigned GET); `cache_extractor_test.go`
+    /// `TestIsLocalCacheFileUpToDate`.
+    #[test]
+    fn an_own_upload_is_up_to_date_when_it_ends_within_the_archives_second() {
+        let mut w = world();
+        let u = w.declare("k", &[] as &[&str], Policy::PullPush);
+        let a = Place::Machine(MachineId(1));
+        // 100 bytes at 5000: archive written at 5010, uploaded by 5120 (Last-Modified 5000).
+        let s = w.save(SimTime(5000), at(a, 0, true), u, 100, true);
+        assert_eq!(s.ms, 120);
+        w.publish(SimTime(5120), s.publish.unwrap());
+        let r = w.restore(SimTime(6000), at(a, 0, true), u);
+        assert_eq!((r.outcome, r.bytes_down), (Outcome::HitLocal { fallback: 0 }, 0));
+        // 1000 bytes at 7500: archive written at 7600, uploaded by 8610 (Last-Modified 8000,
+        // after the archive): the job's own object is downloaded again.
+        let s = w.save(SimTime(7500), at(a, 0, true), u, 1000, true);
+        w.publish(SimTime(7500 + s.ms), s.publish.unwrap());
+        let r = w.restore(SimTime(9000), at(a, 0, true), u);
+        assert_eq!((r.outcome, r.bytes_down), (Outcome::HitRemote { fallback: 0 }, 1000));
+        // Downloaded, its copy dates from 8000: up to date from then on.
+        let r = w.restore(SimTime(9500), at(a, 0, true), u);
+        assert_eq!(r.outcome, Outcome::HitLocal { fallback: 0 });
     }
 
     #[test]

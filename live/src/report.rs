@@ -131,6 +131,9 @@ pub struct CacheOutcomes {
     /// Saves skipped by `cache:when` after the script's real outcome (by default,
     /// `on_success`: the script failed).
     pub saves_skipped_failed: u64,
+    /// Saves that found the local archive up to date: the script wrote no cached file and
+    /// the volume holds the key's archive (nothing archived, nothing uploaded).
+    pub uploads_skipped: u64,
 }
 
 /// Everything live mode measures; see the module docs.

@@ -383,6 +383,17 @@ impl StepTask {
         // `archive_cache` on the helper; the archive is then read from the stopped container.
         self.stage(shared, Container::Helper, &format!("test -d {VOLUME_MOUNT}/{build}")).await;
         let Some(helper) = self.container(shared, Container::Helper) else { return };
+        // GitLab Runner 19.4 `commands/helpers/cache_archiver.go` `Execute`: when no cached
+        // file is newer than the key's local archive (`isFileChanged`), "Archive is up to
+        // date!" and nothing is archived or uploaded. The files here are the restored ones
+        // unless the script wrote them.
+        let volume = shared.cache_volume(self.place);
+        if !live.wrote_cache
+            && shared.local_archive_time(&volume, &self.local_archive(&key)).is_some()
+        {
+            shared.stats().cache.uploads_skipped += 1;
+            return;
+        }
         let upload = async |name: &str| {
             let path = format!("{VOLUME_MOUNT}/{build}/cache");
             let tar = match docker.download(name, &path).await {

@@ -666,6 +666,16 @@ fn calibrated_agreement(env: &Env, name: &str, executor: &str, cloud: &str) {
             assert!(r.within(), "{name}: {} outside its bound:\n{table}", r.metric);
         }
     }
+    // The archiver's "Archive is up to date!" (`cache_archiver.go`): a job that wrote no
+    // cached file and finds its key's archive on the volume uploads nothing, live as modelled.
+    let (sc, lc) = (&sim.summary.cache, &l.cache);
+    assert!(lc.uploads_skipped > 0, "{name}: the test jobs change no cached file");
+    assert!(
+        sc.put_requests.abs_diff(lc.put_requests) <= 2,
+        "{name}: uploads sim {} live {}",
+        sc.put_requests,
+        lc.put_requests
+    );
     for f in ["summary.json", "jobs.csv", "timeline.csv", "report.html"] {
         assert!(dir.path().join("live").join(f).is_file(), "{f}");
     }

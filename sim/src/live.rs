@@ -313,6 +313,7 @@ pub async fn run_live(
         summary.cache.bytes_up = c.bytes_up;
         summary.cache.get_requests = c.get_requests;
         summary.cache.put_requests = c.put_requests;
+        summary.cache.uploads_skipped = c.uploads_skipped;
         summary.live = Some(end.stats.summary(head));
     })?;
     let mut warnings = warnings;
