@@ -14,12 +14,7 @@
 
 use std::collections::VecDeque;
 
-use indexmap::IndexMap;
-use rustc_hash::FxBuildHasher;
-
-/// Index maps keyed by small integers: Fx hashing (fast, and deterministic: an `IndexMap`
-/// iterates in insertion order whatever its hasher).
-type FxIndexMap<K, V> = IndexMap<K, V, FxBuildHasher>;
+use rustc_hash::FxHashMap;
 
 use crate::ids::{JobId, JobKey, ProjectId, RunnerId, TagSetId};
 use crate::spec::RunnerScope;
@@ -56,6 +51,33 @@ impl RunnerMask {
     /// Whether `r` is in the set.
     pub fn contains(&self, r: RunnerId) -> bool {
         self.0[r.0 as usize / 64] & (1u64 << (r.0 % 64)) != 0
+    }
+
+    /// Removes `r`.
+    pub fn remove(&mut self, r: RunnerId) {
+        self.0[r.0 as usize / 64] &= !(1u64 << (r.0 % 64));
+    }
+
+    /// The runners in the set with ids in `from..to`, lowest id first (a scan of at most
+    /// [`MASK_WORDS`] words, whatever the set holds).
+    pub fn range(&self, from: RunnerId, to: RunnerId) -> impl Iterator<Item = RunnerId> + '_ {
+        let (from, to) = (usize::from(from.0), usize::from(to.0).min(64 * MASK_WORDS));
+        let words = if from < to { from / 64..to.div_ceil(64) } else { 0..0 };
+        words.flat_map(move |i| {
+            // The bits of word `i` in `from..to`.
+            let lo = from.saturating_sub(64 * i).min(64);
+            let hi = (to - 64 * i).min(64);
+            let keep = if hi - lo == 64 { u64::MAX } else { ((1u64 << (hi - lo)) - 1) << lo };
+            let mut bits = self.0[i] & keep;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let r = bits.trailing_zeros();
+                bits &= bits - 1;
+                Some(RunnerId((i * 64) as u16 + r as u16))
+            })
+        })
     }
 
     /// Whether the set is empty.
@@ -115,9 +137,12 @@ struct Project {
 pub struct Queue {
     runners: Vec<RunnerFilter>,
     classes: Vec<Class>,
-    class_index: FxIndexMap<(u32, TagSetId), u32>,
+    /// Class by (interned project, tag set). Hash maps (one probe each: with hundreds of
+    /// runners there are tens of thousands of classes), never iterated.
+    class_index: FxHashMap<(u32, TagSetId), u32>,
     projects: Vec<Project>,
-    project_index: FxIndexMap<ProjectId, u32>,
+    /// Interned project by id.
+    project_index: FxHashMap<ProjectId, u32>,
     /// Classes that have pending jobs, in no particular order (picking takes a minimum).
     active: Vec<u32>,
     /// Per runner: how many pending jobs it may take.
@@ -147,9 +172,9 @@ impl Queue {
         Queue {
             runners,
             classes: Vec::new(),
-            class_index: FxIndexMap::default(),
+            class_index: FxHashMap::default(),
             projects: Vec::new(),
-            project_index: FxIndexMap::default(),
+            project_index: FxHashMap::default(),
             active: Vec::new(),
             pending_for_runner: vec![0; n],
             runner_classes: vec![Vec::new(); n],
@@ -383,6 +408,32 @@ mod tests {
         assert_eq!(mask.iter().collect::<Vec<_>>(), ids);
         assert!(mask.contains(RunnerId(500)) && !mask.contains(RunnerId(501)));
         assert!(RunnerMask::default().is_empty() && !mask.is_empty());
+    }
+
+    #[test]
+    fn a_mask_range_holds_the_runners_between_its_bounds() {
+        let ids = [0u16, 5, 63, 64, 127, 128, 500, 1023].map(RunnerId);
+        let mut mask = RunnerMask::of(ids);
+        let range = |m: &RunnerMask, a: u16, b: u16| -> Vec<u16> {
+            m.range(RunnerId(a), RunnerId(b)).map(|r| r.0).collect()
+        };
+        assert_eq!(range(&mask, 0, 1024), ids.map(|r| r.0));
+        assert_eq!(range(&mask, 5, 64), [5, 63]);
+        assert_eq!(range(&mask, 6, 128), [63, 64, 127]);
+        assert_eq!(range(&mask, 64, 64), Vec::<u16>::new());
+        assert_eq!(range(&mask, 600, 500), Vec::<u16>::new());
+        assert_eq!(range(&mask, 129, 1023), [500]);
+        mask.remove(RunnerId(500));
+        mask.remove(RunnerId(501));
+        assert_eq!(range(&mask, 129, 1024), [1023]);
+        // Every bound against a plain filter of the members.
+        for a in (0..1024).step_by(7) {
+            for b in (a..=1024).step_by(61) {
+                let want: Vec<u16> =
+                    mask.iter().map(|r| r.0).filter(|&r| r >= a && r < b).collect();
+                assert_eq!(range(&mask, a, b), want, "{a}..{b}");
+            }
+        }
     }
 
     #[test]

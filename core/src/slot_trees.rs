@@ -59,6 +59,11 @@ impl Slots {
     pub(crate) fn id(&self, slot: usize) -> MachineId {
         self.ids[slot].expect("a live slot")
     }
+
+    /// The machines holding a slot, in id order.
+    pub(crate) fn ids(&self) -> impl DoubleEndedIterator<Item = MachineId> + '_ {
+        self.ids.iter().flatten().copied()
+    }
 }
 
 /// Counts per slot, with prefix sums and the k-th counted slot (a Fenwick tree).

@@ -12,7 +12,7 @@
 //! every job request of the runner (§2.2). The fleet calls [`MachinePool::acquire`] at the
 //! same moments.
 
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 
 mod slot_index;
 
@@ -217,7 +217,8 @@ pub enum PoolAction {
 /// `core/tests/pool_index.rs` check that both give the same actions and answers.
 #[derive(Debug, Default)]
 pub struct MachinePool {
-    machines: BTreeMap<MachineId, Entry>,
+    /// The machines by id; [`SlotIndex::ids`] gives them in id order.
+    machines: FxHashMap<MachineId, Entry>,
     counts: Counts,
     index: SlotIndex,
     /// Walk every machine, as GitLab Runner does (the reference).
@@ -318,11 +319,15 @@ impl MachinePool {
     }
 
     fn rebuild_index(&mut self, max_builds: u32) {
-        let machines = self.machines.iter().map(|(&id, e)| (id, &e.machine));
-        let mut slots = Vec::with_capacity(self.machines.len());
+        // The machine being created may not hold a slot yet: sort every id (rebuilds double
+        // the room, so this is amortised over the pushes that fill it).
+        let mut ids: Vec<MachineId> = self.machines.keys().copied().collect();
+        ids.sort_unstable();
+        let machines = ids.iter().map(|id| (*id, &self.machines[id].machine));
+        let mut slots = Vec::with_capacity(ids.len());
         self.index = SlotIndex::rebuild(machines, max_builds, |_, slot| slots.push(slot));
-        for (e, slot) in self.machines.values_mut().zip(slots) {
-            e.slot = slot;
+        for (id, slot) in ids.iter().zip(slots) {
+            self.machines.get_mut(id).expect("known machine").slot = slot;
         }
     }
 
@@ -394,7 +399,7 @@ impl MachinePool {
         actions: &mut Vec<PoolAction>,
     ) {
         let mut so_far = Counts::default();
-        let ids: Vec<MachineId> = self.machines.keys().copied().collect();
+        let ids: Vec<MachineId> = self.index.ids().collect();
         for id in ids {
             let m = self.machines[&id].machine;
             let mut state = m.state;
@@ -500,7 +505,7 @@ impl MachinePool {
 
     /// The machines and their ids, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (MachineId, &Machine)> {
-        self.machines.iter().map(|(&id, e)| (id, &e.machine))
+        self.index.ids().map(|id| (id, &self.machines[&id].machine))
     }
 }
 

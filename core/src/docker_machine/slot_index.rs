@@ -171,6 +171,11 @@ impl SlotIndex {
         self.slots.id(slot)
     }
 
+    /// Every machine of the index, in id order.
+    pub(super) fn ids(&self) -> impl DoubleEndedIterator<Item = MachineId> + '_ {
+        self.slots.ids()
+    }
+
     /// The earliest idle clock among machines below `MaxBuilds` in slots `from..`.
     pub(super) fn min_clock_from(&self, from: usize) -> Option<u64> {
         Some(self.clocks.min_from(from)).filter(|&c| c != u64::MAX)

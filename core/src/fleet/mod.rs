@@ -29,8 +29,11 @@
 mod fast_path;
 mod instances;
 mod machines;
+mod project_indices;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use rustc_hash::FxHashMap;
 
 use crate::adaptive::Adaptive;
 use crate::cache::{CacheAt, CacheUseId, CacheWorld, ImageId, Outcome, Place};
@@ -55,7 +58,7 @@ struct MachineRunner {
     /// Jobs in Prepare waiting for a machine (on-demand), first come first served.
     waiters: VecDeque<JobKey>,
     /// The job whose Prepare created each on-demand machine still being created.
-    owners: BTreeMap<MachineId, JobKey>,
+    owners: FxHashMap<MachineId, JobKey>,
     /// `docker-machine create` commands running (the growth semaphore's `growing`).
     growing: u32,
     /// Machines `Creating` whose command waits for growth capacity, first come first served.
@@ -271,7 +274,7 @@ pub struct Fleet {
     free_keys: Vec<u32>,
     running: u32,
     /// Which runner owns each live machine.
-    machine_owner: BTreeMap<MachineId, RunnerId>,
+    machine_owner: FxHashMap<MachineId, RunnerId>,
     next_machine: u32,
     /// The next step token.
     next_token: u64,
@@ -284,8 +287,7 @@ pub struct Fleet {
     /// docker+machine Prepares sleeping before their next `useMachine` (when, which job).
     use_retries: std::collections::BTreeSet<(SimTime, JobKey)>,
     /// `ProjectRunnerID`s held by running docker-executor jobs, per (host, runner, project).
-    project_indices:
-        BTreeMap<(usize, RunnerId, crate::ids::ProjectId), std::collections::BTreeSet<u32>>,
+    project_indices: project_indices::ProjectIndices,
     /// Runners with adaptive request concurrency whose value is off its floor of 1: the only
     /// ones whose value a skipped empty offer can change (see `fast_path.rs`).
     unsettled: BTreeSet<RunnerId>,
@@ -299,7 +301,7 @@ pub struct Fleet {
     candidates: Vec<Vec<usize>>,
     /// Docker-executor runners with a token, a pending job they may take and a free `limit`
     /// slot: the only docker runners whose offers can matter (while requests are instant).
-    ready: BTreeSet<RunnerId>,
+    ready: RunnerMask,
     /// Runners whose `limit` count or pending jobs changed since `ready` was last brought up
     /// to date (at the next wakeup computation).
     dirty: Vec<RunnerId>,
@@ -337,7 +339,7 @@ impl Fleet {
                         pool: MachinePool::default(),
                         periods: Box::new(NoPeriods),
                         waiters: VecDeque::new(),
-                        owners: BTreeMap::new(),
+                        owners: FxHashMap::default(),
                         growing: 0,
                         growth_queue: VecDeque::new(),
                     }),
@@ -378,7 +380,7 @@ impl Fleet {
             jobs: Vec::new(),
             free_keys: Vec::new(),
             running: 0,
-            machine_owner: BTreeMap::new(),
+            machine_owner: FxHashMap::default(),
             next_machine: 0,
             next_token: 0,
             cache: CacheWorld::new(spec.cache),
@@ -386,12 +388,12 @@ impl Fleet {
             wakeup: None,
             has_scalers: false,
             use_retries: std::collections::BTreeSet::new(),
-            project_indices: BTreeMap::new(),
+            project_indices: project_indices::ProjectIndices::default(),
             unsettled: BTreeSet::new(),
             tokenless: vec![Vec::new(); process_count],
             scaled: vec![Vec::new(); process_count],
             candidates: vec![Vec::new(); process_count],
-            ready: BTreeSet::new(),
+            ready: RunnerMask::default(),
             dirty: Vec::new(),
         };
         for r in &fleet.runners {
@@ -680,13 +682,7 @@ impl Fleet {
         else {
             panic!("job {} ended while not running", job.spec.id);
         };
-        if let Some(held) = self.project_indices.get_mut(&(process, runner, job.spec.project)) {
-            // `removeBuild`: the index is free for the project's next job.
-            held.remove(&project_index);
-            if held.is_empty() {
-                self.project_indices.remove(&(process, runner, job.spec.project));
-            }
-        }
+        self.project_indices.release(process, runner, job.spec.project, project_index);
         let pending = started - job.queued;
         let wait_capacity_ms = slot_free.saturating_since(job.queued).min(pending);
         let wait_machine_ms = machine_free
@@ -980,7 +976,7 @@ impl Fleet {
         let project_index = if is_machine_runner || is_scaler {
             0
         } else {
-            self.take_project_index(p, runner, project)
+            self.project_indices.take(p, runner, project)
         };
         let job = self.jobs[key.0 as usize].as_mut().expect("picked job exists");
         job.state = JobState::Running {
@@ -1015,21 +1011,6 @@ impl Fleet {
         } else {
             self.start_work(now, key, Placement::Host(HostId(p as u16)), out);
         }
-    }
-
-    /// GitLab Runner 19.4 `commands/builds_helper.go` `addBuild`: the lowest
-    /// `ProjectRunnerID` that no running job of the same token (runner) and project on this
-    /// runner process holds. `removeBuild` gives it back at the job's end.
-    fn take_project_index(
-        &mut self,
-        p: usize,
-        runner: RunnerId,
-        project: crate::ids::ProjectId,
-    ) -> u32 {
-        let held = self.project_indices.entry((p, runner, project)).or_default();
-        let index = (0..).find(|i| !held.contains(i)).expect("a free index");
-        held.insert(index);
-        index
     }
 
     /// The job has its place (host slot or machine): pull, restore, script, save.

@@ -6,13 +6,13 @@
 //! Random streams (from the run's seed tree): `ec2.boot`, `ec2.failure`, `ec2.spot`,
 //! `ec2.reclaim`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use fleetsim_core::{Command, Input, MachineId, MachineLife, Placement, RunnerId, SimTime, Step};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
+use rustc_hash::FxHashMap;
 
 use super::ledger::MachineLedger;
 pub use super::ledger::{Bill, COLUMNS, CloudTotals, EC2_PENDING_MS, bill};
@@ -158,7 +158,8 @@ pub struct SimCloud<W: Write> {
     failure: ChaCha8Rng,
     spot: ChaCha8Rng,
     reclaim: ChaCha8Rng,
-    alive: BTreeMap<MachineId, Alive>,
+    /// The machines not yet removed, by id (written in id order at the end).
+    alive: FxHashMap<MachineId, Alive>,
     ledger: MachineLedger<W>,
     /// The first error writing `machines.csv`, reported by [`SimCloud::finish`].
     error: Option<std::io::Error>,
@@ -181,7 +182,7 @@ impl<W: Write> SimCloud<W> {
             failure: seeds.stream("ec2.failure"),
             spot: seeds.stream("ec2.spot"),
             reclaim: seeds.stream("ec2.reclaim"),
-            alive: BTreeMap::new(),
+            alive: FxHashMap::default(),
             ledger,
             error: None,
         })
@@ -197,7 +198,8 @@ impl<W: Write> SimCloud<W> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let ids: Vec<MachineId> = self.alive.keys().copied().collect();
+        let mut ids: Vec<MachineId> = self.alive.keys().copied().collect();
+        ids.sort_unstable();
         for id in ids {
             self.retire(id, end, None)?;
         }
@@ -365,7 +367,7 @@ impl<W: Write> Provider for SimCloud<W> {
             TOKEN_RECLAIM => {
                 let types = self.spot_types();
                 let name = &types[id as usize];
-                let victims: Vec<MachineId> = self
+                let mut victims: Vec<MachineId> = self
                     .alive
                     .iter()
                     .filter(|(_, a)| a.lost_at.is_none() && a.removal_started.is_none())
@@ -374,6 +376,8 @@ impl<W: Write> Provider for SimCloud<W> {
                     })
                     .map(|(&m, _)| m)
                     .collect();
+                // The capacity reclaim takes them all at once; they are lost in id order.
+                victims.sort_unstable();
                 for machine in victims {
                     if let Some(a) = self.alive.get_mut(&machine) {
                         a.lost_at = Some(now);

@@ -31,7 +31,7 @@ fn runner_strategy() -> impl Strategy<Value = RunnerSpec> {
 fn fleet_strategy() -> impl Strategy<Value = FleetSpec> {
     (
         prop::collection::vec(
-            (1u32..4, 500u64..5000, 0u64..5000, prop::collection::vec(runner_strategy(), 1..4)),
+            (1u32..4, 500u64..5000, 0u64..5000, prop::collection::vec(runner_strategy(), 1..6)),
             1..3,
         ),
         prop_oneof![Just(0u64), Just(7_000u64)],
