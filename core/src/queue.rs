@@ -80,6 +80,11 @@ impl RunnerMask {
         })
     }
 
+    /// The runners in both sets.
+    pub fn and(&self, other: &RunnerMask) -> RunnerMask {
+        RunnerMask(std::array::from_fn(|i| self.0[i] & other.0[i]))
+    }
+
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|&w| w == 0)
@@ -147,6 +152,12 @@ pub struct Queue {
     active: Vec<u32>,
     /// Per runner: how many pending jobs it may take.
     pending_for_runner: Vec<u32>,
+    /// Per job tag set seen: the runners whose tags allow it (the tag half of
+    /// [`Queue::eligible`]), so a new class costs a mask intersection, not a walk over the
+    /// runners (issue 15: 500 runners × 64 projects are 32,000 classes).
+    tag_masks: FxHashMap<TagSetId, RunnerMask>,
+    /// Per project seen: the runners whose scope includes it (the scope half).
+    scope_masks: FxHashMap<ProjectId, RunnerMask>,
     /// Runners whose "has a pending job it may take" changed since the fleet last asked
     /// ([`Queue::take_flips`]); a runner may appear more than once.
     flips: Vec<RunnerId>,
@@ -179,30 +190,63 @@ impl Queue {
             pending_for_runner: vec![0; n],
             runner_classes: vec![Vec::new(); n],
             flips: Vec::new(),
+            tag_masks: FxHashMap::default(),
+            scope_masks: FxHashMap::default(),
             pending: 0,
         }
     }
 
-    /// The runners that may ever take a job of this project and tag set.
+    /// The runners that may ever take a job of this project and tag set: the runner's scope
+    /// includes the project, and the job's tags are a subset of the runner's (an untagged
+    /// job needs `run_untagged`).
     pub fn eligible(
         &self,
         tags: &TagInterner,
         project: ProjectId,
         job_tags: TagSetId,
     ) -> RunnerMask {
-        let mut mask = RunnerMask::default();
-        for (i, r) in self.runners.iter().enumerate() {
-            let scope_ok = r.projects.as_ref().is_none_or(|ps| ps.contains(&project));
-            let tags_ok = if job_tags == TagSetId::UNTAGGED {
+        self.scope_mask(project).and(&self.tag_mask(tags, job_tags))
+    }
+
+    fn scope_mask(&self, project: ProjectId) -> RunnerMask {
+        RunnerMask::of(self.runners.iter().enumerate().filter_map(|(i, r)| {
+            r.projects.as_ref().is_none_or(|ps| ps.contains(&project)).then_some(RunnerId(i as u16))
+        }))
+    }
+
+    fn tag_mask(&self, tags: &TagInterner, job_tags: TagSetId) -> RunnerMask {
+        RunnerMask::of(self.runners.iter().enumerate().filter_map(|(i, r)| {
+            let ok = if job_tags == TagSetId::UNTAGGED {
                 r.run_untagged
             } else {
                 tags.is_subset(job_tags, r.tags)
             };
-            if scope_ok && tags_ok {
-                mask.insert(RunnerId(i as u16));
+            ok.then_some(RunnerId(i as u16))
+        }))
+    }
+
+    /// [`Queue::eligible`] from masks kept per project and per tag set.
+    fn eligible_memo(
+        &mut self,
+        tags: &TagInterner,
+        project: ProjectId,
+        job_tags: TagSetId,
+    ) -> RunnerMask {
+        let scope = match self.scope_masks.get(&project) {
+            Some(m) => *m,
+            None => {
+                let m = self.scope_mask(project);
+                *self.scope_masks.entry(project).or_insert(m)
             }
-        }
-        mask
+        };
+        let tag = match self.tag_masks.get(&job_tags) {
+            Some(m) => *m,
+            None => {
+                let m = self.tag_mask(tags, job_tags);
+                *self.tag_masks.entry(job_tags).or_insert(m)
+            }
+        };
+        scope.and(&tag)
     }
 
     /// Whether some runner may ever take a job of this project and tag set (from the job's
@@ -234,7 +278,8 @@ impl Queue {
             Some(&c) => c,
             None => {
                 let c = self.classes.len() as u32;
-                let eligible = self.eligible(tags, project, job_tags);
+                let eligible = self.eligible_memo(tags, project, job_tags);
+                debug_assert_eq!(eligible, self.eligible(tags, project, job_tags));
                 let runners: Vec<RunnerId> = eligible.iter().collect();
                 for r in &runners {
                     self.runner_classes[r.0 as usize].push(c);
@@ -432,6 +477,32 @@ mod tests {
                 let want: Vec<u16> =
                     mask.iter().map(|r| r.0).filter(|&r| r >= a && r < b).collect();
                 assert_eq!(range(&mask, a, b), want, "{a}..{b}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_class_gets_the_runners_the_plain_rule_gives() {
+        // The classes' runner sets come from masks kept per project and per tag set; they
+        // must be what `eligible` says for every mix of scope, tags and `run_untagged`.
+        let mut t = TagInterner::default();
+        let sets = [TagSetId::UNTAGGED, t.intern(&["a"]), t.intern(&["b"]), t.intern(&["a", "b"])];
+        let mut runners = Vec::new();
+        for (i, &tags) in sets.iter().enumerate() {
+            for scope in [None, Some(vec![ProjectId(1)]), Some(vec![ProjectId(2), ProjectId(3)])] {
+                let mut r = filter(RunnerScope::Project, tags);
+                r.projects = scope;
+                r.run_untagged = i % 2 == 0;
+                runners.push(r);
+            }
+        }
+        let mut q = Queue::new(runners);
+        let mut key = 0;
+        for project in (0..5).map(ProjectId) {
+            for &tags in &sets {
+                key += 1;
+                let filed = q.push(&t, JobId(key), JobKey(key as u32), project, tags);
+                assert_eq!(*q.class_runners(filed.class), q.eligible(&t, project, tags));
             }
         }
     }
