@@ -22,6 +22,7 @@ use crate::engine::RunEnd;
 use crate::offload::{ReportThread, ReportsDone};
 use crate::report::jobs_csv::JobsCsv;
 use crate::report::observer::{FinishedJobs, JobsOut, ReportObserver};
+use crate::report::page_stats::{JobStats, TimelineStats};
 use crate::report::pending::PendingStats;
 use crate::report::summarize::{Areas, summarize};
 use crate::report::summary::{Summary, WindowSummary};
@@ -178,28 +179,28 @@ impl RunPath {
         let areas =
             Areas { pending: timeline.pending_area_ms(), running: timeline.running_area_ms() };
         let failed = |e: String| RunFailure::Failed(format!("writing reports: {e}"));
-        let (pending, window) = match jobs {
+        let (pending, window, page) = match jobs {
             JobsOut::Here(jobs) => {
                 if let Some(e) = error {
                     return Err(failed(e));
                 }
-                jobs.jobs_csv.finish().map_err(io_error)?;
-                timeline.finish(end.end).map_err(io_error)?;
-                (jobs.pending, jobs.window)
+                let (_, job_page) = jobs.jobs_csv.finish().map_err(io_error)?;
+                let (_, timeline_page) = timeline.finish(end.end).map_err(io_error)?;
+                (jobs.pending, jobs.window, (job_page, timeline_page))
             }
             JobsOut::Beside(thread) => {
                 // The last timeline rows go to the report thread; the timeline's writer is
                 // dropped here, before the thread is joined.
-                let last_rows = timeline.finish(end.end).map(drop);
+                let last_rows = timeline.finish(end.end).map(|(_, page)| page);
                 let ReportsDone { jobs, timeline: mut timeline_file, error: thread_error } =
                     thread.finish();
                 if let Some(e) = error.or(thread_error.map(|e| e.to_string())) {
                     return Err(failed(e));
                 }
-                last_rows.map_err(io_error)?;
-                jobs.jobs_csv.finish().map_err(io_error)?;
+                let timeline_page = last_rows.map_err(io_error)?;
+                let (_, job_page) = jobs.jobs_csv.finish().map_err(io_error)?;
                 timeline_file.flush().map_err(io_error)?;
-                (jobs.pending, jobs.window)
+                (jobs.pending, jobs.window, (job_page, timeline_page))
             }
         };
         let cache_stats = self.fleet.finish_cache(end.end);
@@ -228,20 +229,26 @@ impl RunPath {
         });
         section(&mut summary);
         if self.files.writing != Writing::Nothing {
-            write_summary(&self.files.out_dir, &summary)?;
+            write_summary(&self.files.out_dir, &summary, &page.0, &page.1)?;
         }
         Ok((summary, warnings))
     }
 }
 
-/// `summary.json` and `report.html` in `out_dir`.
-fn write_summary(out_dir: &Path, summary: &Summary) -> Result<(), RunFailure> {
+/// `summary.json` and `report.html` in `out_dir` (the page from what the run gathered while
+/// it wrote `jobs.csv` and `timeline.csv`).
+fn write_summary(
+    out_dir: &Path,
+    summary: &Summary,
+    jobs: &JobStats,
+    timeline: &TimelineStats,
+) -> Result<(), RunFailure> {
     let mut json = serde_json::to_string_pretty(summary)
         .map_err(|e| RunFailure::Failed(format!("encoding summary.json: {e}")))?;
     json.push('\n');
     std::fs::write(out_dir.join("summary.json"), json)
         .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
-    crate::report::html::write_run_report(out_dir, summary)
+    crate::report::html::write_run_report_streamed(out_dir, summary, jobs, timeline)
         .map_err(|e| RunFailure::Failed(format!("writing report.html: {e}")))
 }
 

@@ -7,6 +7,7 @@ use std::io::Write;
 use fleetsim_core::JobRecord;
 
 use super::csv_line::{CsvLine, escape, write_header};
+use super::page_stats::JobStats;
 
 /// The columns of `jobs.csv`, in order.
 pub const COLUMNS: [&str; 25] = [
@@ -44,6 +45,8 @@ pub struct JobsCsv<W: Write> {
     runner_names: Vec<Vec<u8>>,
     host_names: Vec<Vec<u8>>,
     line: CsvLine,
+    /// What `report.html` needs from the rows, gathered as they go out.
+    page: JobStats,
 }
 
 impl<W: Write> JobsCsv<W> {
@@ -59,6 +62,7 @@ impl<W: Write> JobsCsv<W> {
             runner_names: runner_names.iter().map(|n| escape(n)).collect(),
             host_names: host_names.iter().map(|n| escape(n)).collect(),
             line: CsvLine::default(),
+            page: JobStats::new()?,
         })
     }
 
@@ -95,12 +99,13 @@ impl<W: Write> JobsCsv<W> {
             .milli(r.save_ms)
             .u64(r.bytes_down)
             .u64(r.bytes_up);
+        self.page.add(r.pending_ms(), (!r.failed).then(|| r.script_started - r.queued));
         self.line.write_to(&mut self.out)
     }
 
-    /// Flushes and returns the inner writer.
-    pub fn finish(mut self) -> std::io::Result<W> {
+    /// Flushes; returns the inner writer and what `report.html` needs from the rows.
+    pub fn finish(mut self) -> std::io::Result<(W, JobStats)> {
         self.out.flush()?;
-        Ok(self.out)
+        Ok((self.out, self.page))
     }
 }

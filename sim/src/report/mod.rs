@@ -6,6 +6,7 @@ pub mod csv_line;
 pub mod html;
 pub mod jobs_csv;
 pub mod observer;
+pub mod page_stats;
 pub mod pending;
 pub mod summarize;
 pub mod summary;

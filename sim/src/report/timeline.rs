@@ -12,6 +12,7 @@ use std::io::Write;
 use fleetsim_core::{Command, SimTime, Step};
 
 use super::csv_line::{CsvLine, write_header};
+use super::page_stats::TimelineStats;
 
 const MINUTE_MS: u64 = 60_000;
 
@@ -70,6 +71,8 @@ pub struct Timeline<W: Write> {
     written: Option<MinuteValues>,
     held: Option<u64>,
     line: CsvLine,
+    /// What `report.html` needs from the rows, gathered as they go out.
+    page: TimelineStats,
 }
 
 /// One row of `timeline.csv` but its `minute` and `time_s`: the averages, in thousandths and
@@ -113,6 +116,7 @@ impl<W: Write> Timeline<W> {
             written: None,
             held: None,
             line: CsvLine::default(),
+            page: TimelineStats::new(true),
         })
     }
 
@@ -230,6 +234,11 @@ impl<W: Write> Timeline<W> {
             .milli(idle)
             .milli(busy)
             .milli(removing);
+        // As the page's reader takes the row back: thousandths / 1000 is the double that
+        // parsing the three-decimal text gives.
+        let sums = [pending, running, creating, idle, busy, removing].map(|t| t as f64 / 1000.0);
+        let peaks = [f64::from(row.pending_max), f64::from(row.running_max)];
+        self.page.add_row(Some(minute), (minute * 60) as f64, sums, peaks);
         self.line.write_to(&mut self.out)
     }
 
@@ -243,8 +252,9 @@ impl<W: Write> Timeline<W> {
         self.total_running_area
     }
 
-    /// Writes the last (partial) minute and flushes.
-    pub fn finish(mut self, end: SimTime) -> std::io::Result<W> {
+    /// Writes the last (partial) minute and flushes; returns the writer and what
+    /// `report.html` needs from the rows.
+    pub fn finish(mut self, end: SimTime) -> std::io::Result<(W, TimelineStats)> {
         self.advance_to(end)?;
         let events = self.row.created + self.row.started + self.row.finished;
         if self.last_at.as_ms() > self.minute * MINUTE_MS || events > 0 {
@@ -252,7 +262,7 @@ impl<W: Write> Timeline<W> {
         }
         self.write_held()?;
         self.out.flush()?;
-        Ok(self.out)
+        Ok((self.out, self.page))
     }
 }
 
@@ -273,7 +283,7 @@ mod tests {
         t.observe(SimTime(30_000), lv(2, 0), true, &[]).unwrap(); // 2 pending from 30 s
         t.observe(SimTime(90_000), Levels { busy: 1, ..lv(0, 1) }, false, &[]).unwrap(); // picked up at 90 s
         assert_eq!(t.pending_area_ms(), 2 * 60_000);
-        let out = String::from_utf8(t.finish(SimTime(120_000)).unwrap()).unwrap();
+        let out = String::from_utf8(t.finish(SimTime(120_000)).unwrap().0).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[1], "0,0,1.000,2,0.000,0,1,0,0,0.000,0.000,0.000,0.000");
         assert_eq!(lines[2], "1,60,1.000,2,0.500,1,0,0,0,0.000,0.000,0.500,0.000");
@@ -289,7 +299,7 @@ mod tests {
         let ten_days = 10 * 24 * 60 * MINUTE_MS;
         t.observe(SimTime(ten_days + 30_000), Levels::default(), false, &[]).unwrap();
         assert_eq!(t.pending_area_ms(), u128::from(ten_days + 30_000));
-        let out = String::from_utf8(t.finish(SimTime(ten_days + 60_000)).unwrap()).unwrap();
+        let out = String::from_utf8(t.finish(SimTime(ten_days + 60_000)).unwrap().0).unwrap();
         let minutes: Vec<&str> =
             out.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
         assert_eq!(minutes, vec!["0", "1", "14399", "14400"]);
@@ -316,7 +326,7 @@ mod tests {
                 let level = if (created..picked).contains(&now) { lv } else { Levels::default() };
                 t.observe(SimTime(now), level, now == created, &[]).unwrap();
             }
-            String::from_utf8(t.finish(SimTime(end)).unwrap()).unwrap()
+            String::from_utf8(t.finish(SimTime(end)).unwrap().0).unwrap()
         };
         let quiet = history(false);
         assert_eq!(quiet, history(true));

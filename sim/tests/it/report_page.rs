@@ -29,6 +29,29 @@ fn renders_a_real_run() {
     }
 }
 
+/// `sim run` draws `report.html` from what it gathered while writing `jobs.csv` and
+/// `timeline.csv`; `sim report` (and older folders) draw it by reading those files back. Both
+/// must give the same bytes: on a docker+machine run with machines, and on a week with idle
+/// nights (compressed timeline stretches) and more minutes than the chart has points.
+#[test]
+fn the_page_drawn_while_streaming_equals_the_page_read_back() {
+    for name in ["seed-autoscale-spot.toml", "seed-single-server.toml"] {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(name);
+        let opts = RunOptions { out: Some(dir.path().to_path_buf()), ..RunOptions::default() };
+        let output = run_file(&scenario, &opts).unwrap();
+        let streamed = std::fs::read(dir.path().join("report.html")).unwrap();
+        let timeline = std::fs::read_to_string(dir.path().join("timeline.csv")).unwrap();
+        let rows = timeline.lines().count() - 1;
+        let last = timeline.lines().last().unwrap();
+        let minutes: usize = last.split(',').next().unwrap().parse::<usize>().unwrap() + 1;
+        assert!(rows < minutes, "{name}: no compressed stretch ({rows} rows)");
+        write_run_report(dir.path(), &output.summary).unwrap();
+        let read_back = std::fs::read(dir.path().join("report.html")).unwrap();
+        assert!(streamed == read_back, "{name}: the two pages differ");
+    }
+}
+
 /// Screenshots a real run's page with headless Chromium when it is installed (it is not
 /// installed by the test; without it the test passes with a note).
 #[test]

@@ -1,14 +1,18 @@
 //! `report.html`: one self-contained page per run (no network: inline CSS and inline SVG
-//! charts drawn here with `plotters`), built from the files the run already wrote.
+//! charts drawn here with `plotters`), from what the run wrote.
 //!
-//! - `jobs.csv` is streamed into two HDR histograms (pending and queued → script start), so
-//!   the page costs the same memory for a thousand jobs or ten million; the CDF is drawn from
-//!   the histograms' buckets.
-//! - `timeline.csv` is streamed into at most [`MAX_POINTS`] buckets per series: buckets are
-//!   whole numbers of minutes that double in width (neighbours merged, averages averaged and
-//!   peaks kept) whenever there would be more.
+//! - From `jobs.csv`: two HDR histograms (pending and queued → script start), so the page
+//!   costs the same memory for a thousand jobs or ten million; the CDF is drawn from the
+//!   histograms' buckets.
+//! - From `timeline.csv`: at most [`MAX_POINTS`] buckets per series, whole numbers of
+//!   minutes that double in width (neighbours merged, averages averaged and peaks kept)
+//!   whenever there would be more.
 //! - `machines.csv` (optional: older runs have none) gives the machine counts by removal
 //!   reason.
+//!
+//! `sim run` gathers the first two while it writes the files ([`write_run_report_streamed`]);
+//! [`write_run_report`] reads them back, for folders written earlier (the accumulators are
+//! shared, `crate::report::page_stats`, and a test checks that both pages are the same).
 //!
 //! The summary is read through its JSON form, so the page renders whatever fields it has
 //! and shows "—" for the ones it does not. Nothing here reads a clock or iterates a hash map:
@@ -23,18 +27,16 @@ use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::Path;
 
-use hdrhistogram::Histogram;
 use serde_json::Value;
 
+pub use crate::report::page_stats::MAX_POINTS;
+use crate::report::page_stats::{JobStats, TimelineStats};
 use crate::report::summary::Summary;
 
 pub mod kit;
 mod run_page;
 
 use run_page::render_run_page;
-
-/// Most points per time series on the charts.
-pub const MAX_POINTS: usize = 2000;
 
 /// Writes `out_dir/report.html` from `summary` and the `jobs.csv`, `timeline.csv` and (when
 /// present) `machines.csv` that the run wrote in `out_dir`.
@@ -58,8 +60,31 @@ pub fn write_run_report_from_value(out_dir: &Path, summary: &Value) -> io::Resul
         (jobs.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), timeline)
     });
     let (jobs, timeline) = (jobs?, timeline?);
+    write_page(out_dir, summary, &jobs, &timeline)
+}
+
+/// [`write_run_report`] from what the run gathered while it wrote `jobs.csv` and
+/// `timeline.csv` (the same page, without reading them back).
+pub fn write_run_report_streamed(
+    out_dir: &Path,
+    summary: &Summary,
+    jobs: &JobStats,
+    timeline: &TimelineStats,
+) -> io::Result<()> {
+    let value = serde_json::to_value(summary)
+        .map_err(|e| io::Error::other(format!("encoding the summary: {e}")))?;
+    write_page(out_dir, &value, jobs, timeline)
+}
+
+/// Reads `machines.csv` (when present) and writes the page.
+fn write_page(
+    out_dir: &Path,
+    summary: &Value,
+    jobs: &JobStats,
+    timeline: &TimelineStats,
+) -> io::Result<()> {
     let machines = read_machines(&out_dir.join("machines.csv"))?;
-    let page = render_run_page(summary, &jobs, &timeline, &machines)?;
+    let page = render_run_page(summary, jobs, timeline, &machines)?;
     let path = out_dir.join("report.html");
     std::fs::write(&path, page).map_err(|e| named(&path, e))
 }
@@ -67,63 +92,6 @@ pub fn write_run_report_from_value(out_dir: &Path, summary: &Value) -> io::Resul
 // ---------------------------------------------------------------------------------------
 // Reading the CSV files
 // ---------------------------------------------------------------------------------------
-
-/// What the page needs from `jobs.csv`.
-struct JobStats {
-    /// Pending time of every job run, in ms.
-    pending: Histogram<u64>,
-    /// Queued → script start of the runs that did not fail, in ms.
-    to_script: Histogram<u64>,
-}
-
-/// One bucket of whole minutes of `timeline.csv`.
-#[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
-    /// `time_s` of the bucket's first minute.
-    start_s: f64,
-    /// Minutes in the bucket.
-    minutes: u64,
-    /// Sums over the minutes of pending, running, creating, idle, busy, removing averages.
-    sums: [f64; 6],
-    /// Peaks of pending and running.
-    peaks: [f64; 2],
-}
-
-impl Bucket {
-    fn merge(self, next: Bucket) -> Bucket {
-        let mut sums = self.sums;
-        for (s, n) in sums.iter_mut().zip(next.sums) {
-            *s += n;
-        }
-        Bucket {
-            start_s: self.start_s,
-            minutes: self.minutes + next.minutes,
-            sums,
-            peaks: [self.peaks[0].max(next.peaks[0]), self.peaks[1].max(next.peaks[1])],
-        }
-    }
-
-    /// Hours since the start at the bucket's middle.
-    fn mid_h(&self) -> f64 {
-        (self.start_s + 30.0 * self.minutes as f64) / 3600.0
-    }
-
-    fn avg(&self, i: usize) -> f64 {
-        if self.minutes == 0 { 0.0 } else { self.sums[i] / self.minutes as f64 }
-    }
-}
-
-/// `timeline.csv` downsampled to at most [`MAX_POINTS`] buckets.
-#[derive(Debug, Default)]
-struct TimelineStats {
-    buckets: Vec<Bucket>,
-    /// Minutes per bucket (a power of two).
-    width: u64,
-    /// Whether any machine column was ever above zero.
-    any_machine: bool,
-    /// Whether the file has the machine columns at all.
-    has_machine_columns: bool,
-}
 
 /// What the page needs from `machines.csv`.
 #[derive(Debug, Default)]
@@ -196,34 +164,24 @@ fn seconds_to_ms(s: f64) -> u64 {
     (s.max(0.0) * 1000.0).round() as u64
 }
 
-/// Longest time the histograms hold (1000 days in ms); longer ones count as this.
-const HISTOGRAM_MAX_MS: u64 = 1000 * 86_400_000;
-
-/// A fixed-range histogram of milliseconds, 3 significant digits (like the summary's), so
-/// that `saturating_record` never clamps a real value.
-fn new_histogram() -> io::Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_MS, 3)
-        .map_err(|e| io::Error::other(format!("histogram: {e}")))
-}
-
 fn read_jobs(path: &Path) -> io::Result<JobStats> {
     let mut cols = Columns::open(path)?;
     let pending_i = cols.need(path, "pending_s")?;
     let to_script_i = cols.find("to_script_s");
     let failed_i = cols.find("failed");
-    let mut stats = JobStats { pending: new_histogram()?, to_script: new_histogram()? };
+    let mut stats = JobStats::new()?;
     let mut rec = csv::ByteRecord::new();
     while cols.reader.read_byte_record(&mut rec).map_err(|e| named(path, e))? {
-        let pending = number(path, &rec, pending_i, "pending_s")?;
-        stats.pending.saturating_record(seconds_to_ms(pending));
+        let pending = seconds_to_ms(number(path, &rec, pending_i, "pending_s")?);
         let failed = match failed_i {
             Some(i) => field(path, &rec, i, "failed")? == b"true",
             None => false,
         };
-        if let (Some(i), false) = (to_script_i, failed) {
-            let t = number(path, &rec, i, "to_script_s")?;
-            stats.to_script.saturating_record(seconds_to_ms(t));
-        }
+        let to_script = match (to_script_i, failed) {
+            (Some(i), false) => Some(seconds_to_ms(number(path, &rec, i, "to_script_s")?)),
+            _ => None,
+        };
+        stats.add(pending, to_script);
     }
     Ok(stats)
 }
@@ -252,63 +210,27 @@ fn read_timeline(path: &Path) -> io::Result<TimelineStats> {
     }
 
     let minute_i = cols.find("minute");
-    let mut stats = TimelineStats { width: 1, has_machine_columns, ..TimelineStats::default() };
-    let mut row: u64 = 0;
-    let mut previous: Option<Bucket> = None;
+    let mut stats = TimelineStats::new(has_machine_columns);
     let mut rec = csv::ByteRecord::new();
     while cols.reader.read_byte_record(&mut rec).map_err(|e| named(path, e))? {
-        // A gap in `minute` is a compressed idle stretch: its minutes repeat the row before.
-        if let (Some(i), Some(prev)) = (minute_i, previous) {
-            let at = number(path, &rec, i, "minute")? as u64;
-            while row < at {
-                stats.add_minute(row, Bucket { start_s: row as f64 * 60.0, ..prev });
-                row += 1;
-            }
-        }
-        let mut minute = Bucket {
-            start_s: number(path, &rec, time_i, "time_s")?,
-            minutes: 1,
-            ..Bucket::default()
+        let minute = match minute_i {
+            Some(i) => Some(number(path, &rec, i, "minute")? as u64),
+            None => None,
         };
+        let time_s = number(path, &rec, time_i, "time_s")?;
+        let mut sums = [0.0; 6];
         for (k, &(i, name)) in avg_i.iter().enumerate() {
             if let Some(i) = i {
-                minute.sums[k] = number(path, &rec, i, name)?;
+                sums[k] = number(path, &rec, i, name)?;
             }
         }
+        let mut peaks = [0.0; 2];
         for (k, &(i, name)) in peak_i.iter().enumerate() {
-            minute.peaks[k] = number(path, &rec, i, name)?;
+            peaks[k] = number(path, &rec, i, name)?;
         }
-        stats.any_machine |= minute.sums[2..].iter().any(|&x| x > 0.0);
-        stats.add_minute(row, minute);
-        previous = Some(minute);
-        row += 1;
+        stats.add_row(minute, time_s, sums, peaks);
     }
     Ok(stats)
-}
-
-impl TimelineStats {
-    /// Adds minute number `row` (0-based, in order), halving the resolution when the buckets
-    /// are full.
-    fn add_minute(&mut self, row: u64, minute: Bucket) {
-        let mut index = (row / self.width) as usize;
-        if index >= MAX_POINTS {
-            self.buckets = self
-                .buckets
-                .chunks(2)
-                .map(|pair| match pair {
-                    [a, b] => a.merge(*b),
-                    [a] => *a,
-                    _ => Bucket::default(),
-                })
-                .collect();
-            self.width *= 2;
-            index = (row / self.width) as usize;
-        }
-        match self.buckets.get_mut(index) {
-            Some(bucket) => *bucket = bucket.merge(minute),
-            None => self.buckets.push(minute),
-        }
-    }
 }
 
 fn read_machines(path: &Path) -> io::Result<MachineStats> {

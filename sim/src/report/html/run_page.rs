@@ -10,12 +10,13 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::Value;
 
+use super::MachineStats;
 use super::kit::{
     Area, BLUE_C, Bars, GREEN_C, LIGHT_C, MISSING, ORANGE_C, PlotResult, RED_C, at, bar_chart,
     caption_style, desc_style, draw_legend, empty_chart, esc, figure, fmt_count, fmt_pct, fmt_s,
     fmt_usd, label_style, legend_marker, num, opt, page_head, svg, text, tick,
 };
-use super::{Bucket, JobStats, MAX_POINTS, MachineStats, TimelineStats};
+use crate::report::page_stats::{Bucket, JobStats, MAX_POINTS, TimelineStats};
 use crate::report::summary::human;
 
 /// Chart width in pixels.
@@ -651,7 +652,7 @@ fn machines_chart(root: &Area<'_>, t: &TimelineStats) -> PlotResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::html::new_histogram;
+    use crate::report::page_stats::new_histogram;
 
     #[test]
     fn cdf_points_are_bounded_and_end_at_one() {
