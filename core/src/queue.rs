@@ -92,17 +92,7 @@ impl RunnerMask {
 
     /// The runners in the set, lowest id first.
     pub fn iter(&self) -> impl Iterator<Item = RunnerId> + '_ {
-        self.0.iter().enumerate().flat_map(|(i, &word)| {
-            let mut bits = word;
-            std::iter::from_fn(move || {
-                if bits == 0 {
-                    return None;
-                }
-                let r = bits.trailing_zeros();
-                bits &= bits - 1;
-                Some(RunnerId((i * 64) as u16 + r as u16))
-            })
-        })
+        self.range(RunnerId(0), RunnerId((64 * MASK_WORDS) as u16))
     }
 }
 
