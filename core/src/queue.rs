@@ -96,6 +96,26 @@ impl RunnerMask {
     }
 }
 
+/// The runners whose scope includes `project` (all projects, or a list that has it).
+fn scope_mask(runners: &[RunnerFilter], project: ProjectId) -> RunnerMask {
+    RunnerMask::of(runners.iter().enumerate().filter_map(|(i, r)| {
+        r.projects.as_ref().is_none_or(|ps| ps.contains(&project)).then_some(RunnerId(i as u16))
+    }))
+}
+
+/// The runners whose tags allow a job tagged `job_tags`: a subset of the runner's tags, or
+/// `run_untagged` for an untagged job.
+fn tag_mask(runners: &[RunnerFilter], tags: &TagInterner, job_tags: TagSetId) -> RunnerMask {
+    RunnerMask::of(runners.iter().enumerate().filter_map(|(i, r)| {
+        let ok = if job_tags == TagSetId::UNTAGGED {
+            r.run_untagged
+        } else {
+            tags.is_subset(job_tags, r.tags)
+        };
+        ok.then_some(RunnerId(i as u16))
+    }))
+}
+
 /// What GitLab knows about one runner when it picks a job for it.
 #[derive(Debug, Clone)]
 pub struct RunnerFilter {
@@ -195,24 +215,7 @@ impl Queue {
         project: ProjectId,
         job_tags: TagSetId,
     ) -> RunnerMask {
-        self.scope_mask(project).and(&self.tag_mask(tags, job_tags))
-    }
-
-    fn scope_mask(&self, project: ProjectId) -> RunnerMask {
-        RunnerMask::of(self.runners.iter().enumerate().filter_map(|(i, r)| {
-            r.projects.as_ref().is_none_or(|ps| ps.contains(&project)).then_some(RunnerId(i as u16))
-        }))
-    }
-
-    fn tag_mask(&self, tags: &TagInterner, job_tags: TagSetId) -> RunnerMask {
-        RunnerMask::of(self.runners.iter().enumerate().filter_map(|(i, r)| {
-            let ok = if job_tags == TagSetId::UNTAGGED {
-                r.run_untagged
-            } else {
-                tags.is_subset(job_tags, r.tags)
-            };
-            ok.then_some(RunnerId(i as u16))
-        }))
+        scope_mask(&self.runners, project).and(&tag_mask(&self.runners, tags, job_tags))
     }
 
     /// [`Queue::eligible`] from masks kept per project and per tag set.
@@ -222,21 +225,11 @@ impl Queue {
         project: ProjectId,
         job_tags: TagSetId,
     ) -> RunnerMask {
-        let scope = match self.scope_masks.get(&project) {
-            Some(m) => *m,
-            None => {
-                let m = self.scope_mask(project);
-                *self.scope_masks.entry(project).or_insert(m)
-            }
-        };
-        let tag = match self.tag_masks.get(&job_tags) {
-            Some(m) => *m,
-            None => {
-                let m = self.tag_mask(tags, job_tags);
-                *self.tag_masks.entry(job_tags).or_insert(m)
-            }
-        };
-        scope.and(&tag)
+        let runners = &self.runners;
+        let scope = self.scope_masks.entry(project).or_insert_with(|| scope_mask(runners, project));
+        let tag =
+            self.tag_masks.entry(job_tags).or_insert_with(|| tag_mask(runners, tags, job_tags));
+        scope.and(tag)
     }
 
     /// Whether some runner may ever take a job of this project and tag set (from the job's
