@@ -5,7 +5,9 @@
 # Needs a running Docker engine, the image from `sim live prepare-image`, and an S3 server:
 #   S3=127.0.0.1:9310 KEY=fleetsim SECRET=fleetsim-secret BUCKET=fleetsim-cache \
 #     benches/live/agreement.sh [JOBS] [SPEED]
-# Prints each configuration's calibration and comparison table; reports in $OUT (a temp dir).
+# KINDS="docker" runs one configuration only. Prints each configuration's calibration and
+# comparison table; reports in $OUT (a temp dir), with each run's whole output in live.log
+# (the table is cut from it, so a run that dies still says why there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${S3:?host:port of the S3 server}" "${KEY:?}" "${SECRET:?}" "${BUCKET:?}"
@@ -15,7 +17,9 @@ SIM=${SIM:-target/release/sim}
 OUT=${OUT:-$(mktemp -d)}
 IMAGE=fleetsim/busybox:latest
 
-for kind in docker docker-machine; do
+KINDS=${KINDS:-docker docker-machine}
+
+for kind in $KINDS; do
     dir="$OUT/$kind-$JOBS-x$SPEED"; mkdir -p "$dir"
     python3 benches/live/agreement_trace.py "$JOBS" > "$dir/trace.csv"
     {
@@ -68,7 +72,14 @@ for kind in docker docker-machine; do
     } > "$dir/scenario.toml"
     echo "== $kind, $JOBS jobs, --speed $SPEED"
     $SIM live calibrate "$dir/scenario.toml" --speed "$SPEED" --out "$dir/calibration.toml"
-    $SIM live "$dir/scenario.toml" --speed "$SPEED" --compare --out "$dir/live" 2>&1 |
-        sed -n '/^metric/,/^sim reports/p'
+    status=0
+    $SIM live "$dir/scenario.toml" --speed "$SPEED" --compare --out "$dir/live" \
+        > "$dir/live.log" 2>&1 || status=$?
+    sed -n '/^metric/,/^sim reports/p' "$dir/live.log"
+    if [ "$status" != 0 ]; then
+        echo "sim live failed (exit $status); its last lines ($dir/live.log):"
+        tail -n 20 "$dir/live.log"
+        exit "$status"
+    fi
 done
 echo "reports in $OUT"

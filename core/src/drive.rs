@@ -19,6 +19,13 @@
 //! released and handled at the same instant, after the inputs before them: they are a direct
 //! consequence of an input, as GitLab queues the dependants when it processes the job's
 //! completion, and come before any later event. Among themselves they keep pipeline order.
+//!
+//! Across instants, the core's own wakeup ([`Fleet::next_wakeup`]) is an input like the
+//! others and comes last at its instant. A driver must never hand the fleet an input later
+//! than a wakeup it has not handled yet: the fast path skips the feeder offers before an input
+//! in bulk, assuming none of them could change anything, and the wakeup is the first offer
+//! that can (one at which the feeder blocks, say). The simulator's event queue keeps this by
+//! construction; a driver that stamps inputs with a clock uses [`Drive::handle_stamped`].
 
 use crate::fleet::Fleet;
 use crate::job::{Command, Input, JobSpec};
@@ -139,6 +146,55 @@ impl Drive {
                 }
             }
             observer.after_input(now, fleet, arrival, &self.commands);
+        }
+        done
+    }
+
+    /// Handles `inputs` stamped with the instants a clock gave them (sorted by instant),
+    /// merged with the fleet's wakeups by the ordering rule: a wakeup due before an input's
+    /// instant is handled first, at its own instant; at one instant the inputs come first.
+    /// Then every wakeup due by `until`. Nothing is handled before `last` (the instant of the
+    /// previous input, updated here): a completion that arrives late is handled at `last`.
+    pub fn handle_stamped<P: Port, O: Observer>(
+        &mut self,
+        fleet: &mut Fleet,
+        inputs: impl IntoIterator<Item = (SimTime, Input)>,
+        until: SimTime,
+        last: &mut SimTime,
+        port: &mut P,
+        observer: &mut O,
+    ) -> Handled {
+        let mut done = Handled::default();
+        let mut batch = Vec::with_capacity(1);
+        let mut woken: Option<SimTime> = None;
+        let mut floor = *last;
+        let mut one = |drive: &mut Drive, fleet: &mut Fleet, at: SimTime, input: Input| {
+            let now = at.max(*last);
+            *last = now;
+            batch.clear();
+            batch.push(input);
+            let h = drive.handle(fleet, now, &mut batch, port, observer);
+            done.inputs += h.inputs;
+            done.jobs += h.jobs;
+            now
+        };
+        // The wakeups due before `limit` (or at it, `inclusive`), then the input. A handled
+        // wakeup never asks for its own instant again; the check stops a loop if one did.
+        for next in inputs.into_iter().map(Some).chain(std::iter::once(None)) {
+            let (limit, inclusive) = match next {
+                Some((t, _)) => (t.max(floor), false),
+                None => (until, true),
+            };
+            while let Some(w) = fleet.next_wakeup()
+                && (w < limit || (inclusive && w == limit))
+                && woken.is_none_or(|prev| w > prev)
+            {
+                woken = Some(w);
+                floor = one(self, fleet, w, Input::Wakeup);
+            }
+            if let Some((t, input)) = next {
+                floor = one(self, fleet, t, input);
+            }
         }
         done
     }

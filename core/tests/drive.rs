@@ -344,3 +344,37 @@ fn container_costs_are_the_executor_stages() {
     assert_eq!(kinds, vec![Step::Pull, Step::Sources, Step::Script, Step::Cleanup]);
     assert_eq!(secs(log.records[0].finished), 1.0);
 }
+
+/// A driver that stamps inputs with a clock (the live driver) can hand the fleet an input
+/// later than a wakeup it has not handled yet: a completion whose task was joined before the
+/// timer fired, say. `Drive::handle_stamped` handles the wakeups due before the input first.
+/// Here the only worker (`concurrent = 1`) is busy with job 1 from 0 to 100 s; the next
+/// feeder offer (3 s) blocks in `feedRunner` (GitLab Runner `commands/multi.go`). Job 2,
+/// stamped 20 s, must not make the fast path skip that offer: handed straight to
+/// `Drive::handle` at 20 s the fleet stops with "offers were skipped while the feeder should
+/// have blocked" (the panic a 200-job `sim live --speed 4` run hit). With the wakeup at 3 s
+/// handled first, job 2 starts the moment job 1 ends, as in
+/// `a_busy_worker_leaves_the_next_job_to_the_next_offer`.
+#[test]
+fn a_clock_stamped_input_after_a_due_wakeup_comes_after_it() {
+    let mut fleet = Fleet::new(docker(1, Pickup::Polling));
+    let mut world = World { events: BTreeMap::new(), seq: 0, boot_ms: 0, removal_ms: 0 };
+    let mut log = Log::default();
+    let mut drive = Drive::new();
+    let mut last = SimTime::ZERO;
+    let first = [(SimTime(0), Input::JobCreated(job(1, 100_000)))];
+    drive.handle_stamped(&mut fleet, first, SimTime(0), &mut last, &mut world, &mut log);
+    assert_eq!(fleet.running(), 1, "job 1 taken at the offer at 0");
+    // The clock reads 20 s when job 2 arrives; the offer at 3 s was never handled.
+    let second = [(SimTime(20_000), Input::JobCreated(job(2, 1_000)))];
+    drive.handle_stamped(&mut fleet, second, SimTime(20_000), &mut last, &mut world, &mut log);
+    // Completions come back as a live driver would see them: each stamped with its instant.
+    while let Some((&(t, seq), _)) = world.events.iter().next() {
+        let input = world.events.remove(&(t, seq)).expect("present");
+        drive.handle_stamped(&mut fleet, [(t, input)], t, &mut last, &mut world, &mut log);
+    }
+    assert!(fleet.is_idle());
+    let r: Vec<_> =
+        log.records.iter().map(|r| (r.id.0, secs(r.started), secs(r.finished))).collect();
+    assert_eq!(r, vec![(1, 0.0, 100.0), (2, 100.0, 101.0)]);
+}

@@ -173,7 +173,6 @@ where
     let mut next_arrival = drive.next_job(fleet, source).map_err(input_error)?;
     let mut last = SimTime::ZERO;
     let mut jobs = 0u64;
-    let mut batch = Vec::new();
     loop {
         if next_arrival.is_none() && fleet.is_idle() {
             return Ok((last, jobs, drive.pipelines().skipped(), false));
@@ -210,22 +209,9 @@ where
         }
         inputs.sort_by_key(|(t, _)| *t);
         let mut port = LivePort { shared, creation, tasks };
-        // One input at a time, each at its own instant (never before the previous one), with
-        // the jobs its job ends release right after it.
-        let mut handle = |at: SimTime, input: Input, fleet: &mut Fleet| {
-            let now = at.max(last);
-            last = now;
-            batch.clear();
-            batch.push(input);
-            jobs += drive.handle(fleet, now, &mut batch, &mut port, observer).jobs;
-        };
-        for (t, input) in inputs {
-            handle(t, input, fleet);
-        }
-        if let Some(w) = fleet.next_wakeup()
-            && w <= clock.now()
-        {
-            handle(w, Input::Wakeup, fleet);
-        }
+        // Each input at its own instant (never before the previous one), the core's wakeups
+        // due before it first, then the wakeups due by now.
+        let until = clock.now();
+        jobs += drive.handle_stamped(fleet, inputs, until, &mut last, &mut port, observer).jobs;
     }
 }
