@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use crate::containers::slowed;
 use crate::ids::{MachineId, ProjectId, RunnerId};
 use crate::time::SimTime;
 
@@ -314,6 +315,9 @@ pub struct CacheAt {
     pub distributed: bool,
     /// The job's project.
     pub project: ProjectId,
+    /// How much slower the local archive moves are for the Docker engine's other work in
+    /// progress, ‰ (1000: alone; [`crate::containers`], "The engine is shared").
+    pub engine_permille: u32,
 }
 
 /// A planned restore.
@@ -447,13 +451,16 @@ impl CacheWorld {
 
     /// Restores a cache at `now` (§4.4).
     pub fn restore(&mut self, now: SimTime, at: CacheAt, u: CacheUseId) -> Restore {
-        let CacheAt { place, scope, distributed, project } = at;
+        let CacheAt { place, scope, distributed, project, engine_permille } = at;
+        let t = self.model.transfer;
+        let local_ms = |moves: u64, size: u64| {
+            slowed(moves * t.local_latency_ms + ms_for(size, t.local_bytes_per_s), engine_permille)
+        };
         let (key, fallbacks, policy) =
             self.uses.get_index(u.0 as usize).expect("declared cache").0.clone();
         if !policy.pulls() {
             return Restore { outcome: Outcome::None, ms: 0, bytes_down: 0 };
         }
-        let t = self.model.transfer;
         let mut ms = 0;
         for (i, k) in std::iter::once(key).chain(fallbacks.iter().copied()).enumerate() {
             let fallback = i as u8;
@@ -472,7 +479,7 @@ impl CacheWorld {
                     if let Some((mtime, size)) = local
                         && mtime >= r.modified
                     {
-                        ms += t.local_latency_ms + ms_for(size, t.local_bytes_per_s);
+                        ms += local_ms(1, size);
                         self.stats.hits += 1;
                         return Restore {
                             outcome: Outcome::HitLocal { fallback },
@@ -480,9 +487,7 @@ impl CacheWorld {
                             bytes_down: 0,
                         };
                     }
-                    ms += ms_for(r.size, t.remote_bytes_per_s)
-                        + 2 * t.local_latency_ms
-                        + ms_for(r.size, t.local_bytes_per_s);
+                    ms += ms_for(r.size, t.remote_bytes_per_s) + local_ms(2, r.size);
                     self.stats.bytes_down += r.size;
                     self.stats.hits += 1;
                     // The extractor sets the file's times to `Last-Modified` (`os.Chtimes`).
@@ -499,7 +504,7 @@ impl CacheWorld {
                 }
             }
             if let Some((_, size)) = local {
-                ms += t.local_latency_ms + ms_for(size, t.local_bytes_per_s);
+                ms += local_ms(1, size);
                 self.stats.hits += 1;
                 return Restore { outcome: Outcome::HitLocal { fallback }, ms, bytes_down: 0 };
             }
@@ -542,7 +547,7 @@ impl CacheWorld {
         size: u64,
         changed: bool,
     ) -> Save {
-        let CacheAt { place, scope, distributed, project } = at;
+        let CacheAt { place, scope, distributed, project, engine_permille } = at;
         let (key, _, policy) = self.uses.get_index(u.0 as usize).expect("declared cache").0.clone();
         if !policy.pushes() {
             return Save { ms: 0, bytes_up: 0, publish: None };
@@ -551,10 +556,12 @@ impl CacheWorld {
         if !changed && local.caches.contains_key(&(project, key)) {
             // The archiver finds the archive up to date: one look at it, no upload.
             self.stats.uploads_skipped += 1;
-            return Save { ms: self.model.transfer.local_latency_ms, bytes_up: 0, publish: None };
+            let ms = slowed(self.model.transfer.local_latency_ms, engine_permille);
+            return Save { ms, bytes_up: 0, publish: None };
         }
         let t = self.model.transfer;
-        let mut ms = 2 * t.local_latency_ms + ms_for(size, t.local_bytes_per_s);
+        let mut ms =
+            slowed(2 * t.local_latency_ms + ms_for(size, t.local_bytes_per_s), engine_permille);
         // The archive's modification time: when the archiver finished writing it, before
         // the upload (`commands/helpers/cache_archiver.go`).
         local.caches.insert((project, key), (now + ms, size));
@@ -610,7 +617,7 @@ mod tests {
     const P: ProjectId = ProjectId(1);
 
     fn at(place: Place, scope: u32, distributed: bool) -> CacheAt {
-        CacheAt { place, scope, distributed, project: P }
+        CacheAt { place, scope, distributed, project: P, engine_permille: 1000 }
     }
 
     fn world() -> CacheWorld {

@@ -28,6 +28,23 @@
 //!  Save     archive_cache on the helper                     stage + transfer
 //!  Cleanup  cleanup_file_variables + remove both            stage + remove
 //! ```
+//!
+//! ## The engine is shared
+//! Every container operation of a host goes through one Docker engine (dockerd, containerd and
+//! runc on the host's cores), so an operation takes longer while others run beside it; a
+//! container sleeping in its script costs nothing. Measured with `sim live calibrate` on the
+//! project's 2-core machine: a stage took 138 ms alone, 204 ms with one other beside it and
+//! 365 ms with three (and archive copies, creates and removals likewise). The model charges an
+//! operation its cost alone times `1 + contention × others`, where `others` is the number of
+//! other jobs' container work in progress on the same engine when the operation's step starts
+//! (its setup, restore, save or cleanup step, or the container start of its script), fitted by
+//! the calibration from probes at one, two and four lanes. This is the engine's physics, not
+//! GitLab Runner's logic: an assumption listed in the README.
+
+/// `ms` slowed down to `permille` ‰ (1000: unchanged), rounded to the nearest ms.
+pub fn slowed(ms: u64, permille: u32) -> u64 {
+    (ms * u64::from(permille) + 500) / 1000
+}
 
 /// What the Docker engine takes for one container operation, in ms of run time. Measured by
 /// `sim live calibrate`; all zero (the default) leaves the container steps out of the model,
@@ -41,6 +58,14 @@ pub struct ContainerCosts {
     pub stage_ms: u64,
     /// `Cleanup`: removing the job's containers (in parallel, so one removal's time).
     pub remove_ms: u64,
+    /// How much longer an engine operation takes per other job's container work in progress
+    /// on the same engine, in ‰ of its cost alone (0: the costs as given, whatever the
+    /// overlap; see the module's "The engine is shared").
+    pub contention_permille: u32,
+    /// Whether every container of the run goes to one engine (live mode runs every
+    /// autoscaled machine's containers on the one engine it was calibrated against), rather
+    /// than one engine per host or machine (a real fleet).
+    pub shared_engine: bool,
 }
 
 impl ContainerCosts {
@@ -81,9 +106,17 @@ mod tests {
         // executors/docker/docker_command.go: one helper and one build container per job;
         // common/build.go: prepare_script, get_sources, restore_cache, step_script,
         // archive_cache, cleanup_file_variables.
-        let c = ContainerCosts { create_ms: 10, stage_ms: 100, remove_ms: 1 };
+        let c = ContainerCosts { create_ms: 10, stage_ms: 100, remove_ms: 1, ..Default::default() };
         let total = c.sources_ms() + 2 * c.cache_stage_ms() + c.script_ms() + c.cleanup_ms();
         assert_eq!(total, 2 * 10 + 6 * 100 + 1);
         assert!(ContainerCosts::default().is_zero() && !c.is_zero());
+    }
+
+    #[test]
+    fn a_slowdown_rounds_to_the_nearest_ms() {
+        assert_eq!(slowed(138, 1000), 138);
+        assert_eq!(slowed(138, 1480), 204);
+        assert_eq!(slowed(3, 1500), 5, "4.5 rounds up");
+        assert_eq!(slowed(0, 9000), 0);
     }
 }

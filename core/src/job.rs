@@ -51,7 +51,7 @@ pub struct JobWork {
 }
 
 /// Where a step runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Placement {
     /// On a runner process's own host (docker executor).
     Host(HostId),

@@ -303,7 +303,8 @@ fn container_costs_are_the_executor_stages() {
     use fleetsim_core::cache::{Policy, Transfer};
     use fleetsim_core::containers::ContainerCosts;
     let mut spec = docker(1, Pickup::Immediate);
-    spec.containers = ContainerCosts { create_ms: 100, stage_ms: 300, remove_ms: 50 };
+    spec.containers =
+        ContainerCosts { create_ms: 100, stage_ms: 300, remove_ms: 50, ..Default::default() };
     // Local cache only, no transfer time: the steps' times are the containers' alone.
     spec.cache.transfer = Transfer { local_bytes_per_s: 0, ..Transfer::default() };
     let mut fleet = Fleet::new(spec.clone());
@@ -343,6 +344,38 @@ fn container_costs_are_the_executor_stages() {
     let kinds: Vec<Step> = log.steps.iter().map(|s| s.1).collect();
     assert_eq!(kinds, vec![Step::Pull, Step::Sources, Step::Script, Step::Cleanup]);
     assert_eq!(secs(log.records[0].finished), 1.0);
+}
+
+/// The engine is shared (`fleetsim_core::containers`, "The engine is shared"; an assumption
+/// measured by `sim live calibrate`, not a GitLab Runner rule): with a contention of 0.5, an
+/// operation starting while another job's container work is in progress takes 1.5 times its
+/// cost alone. Two jobs at 0 on `concurrent = 2`: job 1's Sources (700 ms) starts alone,
+/// job 2's beside it (1,050 ms). Job 1's script container start (400 ms) comes at 0.7 s while
+/// job 2's Sources runs (600); job 2's at 1.05 s while job 1's start is in progress until
+/// 1.3 s (600). The scripts themselves are not engine work: each Cleanup (350 ms) starts
+/// after the other job's start has ended and before its cleanup, alone.
+#[test]
+fn an_engine_operation_is_slower_beside_other_jobs_container_work() {
+    use fleetsim_core::containers::ContainerCosts;
+    let mut spec = docker(2, Pickup::Immediate);
+    spec.containers = ContainerCosts {
+        create_ms: 100,
+        stage_ms: 300,
+        remove_ms: 50,
+        contention_permille: 500,
+        shared_engine: false,
+    };
+    let jobs = Jobs {
+        flat: [(SimTime(0), job(1, 10_000)), (SimTime(0), job(2, 20_000))].into(),
+        ..Jobs::default()
+    };
+    let (log, _) = run(spec, jobs, 0);
+    let steps = |id| log.steps.iter().filter(|s| s.0 == id).map(|s| (s.1, s.2)).collect::<Vec<_>>();
+    assert_eq!(steps(1), vec![(Step::Sources, 700), (Step::Script, 10_600), (Step::Cleanup, 350)]);
+    assert_eq!(
+        steps(2),
+        vec![(Step::Sources, 1_050), (Step::Script, 20_600), (Step::Cleanup, 350)]
+    );
 }
 
 /// A driver that stamps inputs with a clock (the live driver) can hand the fleet an input

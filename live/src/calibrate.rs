@@ -7,7 +7,13 @@
 //! are), three stages run on it, an archive of each probe size copied in and read back
 //! (Docker's archive API, as live mode moves caches), the container removed. The S3 part PUTs
 //! and GETs objects of each size and fits `time = latency + size / bandwidth` by least
-//! squares. `lanes` rounds run side by side, as `concurrent` jobs would.
+//! squares.
+//!
+//! The rounds run alone, then two and four side by side (up to the lanes asked for), as
+//! `concurrent` jobs would: an engine operation is slower while others run beside it, and the
+//! model charges each operation its cost alone times `1 + contention × others`
+//! (`fleetsim_core::containers`, "The engine is shared"). [`Probe::contention`] fits that
+//! factor to how much longer a round's engine work takes with more lanes.
 
 use std::time::Duration;
 
@@ -34,11 +40,72 @@ pub struct Measured {
     pub remove: Latency,
     /// Archive moves: (bytes, µs of one copy in plus one copy out).
     pub archive: Vec<(u64, u64)>,
+}
+
+/// Everything the probe measured.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The engine at each lane count, alone (one lane) first.
+    pub engine: Vec<(u32, Measured)>,
     /// S3 transfers: (bytes, µs) of PUTs and GETs.
     pub s3: Vec<(u64, u64)>,
 }
 
+impl Probe {
+    /// The engine with one round at a time: each operation's cost alone.
+    pub fn alone(&self) -> &Measured {
+        &self.engine[0].1
+    }
+
+    /// The engine's contention: how much longer a round's engine work takes per other round
+    /// beside it, as a fraction of its time alone. Least squares through the origin of
+    /// `time(lanes) / time(1) − 1 = contention × (lanes − 1)`; 0 with one lane only.
+    pub fn contention(&self) -> f64 {
+        let alone = self.alone().round_us();
+        if alone <= 0.0 {
+            return 0.0;
+        }
+        let (mut sxy, mut sxx) = (0.0, 0.0);
+        for (lanes, m) in &self.engine {
+            let x = f64::from(lanes.saturating_sub(1));
+            sxy += x * (m.round_us() / alone - 1.0);
+            sxx += x * x;
+        }
+        if sxx > 0.0 { (sxy / sxx).max(0.0) } else { 0.0 }
+    }
+
+    /// S3 request latency (µs) and throughput (bytes per second).
+    pub fn s3_latency_and_rate(&self) -> (u64, u64) {
+        let (latency, per_byte) = fit(&self.s3);
+        (latency.max(0.0).round() as u64, rate(per_byte))
+    }
+}
+
+/// The lane counts probed up to `max`: one, then doubling, and `max` itself (1, 2, 4 for 4).
+pub fn lane_counts(max: u32) -> Vec<u32> {
+    let mut counts: Vec<u32> =
+        std::iter::successors(Some(1u32), |&l| l.checked_mul(2)).take_while(|&l| l < max).collect();
+    counts.push(max.max(1));
+    counts.dedup();
+    counts
+}
+
 impl Measured {
+    /// One round's engine work, µs (means): a create, three stages, the archive moves of
+    /// every probe size, a removal.
+    pub fn round_us(&self) -> f64 {
+        let archive = if self.archive.is_empty() {
+            0.0
+        } else {
+            self.archive.iter().map(|a| a.1 as f64).sum::<f64>() / self.archive.len() as f64
+                * PROBE_SIZES.len() as f64
+        };
+        self.create.mean_us() as f64
+            + 3.0 * self.stage.mean_us() as f64
+            + self.remove.mean_us() as f64
+            + archive
+    }
+
     /// The archive copy rate, bytes per second (a copy in and a copy out per byte).
     pub fn archive_bytes_per_s(&self) -> u64 {
         let (_, per_byte) = fit(&self.archive);
@@ -49,12 +116,6 @@ impl Measured {
     pub fn archive_latency_us(&self) -> u64 {
         let (latency, _) = fit(&self.archive);
         (latency.max(0.0) / 2.0).round() as u64
-    }
-
-    /// S3 request latency (µs) and throughput (bytes per second).
-    pub fn s3_latency_and_rate(&self) -> (u64, u64) {
-        let (latency, per_byte) = fit(&self.s3);
-        (latency.max(0.0).round() as u64, rate(per_byte))
     }
 }
 
@@ -76,40 +137,43 @@ pub fn fit(samples: &[(u64, u64)]) -> (f64, f64) {
     (my - b * mx, b)
 }
 
-/// Runs `rounds` container rounds in `lanes` parallel lanes on a volume of its own, and the
-/// S3 probe when `s3` is given (objects under `prefix`, overwritten in place: a probe leaves
-/// one object per size). Everything created carries the port's run label; the caller sweeps.
+/// Runs `rounds` container rounds at each of `lane_counts` (side by side, on a volume of its
+/// own), and the S3 probe when `s3` is given (objects under `prefix`, overwritten in place: a
+/// probe leaves one object per size). Everything created carries the port's run label; the
+/// caller sweeps.
 pub async fn probe(
     docker: &DockerPort,
     s3: Option<(&S3Port, &str)>,
     rounds: u32,
-    lanes: u32,
-) -> Result<Measured, LiveError> {
+    lane_counts: &[u32],
+) -> Result<Probe, LiveError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| LiveError::Docker(format!("{what}: {e}"));
     let volume = format!("fleetsim-{}-calibrate", docker.run_id());
     docker.create_volume(&volume).await.map_err(|e| fail("creating the probe volume", &e))?;
-    let mut m = Measured {
-        create: Latency::default(),
-        stage: Latency::default(),
-        remove: Latency::default(),
-        archive: Vec::new(),
-        s3: Vec::new(),
-    };
     // A warm-up round, not counted: the first container of an image is slower.
-    round(docker, &volume, 0, 0, &mut m.empty()).await?;
-    for r in 0..rounds.div_ceil(lanes.max(1)) {
-        let mut lanes_m: Vec<Measured> = (0..lanes.max(1)).map(|_| m.empty()).collect();
-        let futures = lanes_m
-            .iter_mut()
-            .enumerate()
-            .map(|(l, lm)| round(docker, &volume, r + 1, l as u32, lm));
-        for result in futures_util::future::join_all(futures).await {
-            result?;
+    round(docker, &volume, 0, 0, &mut Measured::empty()).await?;
+    let mut engine = Vec::new();
+    let mut next_round = 1;
+    for &lanes in lane_counts {
+        let lanes = lanes.max(1);
+        let mut m = Measured::empty();
+        for _ in 0..rounds.div_ceil(lanes) {
+            let mut lanes_m: Vec<Measured> = (0..lanes).map(|_| Measured::empty()).collect();
+            let futures = lanes_m
+                .iter_mut()
+                .enumerate()
+                .map(|(l, lm)| round(docker, &volume, next_round, l as u32, lm));
+            for result in futures_util::future::join_all(futures).await {
+                result?;
+            }
+            next_round += 1;
+            for lm in lanes_m {
+                m.merge(lm);
+            }
         }
-        for lm in lanes_m {
-            m.merge(lm);
-        }
+        engine.push((lanes, m));
     }
+    let mut s3_samples = Vec::new();
     if let Some((s3, prefix)) = s3 {
         for _ in 0..3 {
             for &size in &PROBE_SIZES {
@@ -117,25 +181,24 @@ pub async fn probe(
                 let data = Bytes::from(vec![7u8; size as usize]);
                 let t = Stopwatch::start();
                 s3.put(&name, data).await.map_err(|e| LiveError::S3(format!("PUT {name}: {e}")))?;
-                m.s3.push((size, t.micros()));
+                s3_samples.push((size, t.micros()));
                 let t = Stopwatch::start();
                 s3.get(&name).await.map_err(|e| LiveError::S3(format!("GET {name}: {e}")))?;
-                m.s3.push((size, t.micros()));
+                s3_samples.push((size, t.micros()));
             }
         }
     }
     let _ = docker.remove_volume(&volume).await;
-    Ok(m)
+    Ok(Probe { engine, s3: s3_samples })
 }
 
 impl Measured {
-    fn empty(&self) -> Measured {
+    fn empty() -> Measured {
         Measured {
             create: Latency::default(),
             stage: Latency::default(),
             remove: Latency::default(),
             archive: Vec::new(),
-            s3: Vec::new(),
         }
     }
 
@@ -144,7 +207,6 @@ impl Measured {
         self.stage.add(&o.stage);
         self.remove.add(&o.remove);
         self.archive.extend(o.archive);
-        self.s3.extend(o.s3);
     }
 }
 
@@ -203,5 +265,32 @@ mod tests {
         let (a, b) = fit(&s);
         assert!((a - 2_000.0).abs() < 1e-6 && (b - 0.01).abs() < 1e-12, "{a} {b}");
         assert_eq!(rate(b), 100_000_000);
+    }
+
+    #[test]
+    fn the_probe_runs_alone_then_doubling_up_to_the_lanes_asked_for() {
+        assert_eq!(lane_counts(1), vec![1]);
+        assert_eq!(lane_counts(2), vec![1, 2]);
+        assert_eq!(lane_counts(4), vec![1, 2, 4]);
+        assert_eq!(lane_counts(6), vec![1, 2, 4, 6]);
+        assert_eq!(lane_counts(0), vec![1]);
+    }
+
+    /// Rounds of 1 ms per stage alone, 1.5 ms with two lanes, 2.5 ms with four: each other
+    /// round beside one adds half its time alone.
+    #[test]
+    fn the_contention_is_the_slowdown_per_other_lane() {
+        let at = |stage_us: u64| {
+            let mut m = Measured::empty();
+            m.stage.record_us(stage_us);
+            m
+        };
+        let probe = |engine| Probe { engine, s3: Vec::new() };
+        let p = probe(vec![(1, at(1_000)), (2, at(1_500)), (4, at(2_500))]);
+        // The histograms keep three significant digits.
+        assert!((p.contention() - 0.5).abs() < 1e-3, "{}", p.contention());
+        assert_eq!(probe(vec![(1, at(1_000))]).contention(), 0.0, "one lane: none measured");
+        let faster = probe(vec![(1, at(1_000)), (2, at(900))]);
+        assert_eq!(faster.contention(), 0.0, "never below 0");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use fleetsim_live::calibrate::{Measured, PROBE_SIZES, probe};
+use fleetsim_live::calibrate::{PROBE_SIZES, Probe, lane_counts, probe};
 use fleetsim_live::docker::{DockerPort, connect, sweep};
 
 use crate::live::{CONNECT_TIMEOUT, job_image, live_failure, runner_caches};
@@ -21,8 +21,8 @@ pub struct CalibrateOptions {
     pub image: Option<String>,
     /// `--rounds`: container rounds measured (a job's worth of engine work each).
     pub rounds: u32,
-    /// `--lanes`: rounds run side by side (default: 2, or 1 when `concurrent` is 1 — see
-    /// [`default_lanes`]).
+    /// `--lanes`: the most rounds run side by side; the probe runs them alone, then doubling
+    /// up to it (default: `concurrent`, at most 4 — see [`default_lanes`]).
     pub lanes: Option<u32>,
     /// `--speed`: the live speed the calibration is for (written as `speed`).
     pub speed: f64,
@@ -34,15 +34,13 @@ impl Default for CalibrateOptions {
     }
 }
 
-/// How many job rounds the probe runs side by side by default: two, or one when `concurrent`
-/// is one. A container operation is slower while another one runs (dockerd, containerd and
-/// runc share the host's cores; sleeping containers cost nothing, measured), so the probe
-/// should see the overlap a run sees. Measured on the project's 2-core machine with the
-/// agreement trace (`concurrent = 4`, about 55 % busy, pipelines whose two test jobs start
-/// their containers at the same instant): a stage took 351 ms (p50) in the live run, 345 ms
-/// with two probe lanes, 185–230 ms with one and 630 ms with four.
+/// The most job rounds the probe runs side by side by default: `concurrent`, at most four. A
+/// container operation is slower while others run (dockerd, containerd and runc share the
+/// host's cores; sleeping containers cost nothing, measured), so the probe measures each
+/// operation alone and how much the overlap a run can see slows it. Measured on the project's
+/// 2-core machine: a stage took 138 ms alone, 204 ms with two lanes, 365 ms with four.
 pub fn default_lanes(concurrent: u32) -> u32 {
-    concurrent.clamp(1, 2)
+    concurrent.clamp(1, 4)
 }
 
 /// Probes the engine and the first S3 cache of `scenario`'s runners; returns the calibration
@@ -50,7 +48,7 @@ pub fn default_lanes(concurrent: u32) -> u32 {
 pub async fn calibrate(
     scenario_path: &Path,
     opts: &CalibrateOptions,
-) -> Result<(Calibration, Measured), RunFailure> {
+) -> Result<(Calibration, Probe), RunFailure> {
     let bad = |what: &str, msg: &str| {
         RunFailure::Input(crate::input_error::InputError::file(what, msg.to_owned()))
     };
@@ -76,13 +74,14 @@ pub async fn calibrate(
         s3.preflight(&run_id).await.map_err(live_failure)?;
     }
     let prefix = format!("fleetsim-calibrate/{run_id}");
+    let counts = lane_counts(lanes);
     let measured =
-        probe(&port, s3.as_ref().map(|s| (s, prefix.as_str())), opts.rounds, lanes).await;
+        probe(&port, s3.as_ref().map(|s| (s, prefix.as_str())), opts.rounds, &counts).await;
     // The probe's containers and volume, whatever happened.
     let _ = sweep(&docker, Some(&run_id)).await;
-    let m = measured.map_err(live_failure)?;
+    let p = measured.map_err(live_failure)?;
     let (s3_latency_us, s3_bytes_per_s) = if s3.is_some() {
-        m.s3_latency_and_rate()
+        p.s3_latency_and_rate()
     } else {
         // No S3 cache to measure: the model's defaults (`[cache]` latency and bandwidth).
         let t = fleetsim_core::cache::Transfer::default();
@@ -92,6 +91,7 @@ pub async fn calibrate(
         .as_ref()
         .and_then(|s| s.config().endpoint())
         .unwrap_or_else(|| "no S3 cache (defaults)".into());
+    let m = p.alone();
     let calibration = Calibration {
         speed: opts.speed,
         create_us: m.create.mean_us(),
@@ -101,8 +101,11 @@ pub async fn calibrate(
         s3_bytes_per_s,
         archive_bytes_per_s: m.archive_bytes_per_s(),
         archive_latency_us: m.archive_latency_us(),
+        contention: (p.contention() * 1000.0).round() / 1000.0,
+        // Live mode runs every machine's containers on this one engine.
+        shared_engine: true,
         measured: format!(
-            "{} on {}, image {image}, S3 {endpoint}: {} rounds in {lanes} lanes, sizes {:?} bytes",
+            "{} on {}, image {image}, S3 {endpoint}: {} rounds at {counts:?} lanes, sizes {:?} bytes",
             jiff::Timestamp::from_second(fleetsim_live::clock::wall_seconds() as i64)
                 .map_or_else(|_| "?".into(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()),
             opts.docker.clone().unwrap_or_else(|| "the default Docker engine".into()),
@@ -111,5 +114,5 @@ pub async fn calibrate(
         ),
         file: None,
     };
-    Ok((calibration, m))
+    Ok((calibration, p))
 }

@@ -194,8 +194,8 @@ enum LiveCmd {
         /// Container rounds to measure (one job's engine work each).
         #[arg(long, default_value_t = 24, value_parser = integer::<u32>)]
         rounds: u32,
-        /// Rounds side by side (default 2, or 1 when `concurrent` is 1: the overlap of
-        /// container operations a run sees).
+        /// The most rounds side by side: the probe runs them alone, then doubling up to
+        /// this, and fits the engine's contention (default: `concurrent`, at most 4).
         #[arg(long, value_parser = integer::<u32>)]
         lanes: Option<u32>,
         /// The `sim live --speed` the calibration is for (1: the real fleet).
@@ -478,7 +478,7 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
         Some(LiveCmd::Calibrate { scenario, out, docker, image, rounds, lanes, speed }) => {
             let opts =
                 fleetsim::live_calibrate::CalibrateOptions { docker, image, rounds, lanes, speed };
-            let (c, m) = rt
+            let (c, p) = rt
                 .block_on(fleetsim::live_calibrate::calibrate(&scenario, &opts))
                 .map_err(run_failure)?;
             std::fs::write(&out, c.to_toml()).map_err(|e| {
@@ -491,9 +491,18 @@ fn live(cmd: Option<LiveCmd>, args: LiveArgs) -> Result<(), Failure> {
                     q.mean_ms, q.p50_ms, q.p95_ms, q.count
                 )
             };
-            println!("container create  {}", q(&m.create));
-            println!("stage             {}", q(&m.stage));
-            println!("container remove  {}", q(&m.remove));
+            let m = p.alone();
+            println!("container create  {} alone", q(&m.create));
+            println!("stage             {} alone", q(&m.stage));
+            println!("container remove  {} alone", q(&m.remove));
+            for (lanes, m) in &p.engine {
+                println!(
+                    "{lanes} lane(s): a round's engine work {:.1} ms, a stage {}",
+                    m.round_us() / 1e3,
+                    q(&m.stage)
+                );
+            }
+            println!("contention        {} per other job's container work beside", c.contention);
             println!(
                 "archive copies    {:.1} ms + {:.1} MB/s; S3 {:.1} ms + {:.1} MB/s",
                 c.archive_latency_us as f64 / 1e3,

@@ -26,6 +26,7 @@
 //! pass); `fast_path` computes the next offer that can change anything and applies the
 //! effects of the skipped ones.
 
+mod engine_load;
 mod fast_path;
 mod instances;
 mod machines;
@@ -37,6 +38,7 @@ use rustc_hash::FxHashMap;
 
 use crate::adaptive::Adaptive;
 use crate::cache::{CacheAt, CacheUseId, CacheWorld, ImageId, Outcome, Place};
+use crate::containers::slowed;
 use crate::docker_machine::{
     Acquired, Caps, DockerMachineSpec, IdleSettings, MachinePool, MachineState,
 };
@@ -288,6 +290,8 @@ pub struct Fleet {
     use_retries: std::collections::BTreeSet<(SimTime, JobKey)>,
     /// `ProjectRunnerID`s held by running docker-executor jobs, per (host, runner, project).
     project_indices: project_indices::ProjectIndices,
+    /// Container work in progress per engine (only with a calibrated contention).
+    engine_load: engine_load::EngineLoad,
     /// Runners with adaptive request concurrency whose value is off its floor of 1: the only
     /// ones whose value a skipped empty offer can change (see `fast_path.rs`).
     unsettled: BTreeSet<RunnerId>,
@@ -389,6 +393,7 @@ impl Fleet {
             has_scalers: false,
             use_retries: std::collections::BTreeSet::new(),
             project_indices: project_indices::ProjectIndices::default(),
+            engine_load: engine_load::EngineLoad::default(),
             unsettled: BTreeSet::new(),
             tokenless: vec![Vec::new(); process_count],
             scaled: vec![Vec::new(); process_count],
@@ -1065,11 +1070,20 @@ impl Fleet {
             ),
             Placement::Machine(m) => (Place::Machine(m), Place::Machine(m)),
         };
+        // The engine's other work slows this step's container operations (the script's
+        // container start included, not the script itself; `crate::containers`).
+        let engine_permille = if costs.contention_permille > 0 && phase != Step::Pull {
+            self.engine_load.slowdown(now, on, costs.shared_engine, costs.contention_permille)
+        } else {
+            1000
+        };
+        let engine = |ms: u64| slowed(ms, engine_permille);
         let at = CacheAt {
             place: cache_place,
             scope: CacheWorld::scope(runner, &rc),
             distributed: rc.distributed,
             project: spec.project,
+            engine_permille,
         };
         // Work out this phase: its time, and whether the runner runs it at all (a stage with
         // nothing to do starts no container, `common.ErrSkipBuildStage`).
@@ -1086,7 +1100,7 @@ impl Fleet {
                 (Step::Pull, ms, true, Step::Sources)
             }
             Step::Sources => {
-                let ms = costs.sources_ms();
+                let ms = engine(costs.sources_ms());
                 self.update(key, |s| {
                     if let JobState::Running { sources_ms, .. } = s {
                         *sources_ms = ms;
@@ -1098,7 +1112,7 @@ impl Fleet {
                 // `cacheExtractor`: the stage runs when the job declares a cache, whatever
                 // its policy.
                 let r = spec.work.cache.map(|u: CacheUseId| self.cache.restore(now, at, u));
-                let ms = r.map_or(0, |r| r.ms + costs.cache_stage_ms());
+                let ms = r.map_or(0, |r| r.ms + engine(costs.cache_stage_ms()));
                 self.update(key, |s| {
                     if let (JobState::Running { cache, restore_ms, bytes_down, .. }, Some(r)) =
                         (s, r)
@@ -1127,7 +1141,11 @@ impl Fleet {
                     ms = (ms as f64 * factor).round() as u64;
                 }
                 // The script always runs (and is reported) even when it takes no time.
-                let ms = ms + costs.script_ms();
+                let overhead = engine(costs.script_ms());
+                if costs.contention_permille > 0 {
+                    self.engine_load.busy_until(on, costs.shared_engine, now + overhead);
+                }
+                let ms = ms + overhead;
                 return self.emit_step(key, on, Step::Script, ms, Step::Save, cache_place, out);
             }
             Step::Save => {
@@ -1136,7 +1154,7 @@ impl Fleet {
                 let s = spec.work.cache.filter(|_| when.saves(spec.work.script_fails)).map(|u| {
                     self.cache.save(now, at, u, spec.work.cache_size, spec.work.cache_changed)
                 });
-                let ms = s.map_or(0, |s| s.ms + costs.cache_stage_ms());
+                let ms = s.map_or(0, |s| s.ms + engine(costs.cache_stage_ms()));
                 self.update(key, |st| {
                     if let (JobState::Running { save_ms, bytes_up, publish, .. }, Some(s)) = (st, s)
                     {
@@ -1147,8 +1165,13 @@ impl Fleet {
                 });
                 (Step::Save, ms, s.is_some(), Step::Cleanup)
             }
-            Step::Cleanup => (Step::Cleanup, costs.cleanup_ms(), true, Step::Cleanup),
+            Step::Cleanup => (Step::Cleanup, engine(costs.cleanup_ms()), true, Step::Cleanup),
         };
+        if costs.contention_permille > 0 && step != Step::Pull && ms > 0 {
+            // The whole step is engine work (a restore's or save's S3 request too: short
+            // beside the archive moves and the stage).
+            self.engine_load.busy_until(on, costs.shared_engine, now + ms);
+        }
         if ms > 0 || (runs && self.emit_every_step) {
             return self.emit_step(key, on, step, ms, next, cache_place, out);
         }

@@ -39,6 +39,13 @@ pub struct RawCalibration {
     pub archive_bandwidth: Option<Spanned<String>>,
     /// The fixed cost of one such move.
     pub archive_latency: Option<Spanned<String>>,
+    /// How much longer an engine operation takes per other job's container work beside it,
+    /// as a fraction of its cost alone (the container and archive costs above are then an
+    /// operation's cost alone). Optional: 0, the costs as given whatever the overlap.
+    pub container_contention: Option<Spanned<f64>>,
+    /// Whether every container of the run goes to the one engine measured (live mode), not
+    /// one engine per autoscaled machine. Optional: false.
+    pub shared_engine: Option<bool>,
     /// Where and when it was measured (free text, written by `sim live calibrate`).
     pub measured: Option<String>,
 }
@@ -69,6 +76,11 @@ pub struct Calibration {
     pub archive_bytes_per_s: u64,
     /// One archive copy's fixed cost, µs.
     pub archive_latency_us: u64,
+    /// The engine's contention: an operation's extra cost per other job's container work
+    /// beside it, as a fraction of its cost alone.
+    pub contention: f64,
+    /// Whether every container of the run goes to one engine.
+    pub shared_engine: bool,
     /// Where and when it was measured.
     pub measured: String,
     /// The file it was read from, if not inline.
@@ -83,6 +95,8 @@ impl Calibration {
             create_ms: ms(self.create_us),
             stage_ms: ms(self.stage_us),
             remove_ms: ms(self.remove_us),
+            contention_permille: (self.contention * 1000.0).round() as u32,
+            shared_engine: self.shared_engine,
         }
     }
 
@@ -115,7 +129,12 @@ impl Calibration {
              s3_latency = {lat}\n\
              s3_bandwidth = {s3}\n\
              archive_bandwidth = {archive}\n\
-             archive_latency = {archive_lat}\n",
+             archive_latency = {archive_lat}\n\
+             # Each other job's container work beside an operation adds this share of its\n\
+             # cost alone (the costs above); fitted from probes at several lanes.\n\
+             container_contention = {contention:?}\n\
+             # Every container on the one engine measured (live mode), not one per machine.\n\
+             shared_engine = {shared}\n",
             measured = self.measured,
             speed = self.speed,
             create = d(self.create_us),
@@ -125,6 +144,8 @@ impl Calibration {
             s3 = r(self.s3_bytes_per_s),
             archive = r(self.archive_bytes_per_s),
             archive_lat = d(self.archive_latency_us),
+            contention = self.contention,
+            shared = self.shared_engine,
         )
     }
 }
@@ -149,7 +170,9 @@ pub fn calibration_setup(
         || raw.s3_latency.is_some()
         || raw.s3_bandwidth.is_some()
         || raw.archive_bandwidth.is_some()
-        || raw.archive_latency.is_some();
+        || raw.archive_latency.is_some()
+        || raw.container_contention.is_some()
+        || raw.shared_engine.is_some();
     if others {
         return Err(
             err("`file` and measured values in one [calibration] section: give one".into()),
@@ -238,7 +261,19 @@ fn inline(
             ));
         }
     };
-    if values.iter().all(|(_, v)| v.is_none()) && raw.speed.is_none() {
+    let contention = match &raw.container_contention {
+        None => 0.0,
+        Some(c) if c.get_ref().is_finite() && (0.0..=20.0).contains(c.get_ref()) => *c.get_ref(),
+        Some(c) => {
+            return Err(err(
+                c.span(),
+                "calibration.container_contention",
+                "expected a fraction ≥ 0 and ≤ 20 (0.5: each other job's container work beside an operation makes it 50 % slower)".into(),
+            ));
+        }
+    };
+    let optional = raw.container_contention.is_some() || raw.shared_engine.is_some();
+    if values.iter().all(|(_, v)| v.is_none()) && raw.speed.is_none() && !optional {
         return Ok(None);
     }
     if let Some((key, _)) = values.iter().find(|(_, v)| v.is_none()) {
@@ -258,6 +293,8 @@ fn inline(
         s3_bytes_per_s: v(4),
         archive_bytes_per_s: v(5),
         archive_latency_us: v(6),
+        contention,
+        shared_engine: raw.shared_engine.unwrap_or(false),
         measured: raw.measured.clone().unwrap_or_default(),
         file,
     }))
@@ -303,6 +340,8 @@ mod tests {
             s3_bytes_per_s: 150_000_000,
             archive_bytes_per_s: 60_000_000,
             archive_latency_us: 20_400,
+            contention: 0.48,
+            shared_engine: true,
             measured: "here".into(),
             file: None,
         }
@@ -319,6 +358,7 @@ mod tests {
         let c = sample();
         let k = c.container_costs();
         assert_eq!((k.create_ms, k.stage_ms, k.remove_ms), (165, 1240, 208));
+        assert_eq!((k.contention_permille, k.shared_engine), (480, true), "not scaled by speed");
         let t = c.transfer(Transfer::default());
         assert_eq!(t.remote_latency_ms, 12);
         assert_eq!(t.remote_bytes_per_s, 37_500_000);
@@ -336,5 +376,22 @@ mod tests {
         let e = parse("[calibration]\nspeed = 0\n").unwrap_err().to_string();
         assert!(e.contains("calibration.speed"), "{e}");
         assert_eq!(parse("[calibration]\n").unwrap(), None);
+        let e = parse("[calibration]\ncontainer_contention = -1.0\n").unwrap_err().to_string();
+        assert!(e.contains("calibration.container_contention"), "{e}");
+    }
+
+    #[test]
+    fn a_calibration_written_before_contention_reads_as_none() {
+        let old: String = sample()
+            .to_toml()
+            .lines()
+            .filter(|l| {
+                !l.contains("contention") && !l.contains("shared_engine") && !l.starts_with("# ")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = parse(&old).unwrap().unwrap();
+        assert_eq!((c.contention, c.shared_engine), (0.0, false));
+        assert_eq!(c.container_costs().contention_permille, 0);
     }
 }
