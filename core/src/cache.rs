@@ -554,10 +554,15 @@ impl CacheWorld {
         }
         let local = self.local.entry(place).or_default();
         if !changed && local.caches.contains_key(&(project, key)) {
-            // The archiver finds the archive up to date: one look at it, no upload.
+            // GitLab Runner 19.4 `commands/helpers/cache_archiver.go` `Execute`: the archiver
+            // enumerates the cached files and compares their times with the archive's
+            // (`file_archiver.go` `isFileChanged`, a stat each): "Archive is up to date!",
+            // nothing archived or uploaded. That work is inside the `archive_cache` stage,
+            // whose cost the container model charges; no archive is read or written. (Until
+            // 2026-12-03 this charged one archive operation, which put a calibrated save
+            // 0.3 s long at `--speed 4`.)
             self.stats.uploads_skipped += 1;
-            let ms = slowed(self.model.transfer.local_latency_ms, engine_permille);
-            return Save { ms, bytes_up: 0, publish: None };
+            return Save { ms: 0, bytes_up: 0, publish: None };
         }
         let t = self.model.transfer;
         let mut ms =
@@ -687,6 +692,23 @@ mod tests {
         // Downloaded, its copy dates from 8000: up to date from then on.
         let r = w.restore(SimTime(9500), at(a, 0, true), u);
         assert_eq!(r.outcome, Outcome::HitLocal { fallback: 0 });
+    }
+
+    /// GitLab Runner 19.4 `commands/helpers/cache_archiver.go` `Execute`: an archive that is
+    /// up to date is only compared with the cached files (`isFileChanged`, a stat each, inside
+    /// the `archive_cache` stage): no archive operation is charged, whatever one costs. The
+    /// first save archives (two operations, as before the upload) and uploads.
+    #[test]
+    fn an_up_to_date_archive_costs_no_archive_operation() {
+        let mut w = world();
+        w.model.transfer.local_latency_ms = 80;
+        let u = w.declare("k", &[] as &[&str], Policy::PullPush);
+        let a = Place::Machine(MachineId(1));
+        let first = w.save(SimTime(0), at(a, 0, true), u, 1000, true);
+        assert_eq!(first.ms, 2 * 80 + 100 + 10 + 1000, "archive, then upload");
+        let skipped = w.save(SimTime(5_000), at(a, 0, true), u, 1000, false);
+        assert_eq!((skipped.ms, skipped.bytes_up), (0, 0));
+        assert_eq!(w.stats().uploads_skipped, 1);
     }
 
     #[test]

@@ -345,7 +345,10 @@ pub fn speed_warning(
         if distortion > 0.02 {
             let honest = 1.0 + 0.02 * mean_job_s / overhead_s;
             out.push(format!(
-                "--speed {speed}: the engine's real overhead of {overhead_s:.2} s per job (wall)                  is {:.2} s of run time, so jobs run {:.1} % longer than the same fleet would at                  speed 1 (mean job {mean_job_s:.1} s); up to --speed {honest:.1} keeps that under 2 %.                  Compare with a `sim run` calibrated for this speed (`sim live calibrate --speed {speed}`)",
+                "--speed {speed}: the engine's real overhead of {overhead_s:.2} s per job (wall) \
+                 is {:.2} s of run time, so jobs run {:.1} % longer than the same fleet would at \
+                 speed 1 (mean job {mean_job_s:.1} s); up to --speed {honest:.1} keeps that under 2 %. \
+                 Compare with a `sim run` calibrated for this speed (`sim live calibrate --speed {speed}`)",
                 overhead_s * speed,
                 distortion * 100.0
             ));
@@ -355,7 +358,8 @@ pub fn speed_warning(
         && (c - speed).abs() > 1e-9
     {
         out.push(format!(
-            "the scenario's [calibration] is for --speed {c}, this run is at --speed {speed}:              `sim run` on it predicts a run at speed {c}"
+            "the scenario's [calibration] is for --speed {c}, this run is at --speed {speed}: \
+             `sim run` on it predicts a run at speed {c}"
         ));
     }
     out
@@ -498,7 +502,9 @@ mod tests {
         let w = speed_warning(4.0, 1_000_000, 20.0, None);
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("15.0 % longer") && w[0].contains("--speed 1.4"), "{w:?}");
+        assert!(w[0].contains("(wall) is 4.00 s") && !w[0].contains("  "), "one line: {w:?}");
         let w = speed_warning(1.0, 0, 20.0, Some(4.0));
         assert!(w[0].contains("[calibration] is for --speed 4"), "{w:?}");
+        assert!(w[0].contains("--speed 1: `sim run`") && !w[0].contains("  "), "one line: {w:?}");
     }
 }
