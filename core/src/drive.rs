@@ -83,6 +83,8 @@ pub struct Drive {
     pipelines: Pipelines,
     commands: Vec<Command>,
     released: Vec<JobSpec>,
+    /// The one-input batch of [`Drive::handle_stamped`], kept to reuse its allocation.
+    stamped: Vec<Input>,
 }
 
 impl Drive {
@@ -165,24 +167,13 @@ impl Drive {
         observer: &mut O,
     ) -> Handled {
         let mut done = Handled::default();
-        let mut batch = Vec::with_capacity(1);
         let mut woken: Option<SimTime> = None;
-        let mut floor = *last;
-        let mut one = |drive: &mut Drive, fleet: &mut Fleet, at: SimTime, input: Input| {
-            let now = at.max(*last);
-            *last = now;
-            batch.clear();
-            batch.push(input);
-            let h = drive.handle(fleet, now, &mut batch, port, observer);
-            done.inputs += h.inputs;
-            done.jobs += h.jobs;
-            now
-        };
-        // The wakeups due before `limit` (or at it, `inclusive`), then the input. A handled
-        // wakeup never asks for its own instant again; the check stops a loop if one did.
+        // The wakeups due before the input's instant (or by `until`, after the last input),
+        // then the input. A handled wakeup never asks for its own instant again; the check
+        // stops a loop if one did.
         for next in inputs.into_iter().map(Some).chain(std::iter::once(None)) {
             let (limit, inclusive) = match next {
-                Some((t, _)) => (t.max(floor), false),
+                Some((t, _)) => (t.max(*last), false),
                 None => (until, true),
             };
             while let Some(w) = fleet.next_wakeup()
@@ -190,12 +181,35 @@ impl Drive {
                 && woken.is_none_or(|prev| w > prev)
             {
                 woken = Some(w);
-                floor = one(self, fleet, w, Input::Wakeup);
+                self.handle_one(fleet, w, Input::Wakeup, last, port, observer, &mut done);
             }
             if let Some((t, input)) = next {
-                floor = one(self, fleet, t, input);
+                self.handle_one(fleet, t, input, last, port, observer, &mut done);
             }
         }
         done
+    }
+
+    /// One input of [`Drive::handle_stamped`], at `at` or `last` if later.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_one<P: Port, O: Observer>(
+        &mut self,
+        fleet: &mut Fleet,
+        at: SimTime,
+        input: Input,
+        last: &mut SimTime,
+        port: &mut P,
+        observer: &mut O,
+        done: &mut Handled,
+    ) {
+        *last = at.max(*last);
+        // `handle` borrows the drive and the batch apart: the batch is lent out and back.
+        let mut batch = std::mem::take(&mut self.stamped);
+        batch.clear();
+        batch.push(input);
+        let h = self.handle(fleet, *last, &mut batch, port, observer);
+        self.stamped = batch;
+        done.inputs += h.inputs;
+        done.jobs += h.jobs;
     }
 }

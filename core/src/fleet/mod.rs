@@ -393,7 +393,7 @@ impl Fleet {
             has_scalers: false,
             use_retries: std::collections::BTreeSet::new(),
             project_indices: project_indices::ProjectIndices::default(),
-            engine_load: engine_load::EngineLoad::default(),
+            engine_load: engine_load::EngineLoad::new(&spec.containers),
             unsettled: BTreeSet::new(),
             tokenless: vec![Vec::new(); process_count],
             scaled: vec![Vec::new(); process_count],
@@ -1072,11 +1072,8 @@ impl Fleet {
         };
         // The engine's other work slows this step's container operations (the script's
         // container start included, not the script itself; `crate::containers`).
-        let engine_permille = if costs.contention_permille > 0 && phase != Step::Pull {
-            self.engine_load.slowdown(now, on, costs.shared_engine, costs.contention_permille)
-        } else {
-            1000
-        };
+        let engine_permille =
+            if phase == Step::Pull { 1000 } else { self.engine_load.slowdown(now, on) };
         let engine = |ms: u64| slowed(ms, engine_permille);
         let at = CacheAt {
             place: cache_place,
@@ -1142,9 +1139,7 @@ impl Fleet {
                 }
                 // The script always runs (and is reported) even when it takes no time.
                 let overhead = engine(costs.script_ms());
-                if costs.contention_permille > 0 {
-                    self.engine_load.busy_until(on, costs.shared_engine, now + overhead);
-                }
+                self.engine_load.busy_until(on, now + overhead);
                 let ms = ms + overhead;
                 return self.emit_step(key, on, Step::Script, ms, Step::Save, cache_place, out);
             }
@@ -1167,10 +1162,10 @@ impl Fleet {
             }
             Step::Cleanup => (Step::Cleanup, engine(costs.cleanup_ms()), true, Step::Cleanup),
         };
-        if costs.contention_permille > 0 && step != Step::Pull && ms > 0 {
+        if step != Step::Pull && ms > 0 {
             // The whole step is engine work (a restore's or save's S3 request too: short
             // beside the archive moves and the stage).
-            self.engine_load.busy_until(on, costs.shared_engine, now + ms);
+            self.engine_load.busy_until(on, now + ms);
         }
         if ms > 0 || (runs && self.emit_every_step) {
             return self.emit_step(key, on, step, ms, next, cache_place, out);
