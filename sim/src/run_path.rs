@@ -21,6 +21,7 @@ use crate::cloud::ledger::CloudTotals;
 use crate::engine::RunEnd;
 use crate::offload::{ReportThread, ReportsDone};
 use crate::report::jobs_csv::JobsCsv;
+use crate::report::level_areas::LevelAreas;
 use crate::report::observer::{FinishedJobs, JobsOut, ReportObserver};
 use crate::report::page_stats::{JobStats, TimelineStats};
 use crate::report::pending::PendingStats;
@@ -118,28 +119,39 @@ impl RunPath {
                 RunFailure::Failed(format!("cannot create {}: {e}", files.out_dir.display()))
             })?;
         }
-        let jobs_csv =
-            JobsCsv::new(files.create("jobs.csv")?, scenario.runner_names(), scenario.host_names())
-                .map_err(io_error)?;
+        let jobs_csv = match writing {
+            Writing::Nothing => None,
+            _ => Some(
+                JobsCsv::new(
+                    files.create("jobs.csv")?,
+                    scenario.runner_names(),
+                    scenario.host_names(),
+                )
+                .map_err(io_error)?,
+            ),
+        };
         let jobs = FinishedJobs {
             jobs_csv,
             pending: PendingStats::default(),
             window: window.map(|w| (w, PendingStats::default())),
             start: scenario.start,
         };
-        let timeline_file = files.create("timeline.csv")?;
-        let beside = writing == Writing::Buffered;
-        let (timeline, jobs) = if beside {
-            let mut thread = ReportThread::start(jobs, timeline_file);
-            let out: Box<dyn Write + Send> = Box::new(thread.timeline_writer());
-            (Timeline::new(out).map_err(io_error)?, JobsOut::Beside(thread))
-        } else {
-            (Timeline::new(timeline_file).map_err(io_error)?, JobsOut::Here(jobs))
+        let (timeline, jobs) = match writing {
+            Writing::Nothing => (None, JobsOut::Here(jobs)),
+            Writing::Buffered => {
+                let mut thread = ReportThread::start(jobs, files.create("timeline.csv")?);
+                let out: Box<dyn Write + Send> = Box::new(thread.timeline_writer());
+                (Some(Timeline::new(out).map_err(io_error)?), JobsOut::Beside(thread))
+            }
+            Writing::Lines => {
+                let out = files.create("timeline.csv")?;
+                (Some(Timeline::new(out).map_err(io_error)?), JobsOut::Here(jobs))
+            }
         };
-        let observer = ReportObserver { timeline, jobs, error: None };
+        let observer = ReportObserver { areas: LevelAreas::default(), timeline, jobs, error: None };
         let (keys, keys_warning) = CacheKeys::for_scenario(scenario);
         warnings.extend(keys_warning);
-        let source = if beside {
+        let source = if writing == Writing::Buffered {
             TraceSource::read_ahead(reader, keys)
         } else {
             TraceSource::new(reader, keys)
@@ -175,32 +187,40 @@ impl RunPath {
         };
         drop(self.source);
         let trace_sha256 = self.workload_hash.finish();
-        let ReportObserver { timeline, jobs, error } = self.observer;
-        let areas =
-            Areas { pending: timeline.pending_area_ms(), running: timeline.running_area_ms() };
+        let ReportObserver { areas, timeline, jobs, error } = self.observer;
+        let areas = Areas { pending: areas.pending_ms(), running: areas.running_ms() };
         let failed = |e: String| RunFailure::Failed(format!("writing reports: {e}"));
+        // The page's statistics, when files are written.
         let (pending, window, page) = match jobs {
             JobsOut::Here(jobs) => {
                 if let Some(e) = error {
                     return Err(failed(e));
                 }
-                let (_, job_page) = jobs.jobs_csv.finish().map_err(io_error)?;
-                let (_, timeline_page) = timeline.finish(end.end).map_err(io_error)?;
-                (jobs.pending, jobs.window, (job_page, timeline_page))
+                let page = match (jobs.jobs_csv, timeline) {
+                    (Some(csv), Some(timeline)) => {
+                        let (_, job_page) = csv.finish().map_err(io_error)?;
+                        let (_, timeline_page) = timeline.finish(end.end).map_err(io_error)?;
+                        Some((job_page, timeline_page))
+                    }
+                    _ => None,
+                };
+                (jobs.pending, jobs.window, page)
             }
             JobsOut::Beside(thread) => {
                 // The last timeline rows go to the report thread; the timeline's writer is
                 // dropped here, before the thread is joined.
-                let last_rows = timeline.finish(end.end).map(|(_, page)| page);
+                let last_rows = timeline.map(|t| t.finish(end.end).map(|(_, page)| page));
                 let ReportsDone { jobs, timeline: mut timeline_file, error: thread_error } =
                     thread.finish();
                 if let Some(e) = error.or(thread_error.map(|e| e.to_string())) {
                     return Err(failed(e));
                 }
-                let timeline_page = last_rows.map_err(io_error)?;
-                let (_, job_page) = jobs.jobs_csv.finish().map_err(io_error)?;
+                let timeline_page =
+                    last_rows.expect("the report thread writes a timeline").map_err(io_error)?;
+                let csv = jobs.jobs_csv.expect("the report thread writes jobs.csv");
+                let (_, job_page) = csv.finish().map_err(io_error)?;
                 timeline_file.flush().map_err(io_error)?;
-                (jobs.pending, jobs.window, (job_page, timeline_page))
+                (jobs.pending, jobs.window, Some((job_page, timeline_page)))
             }
         };
         let cache_stats = self.fleet.finish_cache(end.end);
@@ -228,8 +248,8 @@ impl RunPath {
             to_script_p95_s: stats.to_script_quantile_s(0.95),
         });
         section(&mut summary);
-        if self.files.writing != Writing::Nothing {
-            write_summary(&self.files.out_dir, &summary, &page.0, &page.1)?;
+        if let Some((jobs, timeline)) = page {
+            write_summary(&self.files.out_dir, &summary, &jobs, &timeline)?;
         }
         Ok((summary, warnings))
     }

@@ -5,6 +5,7 @@
 pub mod csv_line;
 pub mod html;
 pub mod jobs_csv;
+pub mod level_areas;
 pub mod observer;
 pub mod page_stats;
 pub mod pending;

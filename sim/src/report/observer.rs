@@ -1,5 +1,7 @@
 //! The report observer: streams finished jobs and the timeline to their files while the run
-//! goes, and gathers the pending-time statistics (overall, and inside a job window).
+//! goes, and gathers the pending-time statistics (overall, and inside a job window) and the
+//! areas under the level curves. A run that writes no files (a sweep point) has no writers
+//! at all: nothing is formatted only to be thrown away.
 
 use std::io::Write;
 
@@ -8,14 +10,15 @@ use fleetsim_core::{Command, Fleet, JobRecord, SimTime};
 
 use crate::offload::ReportThread;
 use crate::report::jobs_csv::JobsCsv;
+use crate::report::level_areas::LevelAreas;
 use crate::report::pending::PendingStats;
 use crate::report::timeline::{Levels, Timeline};
 use crate::run::JobWindow;
 
 /// What is done with each finished job: its `jobs.csv` row and the pending-time statistics.
 pub struct FinishedJobs<W: Write> {
-    /// `jobs.csv`, a row per finished job run.
-    pub jobs_csv: JobsCsv<W>,
+    /// `jobs.csv`, a row per finished job run (`None`: no files are written).
+    pub jobs_csv: Option<JobsCsv<W>>,
     /// Pending-time statistics of every job run.
     pub pending: PendingStats,
     /// The job window and the pending statistics of the jobs queued inside it.
@@ -34,7 +37,10 @@ impl<W: Write> FinishedJobs<W> {
                 stats.record(r);
             }
         }
-        self.jobs_csv.write(r)
+        match &mut self.jobs_csv {
+            Some(csv) => csv.write(r),
+            None => Ok(()),
+        }
     }
 }
 
@@ -49,9 +55,12 @@ pub enum JobsOut {
 
 /// Streams finished jobs and the timeline to their files while the run goes.
 pub struct ReportObserver {
-    /// `timeline.csv`, the fleet's levels over time. (Declared before `jobs`, so that it is
-    /// dropped first: with the report thread, its bytes go through that thread.)
-    pub timeline: Timeline<Box<dyn Write + Send>>,
+    /// The areas under the pending and running curves.
+    pub areas: LevelAreas,
+    /// `timeline.csv`, the fleet's levels over time (`None`: no files are written). (Declared
+    /// before `jobs`, so that it is dropped first: with the report thread, its bytes go
+    /// through that thread.)
+    pub timeline: Option<Timeline<Box<dyn Write + Send>>>,
     /// The finished jobs.
     pub jobs: JobsOut,
     /// The first error writing a report (the run goes on; the error fails it at the end).
@@ -72,16 +81,19 @@ impl Observer for ReportObserver {
                 }
             }
         }
+        let (pending, running) = (fleet.pending(), fleet.running());
+        self.areas.observe(now, pending, running);
+        let Some(timeline) = &mut self.timeline else { return };
         let m = fleet.machine_totals();
         let levels = Levels {
-            pending: fleet.pending(),
-            running: fleet.running(),
+            pending,
+            running,
             creating: m.creating,
             idle: m.idle + m.acquired,
             busy: m.used,
             removing: m.removing,
         };
-        if let Err(e) = self.timeline.observe(now, levels, arrival, commands) {
+        if let Err(e) = timeline.observe(now, levels, arrival, commands) {
             self.error.get_or_insert(e.to_string());
         }
     }

@@ -4,8 +4,8 @@
 //! with what happens, not with the simulated span, so a trace that spans years by mistake
 //! cannot fill the disk.
 //!
-//! It also keeps the exact area under the pending curve (job·ms), which by Little's law on
-//! the sample path equals the sum of every job's pending time: a test checks that.
+//! The run's exact areas under the pending and running curves are kept apart, in
+//! [`crate::report::level_areas`]: a run without files needs them and no rows.
 
 use std::io::Write;
 
@@ -63,8 +63,6 @@ pub struct Timeline<W: Write> {
     levels: Levels,
     /// Areas (level × ms) within the current minute, in `Levels::as_array` order.
     areas: [u64; 6],
-    total_pending_area: u128,
-    total_running_area: u128,
     row: MinuteRow,
     /// The values of the last row written, and the minute of a later row identical to it
     /// that is held back (see `flush_minute`).
@@ -110,8 +108,6 @@ impl<W: Write> Timeline<W> {
             last_at: SimTime::ZERO,
             levels: Levels::default(),
             areas: [0; 6],
-            total_pending_area: 0,
-            total_running_area: 0,
             row: MinuteRow::default(),
             written: None,
             held: None,
@@ -162,9 +158,6 @@ impl<W: Write> Timeline<W> {
                 let end = SimTime((self.minute + 1) * MINUTE_MS);
                 self.integrate(end);
                 self.flush_minute()?;
-                let skipped_ms = u128::from(last - self.minute) * u128::from(MINUTE_MS);
-                self.total_pending_area += skipped_ms * u128::from(self.levels.pending);
-                self.total_running_area += skipped_ms * u128::from(self.levels.running);
                 self.minute = last;
                 self.last_at = SimTime(last * MINUTE_MS);
             }
@@ -178,8 +171,6 @@ impl<W: Write> Timeline<W> {
         for (area, level) in self.areas.iter_mut().zip(self.levels.as_array()) {
             *area += dt * u64::from(level);
         }
-        self.total_pending_area += u128::from(dt) * u128::from(self.levels.pending);
-        self.total_running_area += u128::from(dt) * u128::from(self.levels.running);
         self.last_at = to;
     }
 
@@ -242,16 +233,6 @@ impl<W: Write> Timeline<W> {
         self.line.write_to(&mut self.out)
     }
 
-    /// The area under the pending curve so far, in job·ms.
-    pub fn pending_area_ms(&self) -> u128 {
-        self.total_pending_area
-    }
-
-    /// The area under the running curve so far, in job·ms.
-    pub fn running_area_ms(&self) -> u128 {
-        self.total_running_area
-    }
-
     /// Writes the last (partial) minute and flushes; returns the writer and what
     /// `report.html` needs from the rows.
     pub fn finish(mut self, end: SimTime) -> std::io::Result<(W, TimelineStats)> {
@@ -282,7 +263,6 @@ mod tests {
         let lv = |pending, running| Levels { pending, running, ..Levels::default() };
         t.observe(SimTime(30_000), lv(2, 0), true, &[]).unwrap(); // 2 pending from 30 s
         t.observe(SimTime(90_000), Levels { busy: 1, ..lv(0, 1) }, false, &[]).unwrap(); // picked up at 90 s
-        assert_eq!(t.pending_area_ms(), 2 * 60_000);
         let out = String::from_utf8(t.finish(SimTime(120_000)).unwrap().0).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[1], "0,0,1.000,2,0.000,0,1,0,0,0.000,0.000,0.000,0.000");
@@ -298,7 +278,6 @@ mod tests {
         // One job pending for 10 days: 14,400 identical minutes.
         let ten_days = 10 * 24 * 60 * MINUTE_MS;
         t.observe(SimTime(ten_days + 30_000), Levels::default(), false, &[]).unwrap();
-        assert_eq!(t.pending_area_ms(), u128::from(ten_days + 30_000));
         let out = String::from_utf8(t.finish(SimTime(ten_days + 60_000)).unwrap().0).unwrap();
         let minutes: Vec<&str> =
             out.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();

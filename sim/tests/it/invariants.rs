@@ -1,7 +1,7 @@
 //! Invariants that must hold for every fleet and workload (proptest).
 
 use fleetsim::engine::{Engine, ListSource, Observer};
-use fleetsim::report::timeline::Timeline;
+use fleetsim::report::level_areas::LevelAreas;
 use fleetsim_core::spec::{FleetSpec, Pickup, ProcessSpec, RunnerSpec};
 use fleetsim_core::{Command, Fleet, JobId, JobRecord, JobSpec, ProjectId, SimTime, TagSetId};
 use proptest::prelude::*;
@@ -9,14 +9,14 @@ use proptest::prelude::*;
 use crate::equivalence::jobs_strategy;
 
 struct Check {
-    timeline: Timeline<Vec<u8>>,
+    areas: LevelAreas,
     records: Vec<JobRecord>,
     slots: u32,
     limits: Vec<u32>,
 }
 
 impl Observer for Check {
-    fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]) {
+    fn after_input(&mut self, now: SimTime, fleet: &Fleet, _: bool, commands: &[Command]) {
         assert!(fleet.running() <= self.slots, "more jobs running than workers");
         for (r, &limit) in self.limits.iter().enumerate() {
             let builds = fleet.runner_builds(fleetsim_core::RunnerId(r as u16));
@@ -27,12 +27,7 @@ impl Observer for Check {
                 self.records.push(*r);
             }
         }
-        let levels = fleetsim::report::timeline::Levels {
-            pending: fleet.pending(),
-            running: fleet.running(),
-            ..Default::default()
-        };
-        self.timeline.observe(now, levels, arrival, commands).unwrap();
+        self.areas.observe(now, fleet.pending(), fleet.running());
     }
 }
 
@@ -104,7 +99,7 @@ proptest! {
                 (j.at_ms, JobSpec { id: JobId(j.id), project: ProjectId(j.project), tags, duration_ms: j.duration_ms, retry: 0, work: Default::default() })
             })
             .collect();
-        let mut check = Check { timeline: Timeline::new(Vec::new()).unwrap(), records: Vec::new(), slots, limits: limits.clone() };
+        let mut check = Check { areas: LevelAreas::default(), records: Vec::new(), slots, limits: limits.clone() };
         Engine::new().run(&mut fleet, &mut ListSource::new(list), &mut check).unwrap();
 
         // Every job finished exactly once.
@@ -128,6 +123,6 @@ proptest! {
         // Little's law on the sample path: the area under the pending curve equals the sum
         // of the pending times.
         let total: u128 = check.records.iter().map(|r| u128::from(r.pending_ms())).sum();
-        prop_assert_eq!(check.timeline.pending_area_ms(), total);
+        prop_assert_eq!(check.areas.pending_ms(), total);
     }
 }
