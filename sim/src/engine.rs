@@ -1,8 +1,9 @@
 //! The discrete-event engine that drives a [`Fleet`] on a simulated clock.
 //!
 //! ## Ordering rule (a determinism contract)
-//! Every future event sits in one queue keyed by `(time, seq)`, where `seq` is a global
-//! insertion counter: events at the same instant run in the order they were scheduled.
+//! Every future event sits in one queue ([`EventQueue`], a radix heap) keyed by `(time, seq)`,
+//! where `seq` is a global insertion counter: events at the same instant run in the order
+//! they were scheduled.
 //! Trace arrivals count as scheduled before the run starts, so at an instant they come
 //! before events scheduled during the run. The core's own wakeup comes last at an instant:
 //! it runs once every input of that instant has been handled.
@@ -24,12 +25,11 @@
 //! input arrives or the core asked to wake up. The run ends when the trace is exhausted and
 //! no job is pending or running.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use fleetsim_core::drive::{Drive, Port};
 use fleetsim_core::pipelines::Pipelines;
 use fleetsim_core::{Command, Fleet, Input, JobKey, JobSpec, MachineId, SimTime, Step};
+
+use crate::event_queue::EventQueue;
 
 pub use fleetsim_core::drive::{JobSource, Observer};
 
@@ -147,59 +147,28 @@ impl Payload {
     }
 }
 
-#[derive(Debug)]
-struct Scheduled {
-    at: SimTime,
-    seq: u64,
-    payload: Payload,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
 /// The engine's event queue, lent to a [`Provider`] to schedule future events.
 #[derive(Debug)]
 pub struct Schedule<'a> {
-    queue: &'a mut BinaryHeap<Reverse<Scheduled>>,
-    seq: &'a mut u64,
+    queue: &'a mut EventQueue<Payload>,
 }
 
 impl Schedule<'_> {
-    fn push(&mut self, at: SimTime, payload: Payload) {
-        *self.seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: *self.seq, payload }));
-    }
-
     /// Schedules an input for the fleet at `at` (a step or machine completion).
     pub fn input(&mut self, at: SimTime, input: Input) {
-        self.push(at, Payload::from_input(input));
+        self.queue.push(at, Payload::from_input(input));
     }
 
     /// Schedules a provider event: [`Provider::event`] gets `token` back at `at`.
     pub fn provider(&mut self, at: SimTime, token: u64) {
-        self.push(at, Payload::Provider(token));
+        self.queue.push(at, Payload::Provider(token));
     }
 }
 
 /// The event queue plus the run loop.
 #[derive(Debug, Default)]
 pub struct Engine {
-    queue: BinaryHeap<Reverse<Scheduled>>,
-    seq: u64,
+    queue: EventQueue<Payload>,
     inputs: Vec<Input>,
     drive: Drive,
 }
@@ -233,7 +202,7 @@ impl Engine {
         observer: &mut O,
         provider: &mut P,
     ) -> Result<RunEnd, RunError<S::Error>> {
-        provider.start(&mut Schedule { queue: &mut self.queue, seq: &mut self.seq });
+        provider.start(&mut Schedule { queue: &mut self.queue });
         let mut next_arrival = self.drive.next_job(fleet, source).map_err(RunError::Source)?;
         let mut now = SimTime::ZERO;
         let mut inputs = 0u64;
@@ -251,7 +220,7 @@ impl Engine {
                     next: None,
                 });
             }
-            let next_event = self.queue.peek().map(|Reverse(e)| e.at);
+            let next_event = self.queue.peek_at();
             let arrival_at = next_arrival.as_ref().map(|(t, _)| *t);
             let input_at = match (arrival_at, next_event) {
                 (Some(a), Some(e)) => Some(a.min(e)),
@@ -288,12 +257,11 @@ impl Engine {
                     }
                     self.inputs.push(Input::JobCreated(spec));
                 } else {
-                    let Reverse(e) = self.queue.pop().expect("event");
-                    match (e.payload, e.payload.into_input()) {
+                    let (_, payload) = self.queue.pop().expect("event");
+                    match (payload, payload.into_input()) {
                         (_, Some(input)) => self.inputs.push(input),
                         (Payload::Provider(token), None) => {
-                            let mut schedule =
-                                Schedule { queue: &mut self.queue, seq: &mut self.seq };
+                            let mut schedule = Schedule { queue: &mut self.queue };
                             provider.event(now, token, &mut schedule, &mut self.inputs);
                         }
                         (_, None) => unreachable!("only provider events carry no input"),
@@ -310,10 +278,7 @@ impl Engine {
                     next: None,
                 });
             }
-            let mut port = SimPort {
-                schedule: Schedule { queue: &mut self.queue, seq: &mut self.seq },
-                provider,
-            };
+            let mut port = SimPort { schedule: Schedule { queue: &mut self.queue }, provider };
             let handled = self.drive.handle(fleet, now, &mut self.inputs, &mut port, observer);
             inputs += handled.inputs;
             if handled.jobs > 0 {

@@ -42,6 +42,7 @@ pub mod cloud;
 pub mod compare;
 pub mod config;
 pub mod engine;
+pub mod event_queue;
 pub mod input_error;
 pub mod input_file;
 pub mod live;

@@ -11,6 +11,7 @@ mod docker_autoscaler;
 mod docker_machine;
 mod equivalence;
 mod erlang_c;
+mod event_queue;
 mod generate;
 mod go_autoscaler;
 mod go_config;
