@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
 
 use crate::containers::slowed;
 use crate::ids::{MachineId, ProjectId, RunnerId};
@@ -356,9 +357,10 @@ pub struct CacheDecl {
 #[derive(Debug, Default)]
 pub struct CacheWorld {
     model: CacheModel,
-    keys: IndexMap<String, ()>,
-    images: IndexMap<String, ()>,
-    uses: IndexMap<(KeyId, Vec<KeyId>, Policy), ()>,
+    // Interned in insertion order (ids are indexes); Fx-hashed, as every job asks each once.
+    keys: IndexMap<String, (), FxBuildHasher>,
+    images: IndexMap<String, (), FxBuildHasher>,
+    uses: IndexMap<(KeyId, Vec<KeyId>, Policy), (), FxBuildHasher>,
     /// Each declaration with its names, for the steps that carry it ([`CacheWorld::decl`]).
     decls: Vec<Arc<CacheDecl>>,
     remote: BTreeMap<RemoteKey, Remote>,
@@ -406,14 +408,21 @@ impl CacheWorld {
         Arc::clone(&self.decls[u.0 as usize])
     }
 
+    /// Interns a key (a copy of the name only the first time: every job names its key).
     fn key(&mut self, k: &str) -> KeyId {
-        let (i, _) = self.keys.insert_full(k.to_owned(), ());
+        let i = match self.keys.get_index_of(k) {
+            Some(i) => i,
+            None => self.keys.insert_full(k.to_owned(), ()).0,
+        };
         KeyId(i as u32)
     }
 
     /// Interns an image name.
     pub fn image(&mut self, name: &str) -> ImageId {
-        let (i, _) = self.images.insert_full(name.to_owned(), ());
+        let i = match self.images.get_index_of(name) {
+            Some(i) => i,
+            None => self.images.insert_full(name.to_owned(), ()).0,
+        };
         ImageId(i as u32)
     }
 

@@ -11,6 +11,7 @@ use fleetsim_core::cache::{CacheUseId, Policy, When};
 use fleetsim_core::drive::JobSource;
 use fleetsim_core::pipelines::Pipelines;
 use fleetsim_core::{Fleet, JobId, JobSpec, JobWork, ProjectId, SimTime};
+use rustc_hash::FxHashMap;
 
 use crate::input_error::InputError;
 use crate::offload::TraceReadAhead;
@@ -124,14 +125,7 @@ pub fn job_spec(
             CachePolicy::Pull => Policy::Pull,
             CachePolicy::Push => Policy::Push,
         };
-        // GitLab's separated caches (§4.2): protected and unprotected refs never share a
-        // key, fallback keys included.
-        let suffix = match r.protected {
-            None => "",
-            Some(true) => "-protected",
-            Some(false) => "-non_protected",
-        };
-        keys.declare(fleet, &r.cache_key, &r.cache_fallback_keys, suffix, policy)
+        keys.declare(fleet, &r.cache_key, &r.cache_fallback_keys, r.protected, policy)
     };
     let spec = JobSpec {
         id: JobId(r.job_id),
@@ -169,12 +163,41 @@ pub fn job_spec(
 #[derive(Debug, Default)]
 pub struct CacheKeys {
     handling: KeyHandling,
+    /// What declaring a key without fallback keys gave, per key as the trace writes it, one
+    /// slot per protection and policy (see [`memo_slot`]): a trace names a few keys a million
+    /// times, and sanitising and interning each again was a fifth of the engine thread's time
+    /// on the million-job trace (issue 15).
+    memo: FxHashMap<String, [Option<Declared>; 9]>,
     /// Jobs with a key that sanitising changed, and the first such key (raw, sanitised).
     changed: u64,
     changed_example: Option<(String, String)>,
     /// Jobs with a key that cannot be sanitised, and the first such key.
     refused: u64,
     refused_example: Option<String>,
+}
+
+/// What one declaration gave: the job's cache, and whether sanitising changed or refused a
+/// key (counted per job for the run's warning).
+#[derive(Debug, Clone, Copy)]
+struct Declared {
+    cache: Option<CacheUseId>,
+    changed: bool,
+    refused: bool,
+}
+
+/// A declaration's slot in [`CacheKeys::memo`]: by protection (GitLab's key suffix) and policy.
+fn memo_slot(protected: Option<bool>, policy: Policy) -> usize {
+    let protection = match protected {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    };
+    let policy = match policy {
+        Policy::PullPush => 0,
+        Policy::Pull => 1,
+        Policy::Push => 2,
+    };
+    protection * 3 + policy
 }
 
 impl CacheKeys {
@@ -212,8 +235,8 @@ impl CacheKeys {
         (CacheKeys::new(KeyHandling::Sanitize), warning)
     }
 
-    /// Interns the cache of a job with `key` and `fallbacks` (both before GitLab's `suffix`).
-    /// `None` when the runner skips the key (`Skipping cache extraction due to empty cache
+    /// Interns the cache of a job with `key` and `fallbacks` on a ref that is `protected` or
+    /// not (`None`: GitLab's separated caches are off). `None` when the runner skips the key (`Skipping cache extraction due to empty cache
     /// key`, and the same for archiving: the job has no cache); a fallback key the runner
     /// cannot sanitise is skipped alone (`extractCacheOrFallbackCachesWrapper`).
     pub fn declare(
@@ -221,9 +244,42 @@ impl CacheKeys {
         fleet: &mut Fleet,
         key: &str,
         fallbacks: &[String],
-        suffix: &str,
+        protected: Option<bool>,
         policy: Policy,
     ) -> Option<CacheUseId> {
+        let slot = fallbacks.is_empty().then(|| memo_slot(protected, policy));
+        let known = slot.and_then(|slot| self.memo.get(key)?[slot]);
+        let declared = match known {
+            Some(d) => d,
+            None => {
+                let d = self.declare_new(fleet, key, fallbacks, protected, policy);
+                if let Some(slot) = slot {
+                    self.memo.entry(key.to_owned()).or_insert([None; 9])[slot] = Some(d);
+                }
+                d
+            }
+        };
+        self.changed += u64::from(declared.changed);
+        self.refused += u64::from(declared.refused);
+        declared.cache
+    }
+
+    /// A declaration not made before: sanitises the keys and interns them in the fleet.
+    fn declare_new(
+        &mut self,
+        fleet: &mut Fleet,
+        key: &str,
+        fallbacks: &[String],
+        protected: Option<bool>,
+        policy: Policy,
+    ) -> Declared {
+        // GitLab's separated caches (§4.2): protected and unprotected refs never share a
+        // key, fallback keys included.
+        let suffix = match protected {
+            None => "",
+            Some(true) => "-protected",
+            Some(false) => "-non_protected",
+        };
         fn with_suffix<'a>(k: &'a str, suffix: &str) -> Cow<'a, str> {
             if suffix.is_empty() { Cow::Borrowed(k) } else { Cow::Owned(format!("{k}{suffix}")) }
         }
@@ -259,15 +315,14 @@ impl CacheKeys {
                 Some(fleet.declare_cache(&main, &keys, policy))
             }
         };
+        let declared = Declared { cache, changed: changed.is_some(), refused: refused.is_some() };
         if let Some(example) = changed {
-            self.changed += 1;
             self.changed_example.get_or_insert(example);
         }
         if let Some(example) = refused {
-            self.refused += 1;
             self.refused_example.get_or_insert(example);
         }
-        cache
+        declared
     }
 
     /// One warning for the run when sanitising changed or refused keys.

@@ -371,6 +371,18 @@ mod sanitised_cache_keys {
         assert!(err.contains("FF_HASH_CACHE_KEYS"), "{err}");
     }
 
+    /// The source remembers what each key gave (issue 15: sanitising every job's key again
+    /// was a fifth of the engine's time); a key met again still counts once per job.
+    #[test]
+    fn a_repeated_key_counts_once_per_job() {
+        let trace = "job_id,created_at,duration,cache_key,cache_size\n\
+                     1,0,10,foo/,10MB\n2,100,10,foo/,10MB\n3,200,10,..,10MB\n4,300,10,..,10MB\n";
+        let (cache, err) = run(ONE_RUNNER, trace);
+        assert_eq!(cache, ["miss_never_uploaded", "hit_local", "", ""], "{err}");
+        assert!(err.contains("2 jobs' cache keys were sanitised"), "{err}");
+        assert!(err.contains("2 jobs had a cache key that cannot be sanitised"), "{err}");
+    }
+
     #[test]
     fn with_ff_hash_cache_keys_foo_slash_and_foo_are_two_caches() {
         let config =
