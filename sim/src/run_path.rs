@@ -186,7 +186,7 @@ impl RunPath {
             w
         };
         drop(self.source);
-        let trace_sha256 = self.workload_hash.finish();
+        let trace_sha256 = self.workload_hash.finish()?;
         let ReportObserver { areas, timeline, jobs, error } = self.observer;
         let areas = Areas { pending: areas.pending_ms(), running: areas.running_ms() };
         let failed = |e: String| RunFailure::Failed(format!("writing reports: {e}"));

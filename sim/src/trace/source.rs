@@ -163,11 +163,11 @@ pub fn job_spec(
 #[derive(Debug, Default)]
 pub struct CacheKeys {
     handling: KeyHandling,
-    /// What declaring a key without fallback keys gave, per key as the trace writes it, one
-    /// slot per protection and policy (see [`memo_slot`]): a trace names a few keys a million
-    /// times, and sanitising and interning each again was a fifth of the engine thread's time
-    /// on the million-job trace (issue 15).
-    memo: FxHashMap<String, [Option<Declared>; 9]>,
+    /// What each declaration gave, by key as the trace writes it: a trace names a few keys
+    /// (with their fallback keys) a million times, and sanitising and interning them again
+    /// for every job was a fifth of the engine thread's time on the million-job trace
+    /// (issue 15). A key has few variants (fallbacks, protection, policy): a short list.
+    memo: FxHashMap<String, Vec<Remembered>>,
     /// Jobs with a key that sanitising changed, and the first such key (raw, sanitised).
     changed: u64,
     changed_example: Option<(String, String)>,
@@ -185,19 +185,13 @@ struct Declared {
     refused: bool,
 }
 
-/// A declaration's slot in [`CacheKeys::memo`]: by protection (GitLab's key suffix) and policy.
-fn memo_slot(protected: Option<bool>, policy: Policy) -> usize {
-    let protection = match protected {
-        None => 0,
-        Some(true) => 1,
-        Some(false) => 2,
-    };
-    let policy = match policy {
-        Policy::PullPush => 0,
-        Policy::Pull => 1,
-        Policy::Push => 2,
-    };
-    protection * 3 + policy
+/// One variant of a key in [`CacheKeys::memo`], and what declaring it gave.
+#[derive(Debug)]
+struct Remembered {
+    fallbacks: Vec<String>,
+    protected: Option<bool>,
+    policy: Policy,
+    declared: Declared,
 }
 
 impl CacheKeys {
@@ -247,16 +241,19 @@ impl CacheKeys {
         protected: Option<bool>,
         policy: Policy,
     ) -> Option<CacheUseId> {
-        let slot = fallbacks.is_empty().then(|| memo_slot(protected, policy));
-        let known = slot.and_then(|slot| self.memo.get(key)?[slot]);
+        let known = self.memo.get(key).and_then(|variants| {
+            variants.iter().find(|v| {
+                v.protected == protected && v.policy == policy && v.fallbacks == fallbacks
+            })
+        });
         let declared = match known {
-            Some(d) => d,
+            Some(v) => v.declared,
             None => {
-                let d = self.declare_new(fleet, key, fallbacks, protected, policy);
-                if let Some(slot) = slot {
-                    self.memo.entry(key.to_owned()).or_insert([None; 9])[slot] = Some(d);
-                }
-                d
+                let declared = self.declare_new(fleet, key, fallbacks, protected, policy);
+                let fallbacks = fallbacks.to_vec();
+                let v = Remembered { fallbacks, protected, policy, declared };
+                self.memo.entry(key.to_owned()).or_default().push(v);
+                declared
             }
         };
         self.changed += u64::from(declared.changed);
