@@ -27,6 +27,7 @@ use fleetsim_core::JobRecord;
 
 use crate::input_error::InputError;
 use crate::report::observer::FinishedJobs;
+use crate::report::timeline::{MinuteValues, TimelineCsv, TimelineRows};
 use crate::trace::{IdSet, TraceReader, TraceRecord};
 
 /// Trace rows per batch handed from the parser thread to the engine.
@@ -37,10 +38,10 @@ const RECORD_BATCHES: usize = 4;
 const JOBS_PER_BATCH: usize = 1024;
 /// Batches of finished jobs made in advance (more are made if the thread lags).
 const JOB_BATCHES: usize = 4;
-/// Bytes of `timeline.csv` per batch handed to the report thread.
-const BYTES_PER_BATCH: usize = 64 * 1024;
-/// Batches of timeline bytes made in advance (more are made if the thread lags).
-const BYTE_BATCHES: usize = 4;
+/// Rows of `timeline.csv` per batch handed to the report thread.
+const ROWS_PER_BATCH: usize = 1024;
+/// Batches of timeline rows made in advance (more are made if the thread lags).
+const ROW_BATCHES: usize = 4;
 
 /// Joins a helper thread, passing its panic on.
 fn join<T>(handle: JoinHandle<T>) -> T {
@@ -215,15 +216,18 @@ fn read_batches<R: Read>(
 }
 
 // ---------------------------------------------------------------------------------------
-// Finished jobs and report bytes, written on their own thread
+// Finished jobs and timeline rows, formatted and written on their own thread
 // ---------------------------------------------------------------------------------------
+
+/// Timeline rows (minute, values) handed over at once.
+type RowBatch = Vec<(u64, MinuteValues)>;
 
 /// What the engine side hands to the report thread, in the order it happened.
 enum Work {
     /// Jobs finished, in finishing order.
     Jobs(Vec<JobRecord>),
-    /// The next bytes of `timeline.csv`.
-    Timeline(Vec<u8>),
+    /// The next rows of `timeline.csv`, to format.
+    Timeline(RowBatch),
 }
 
 /// What the report thread gives back when the run ends.
@@ -231,60 +235,54 @@ pub struct ReportsDone {
     /// The finished jobs' statistics and `jobs.csv` (not yet flushed).
     pub jobs: FinishedJobs<Box<dyn Write + Send>>,
     /// `timeline.csv` (not yet flushed).
-    pub timeline: Box<dyn Write + Send>,
+    pub timeline: TimelineCsv<Box<dyn Write + Send>>,
     /// The first error writing either file.
     pub error: Option<io::Error>,
 }
 
 /// [`FinishedJobs`] on its own thread: the engine side collects finished jobs into batches
-/// and the thread records them (statistics, `jobs.csv` rows) in the same order. It also writes
-/// `timeline.csv`, whose bytes come through a [`ChannelWriter`] made by
-/// [`timeline_writer`](Self::timeline_writer).
+/// and the thread records them (statistics, `jobs.csv` rows) in the same order. It also formats
+/// and writes `timeline.csv`, whose rows come through a [`TimelineSender`] made by
+/// [`timeline_sender`](Self::timeline_sender).
 pub struct ReportThread {
     batch: Vec<JobRecord>,
     work: SyncSender<Work>,
     spare_jobs: Receiver<Vec<JobRecord>>,
-    /// The pool of timeline byte batches, until `timeline_writer` takes it.
-    spare_bytes: Option<Receiver<Vec<u8>>>,
+    /// The pool of timeline row batches, until `timeline_sender` takes it.
+    spare_rows: Option<Receiver<RowBatch>>,
     handle: Option<JoinHandle<ReportsDone>>,
 }
 
 impl ReportThread {
-    /// Starts the thread, which records jobs into `jobs` and writes timeline bytes to
+    /// Starts the thread, which records jobs into `jobs` and writes timeline rows to
     /// `timeline`.
     pub fn start(
         jobs: FinishedJobs<Box<dyn Write + Send>>,
-        timeline: Box<dyn Write + Send>,
+        timeline: TimelineCsv<Box<dyn Write + Send>>,
     ) -> ReportThread {
-        let (work, work_rx) = sync_channel(JOB_BATCHES + BYTE_BATCHES);
+        let (work, work_rx) = sync_channel(JOB_BATCHES + ROW_BATCHES);
         let (spare_jobs_tx, spare_jobs) = channel();
-        let (spare_bytes_tx, spare_bytes) = channel();
+        let (spare_rows_tx, spare_rows) = channel();
         for _ in 0..JOB_BATCHES {
             spare_jobs_tx.send(Vec::with_capacity(JOBS_PER_BATCH)).expect("receiver alive");
         }
-        for _ in 0..BYTE_BATCHES {
-            spare_bytes_tx.send(Vec::with_capacity(BYTES_PER_BATCH)).expect("receiver alive");
+        for _ in 0..ROW_BATCHES {
+            spare_rows_tx.send(Vec::with_capacity(ROWS_PER_BATCH)).expect("receiver alive");
         }
-        let returns = (spare_jobs_tx, spare_bytes_tx);
+        let returns = (spare_jobs_tx, spare_rows_tx);
         let handle = std::thread::Builder::new()
             .name("report writer".into())
             .spawn(move || write_reports(jobs, timeline, &work_rx, &returns))
             .expect("cannot start the report writer thread");
         let batch = spare_jobs.recv().expect("a spare batch");
-        ReportThread {
-            batch,
-            work,
-            spare_jobs,
-            spare_bytes: Some(spare_bytes),
-            handle: Some(handle),
-        }
+        ReportThread { batch, work, spare_jobs, spare_rows: Some(spare_rows), handle: Some(handle) }
     }
 
-    /// The writer the timeline writes to (once: it takes the pool of byte batches).
-    pub fn timeline_writer(&mut self) -> ChannelWriter {
-        let spare = self.spare_bytes.take().expect("one timeline writer");
-        let buf = spare.recv().expect("a spare buffer");
-        ChannelWriter { buf, work: self.work.clone(), spare }
+    /// Where the timeline hands its rows (once: it takes the pool of row batches).
+    pub fn timeline_sender(&mut self) -> TimelineSender {
+        let spare = self.spare_rows.take().expect("one timeline sender");
+        let rows = spare.recv().expect("a spare batch");
+        TimelineSender { rows, work: self.work.clone(), spare }
     }
 
     /// Hands a finished job to the thread.
@@ -304,7 +302,7 @@ impl ReportThread {
     }
 
     /// Hands over the last jobs, waits for the thread to record everything handed over and
-    /// returns its files and statistics. The [`ChannelWriter`] must be dropped first.
+    /// returns its files and statistics. The [`TimelineSender`] must be dropped first.
     pub fn finish(mut self) -> ReportsDone {
         if !self.batch.is_empty() {
             let batch = std::mem::take(&mut self.batch);
@@ -326,7 +324,7 @@ impl Drop for ReportThread {
         }
         let (closed, _) = sync_channel(0);
         drop(std::mem::replace(&mut self.work, closed));
-        self.spare_bytes = None;
+        self.spare_rows = None;
         if let Some(handle) = self.handle.take()
             && handle.join().is_err()
             && !std::thread::panicking()
@@ -339,9 +337,9 @@ impl Drop for ReportThread {
 /// The report thread: applies the work in order until the engine side hangs up.
 fn write_reports(
     mut jobs: FinishedJobs<Box<dyn Write + Send>>,
-    mut timeline: Box<dyn Write + Send>,
+    mut timeline: TimelineCsv<Box<dyn Write + Send>>,
     work: &Receiver<Work>,
-    (spare_jobs, spare_bytes): &(Sender<Vec<JobRecord>>, Sender<Vec<u8>>),
+    (spare_jobs, spare_rows): &(Sender<Vec<JobRecord>>, Sender<RowBatch>),
 ) -> ReportsDone {
     let mut error = None;
     for item in work {
@@ -355,55 +353,52 @@ fn write_reports(
                 batch.clear();
                 let _ = spare_jobs.send(batch);
             }
-            Work::Timeline(mut bytes) => {
-                if let Err(e) = timeline.write_all(&bytes) {
-                    error.get_or_insert(e);
+            Work::Timeline(mut rows) => {
+                for &(minute, values) in &rows {
+                    if let Err(e) = timeline.row(minute, values) {
+                        error.get_or_insert(e);
+                    }
                 }
-                bytes.clear();
-                let _ = spare_bytes.send(bytes);
+                rows.clear();
+                let _ = spare_rows.send(rows);
             }
         }
     }
     ReportsDone { jobs, timeline, error }
 }
 
-/// A [`Write`] whose bytes go to the report thread in batches, in order. `flush` hands over
-/// what is buffered (it does not flush the file: the thread's owner does at the end), and so
-/// does dropping it.
-pub struct ChannelWriter {
-    buf: Vec<u8>,
+/// The timeline's rows, handed to the report thread in batches, in order; dropping it hands
+/// over the last ones.
+pub struct TimelineSender {
+    rows: RowBatch,
     work: SyncSender<Work>,
-    spare: Receiver<Vec<u8>>,
+    spare: Receiver<RowBatch>,
 }
 
-impl ChannelWriter {
+impl TimelineSender {
     fn hand_over(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        if self.rows.is_empty() {
             return Ok(());
         }
-        let next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(BYTES_PER_BATCH));
-        let bytes = std::mem::replace(&mut self.buf, next);
-        self.work.send(Work::Timeline(bytes)).map_err(|_| {
+        let next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(ROWS_PER_BATCH));
+        let rows = std::mem::replace(&mut self.rows, next);
+        self.work.send(Work::Timeline(rows)).map_err(|_| {
             io::Error::new(io::ErrorKind::BrokenPipe, "the report writer thread stopped")
         })
     }
 }
 
-impl Write for ChannelWriter {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= BYTES_PER_BATCH {
+impl TimelineRows for TimelineSender {
+    fn row(&mut self, minute: u64, values: MinuteValues) -> io::Result<()> {
+        self.rows.push((minute, values));
+        if self.rows.len() >= ROWS_PER_BATCH {
             self.hand_over()?;
         }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.hand_over()
+        Ok(())
     }
 }
 
-impl Drop for ChannelWriter {
+impl Drop for TimelineSender {
     fn drop(&mut self) {
         let _ = self.hand_over();
     }

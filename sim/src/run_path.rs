@@ -22,12 +22,12 @@ use crate::engine::RunEnd;
 use crate::offload::{ReportThread, ReportsDone};
 use crate::report::jobs_csv::JobsCsv;
 use crate::report::level_areas::LevelAreas;
-use crate::report::observer::{FinishedJobs, JobsOut, ReportObserver};
+use crate::report::observer::{FinishedJobs, JobsOut, ReportObserver, TimelineOut};
 use crate::report::page_stats::{JobStats, TimelineStats};
 use crate::report::pending::PendingStats;
 use crate::report::summarize::{Areas, summarize};
 use crate::report::summary::{Summary, WindowSummary};
-use crate::report::timeline::Timeline;
+use crate::report::timeline::{Timeline, TimelineCsv};
 use crate::run::{JobWindow, RunFailure};
 use crate::scenario::Scenario;
 use crate::seeds::SeedTree;
@@ -139,13 +139,14 @@ impl RunPath {
         let (timeline, jobs) = match writing {
             Writing::Nothing => (None, JobsOut::Here(jobs)),
             Writing::Buffered => {
-                let mut thread = ReportThread::start(jobs, files.create("timeline.csv")?);
-                let out: Box<dyn Write + Send> = Box::new(thread.timeline_writer());
-                (Some(Timeline::new(out).map_err(io_error)?), JobsOut::Beside(thread))
+                let csv = TimelineCsv::new(files.create("timeline.csv")?).map_err(io_error)?;
+                let mut thread = ReportThread::start(jobs, csv);
+                let rows = TimelineOut::Beside(thread.timeline_sender());
+                (Some(Timeline::new(rows)), JobsOut::Beside(thread))
             }
             Writing::Lines => {
-                let out = files.create("timeline.csv")?;
-                (Some(Timeline::new(out).map_err(io_error)?), JobsOut::Here(jobs))
+                let csv = TimelineCsv::new(files.create("timeline.csv")?).map_err(io_error)?;
+                (Some(Timeline::new(TimelineOut::Here(csv))), JobsOut::Here(jobs))
             }
         };
         let observer = ReportObserver { areas: LevelAreas::default(), timeline, jobs, error: None };
@@ -199,7 +200,11 @@ impl RunPath {
                 let page = match (jobs.jobs_csv, timeline) {
                     (Some(csv), Some(timeline)) => {
                         let (_, job_page) = csv.finish().map_err(io_error)?;
-                        let (_, timeline_page) = timeline.finish(end.end).map_err(io_error)?;
+                        let TimelineOut::Here(rows) = timeline.finish(end.end).map_err(io_error)?
+                        else {
+                            unreachable!("the timeline is formatted here without the report thread")
+                        };
+                        let (_, timeline_page) = rows.finish().map_err(io_error)?;
                         Some((job_page, timeline_page))
                     }
                     _ => None,
@@ -207,19 +212,17 @@ impl RunPath {
                 (jobs.pending, jobs.window, page)
             }
             JobsOut::Beside(thread) => {
-                // The last timeline rows go to the report thread; the timeline's writer is
+                // The last timeline rows go to the report thread; the timeline's sender is
                 // dropped here, before the thread is joined.
-                let last_rows = timeline.map(|t| t.finish(end.end).map(|(_, page)| page));
-                let ReportsDone { jobs, timeline: mut timeline_file, error: thread_error } =
-                    thread.finish();
+                let last_rows = timeline.map(|t| t.finish(end.end).map(drop));
+                let ReportsDone { jobs, timeline: rows, error: thread_error } = thread.finish();
                 if let Some(e) = error.or(thread_error.map(|e| e.to_string())) {
                     return Err(failed(e));
                 }
-                let timeline_page =
-                    last_rows.expect("the report thread writes a timeline").map_err(io_error)?;
+                last_rows.expect("the report thread writes a timeline").map_err(io_error)?;
                 let csv = jobs.jobs_csv.expect("the report thread writes jobs.csv");
                 let (_, job_page) = csv.finish().map_err(io_error)?;
-                timeline_file.flush().map_err(io_error)?;
+                let (_, timeline_page) = rows.finish().map_err(io_error)?;
                 (jobs.pending, jobs.window, Some((job_page, timeline_page)))
             }
         };

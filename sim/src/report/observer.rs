@@ -8,11 +8,11 @@ use std::io::Write;
 use fleetsim_core::drive::Observer;
 use fleetsim_core::{Command, Fleet, JobRecord, SimTime};
 
-use crate::offload::ReportThread;
+use crate::offload::{ReportThread, TimelineSender};
 use crate::report::jobs_csv::JobsCsv;
 use crate::report::level_areas::LevelAreas;
 use crate::report::pending::PendingStats;
-use crate::report::timeline::{Levels, Timeline};
+use crate::report::timeline::{Levels, MinuteValues, Timeline, TimelineCsv, TimelineRows};
 use crate::run::JobWindow;
 
 /// What is done with each finished job: its `jobs.csv` row and the pending-time statistics.
@@ -53,14 +53,32 @@ pub enum JobsOut {
     Beside(ReportThread),
 }
 
+/// Where the timeline's rows go: formatted and written at once, or handed to the report thread
+/// (which formats them beside the engine).
+pub enum TimelineOut {
+    /// On the engine's thread.
+    Here(TimelineCsv<Box<dyn Write + Send>>),
+    /// To the report thread ([`crate::offload`]).
+    Beside(TimelineSender),
+}
+
+impl TimelineRows for TimelineOut {
+    fn row(&mut self, minute: u64, values: MinuteValues) -> std::io::Result<()> {
+        match self {
+            TimelineOut::Here(csv) => csv.row(minute, values),
+            TimelineOut::Beside(sender) => sender.row(minute, values),
+        }
+    }
+}
+
 /// Streams finished jobs and the timeline to their files while the run goes.
 pub struct ReportObserver {
     /// The areas under the pending and running curves.
     pub areas: LevelAreas,
     /// `timeline.csv`, the fleet's levels over time (`None`: no files are written). (Declared
-    /// before `jobs`, so that it is dropped first: with the report thread, its bytes go
+    /// before `jobs`, so that it is dropped first: with the report thread, its rows go
     /// through that thread.)
-    pub timeline: Option<Timeline<Box<dyn Write + Send>>>,
+    pub timeline: Option<Timeline<TimelineOut>>,
     /// The finished jobs.
     pub jobs: JobsOut,
     /// The first error writing a report (the run goes on; the error fails it at the end).

@@ -54,10 +54,18 @@ pub struct MinuteRow {
     pub finished: u32,
 }
 
+/// Where the timeline's rows go: [`TimelineCsv`] formats them; with the report thread
+/// ([`crate::offload`]) they are handed over as values and formatted there, off the engine's
+/// thread.
+pub trait TimelineRows {
+    /// One row of `timeline.csv`.
+    fn row(&mut self, minute: u64, values: MinuteValues) -> std::io::Result<()>;
+}
+
 /// Accumulates the timeline from the fleet's state after each input.
 #[derive(Debug)]
-pub struct Timeline<W: Write> {
-    out: W,
+pub struct Timeline<S: TimelineRows> {
+    rows: S,
     minute: u64,
     last_at: SimTime,
     levels: Levels,
@@ -68,15 +76,12 @@ pub struct Timeline<W: Write> {
     /// that is held back (see `flush_minute`).
     written: Option<MinuteValues>,
     held: Option<u64>,
-    line: CsvLine,
-    /// What `report.html` needs from the rows, gathered as they go out.
-    page: TimelineStats,
 }
 
 /// One row of `timeline.csv` but its `minute` and `time_s`: the averages, in thousandths and
 /// in `Levels::as_array` order, and the peaks and counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct MinuteValues {
+pub struct MinuteValues {
     averages: [u64; 6],
     row: MinuteRow,
 }
@@ -98,12 +103,11 @@ pub const COLUMNS: [&str; 13] = [
     "machines_removing_avg",
 ];
 
-impl<W: Write> Timeline<W> {
-    /// A timeline writing CSV rows to `out`.
-    pub fn new(mut out: W) -> std::io::Result<Timeline<W>> {
-        write_header(&mut out, &COLUMNS)?;
-        Ok(Timeline {
-            out,
+impl<S: TimelineRows> Timeline<S> {
+    /// A timeline handing its rows to `rows`.
+    pub fn new(rows: S) -> Timeline<S> {
+        Timeline {
+            rows,
             minute: 0,
             last_at: SimTime::ZERO,
             levels: Levels::default(),
@@ -111,9 +115,7 @@ impl<W: Write> Timeline<W> {
             row: MinuteRow::default(),
             written: None,
             held: None,
-            line: CsvLine::default(),
-            page: TimelineStats::new(true),
-        })
+        }
     }
 
     /// Records the state after an input at `now` and the commands it caused. `created` says
@@ -185,7 +187,7 @@ impl<W: Write> Timeline<W> {
             self.held = Some(self.minute);
         } else {
             self.write_held()?;
-            self.write_row(self.minute, values)?;
+            self.rows.row(self.minute, values)?;
             self.written = Some(values);
         }
         self.minute += 1;
@@ -202,12 +204,48 @@ impl<W: Write> Timeline<W> {
     /// Writes the held-back last row of a stretch of identical minutes, if any.
     fn write_held(&mut self) -> std::io::Result<()> {
         match (self.held.take(), self.written) {
-            (Some(minute), Some(values)) => self.write_row(minute, values),
+            (Some(minute), Some(values)) => self.rows.row(minute, values),
             _ => Ok(()),
         }
     }
 
-    fn write_row(&mut self, minute: u64, values: MinuteValues) -> std::io::Result<()> {
+    /// Writes the last (partial) minute; returns where the rows went.
+    pub fn finish(mut self, end: SimTime) -> std::io::Result<S> {
+        self.advance_to(end)?;
+        let events = self.row.created + self.row.started + self.row.finished;
+        if self.last_at.as_ms() > self.minute * MINUTE_MS || events > 0 {
+            self.flush_minute()?;
+        }
+        self.write_held()?;
+        Ok(self.rows)
+    }
+}
+
+/// `timeline.csv`'s rows as CSV, and what `report.html` needs from them.
+#[derive(Debug)]
+pub struct TimelineCsv<W: Write> {
+    out: W,
+    line: CsvLine,
+    /// What `report.html` needs from the rows, gathered as they go out.
+    page: TimelineStats,
+}
+
+impl<W: Write> TimelineCsv<W> {
+    /// Rows written to `out`, after the header.
+    pub fn new(mut out: W) -> std::io::Result<TimelineCsv<W>> {
+        write_header(&mut out, &COLUMNS)?;
+        Ok(TimelineCsv { out, line: CsvLine::default(), page: TimelineStats::new(true) })
+    }
+
+    /// Flushes; returns the writer and what `report.html` needs from the rows.
+    pub fn finish(mut self) -> std::io::Result<(W, TimelineStats)> {
+        self.out.flush()?;
+        Ok((self.out, self.page))
+    }
+}
+
+impl<W: Write> TimelineRows for TimelineCsv<W> {
+    fn row(&mut self, minute: u64, values: MinuteValues) -> std::io::Result<()> {
         let MinuteValues { averages: [pending, running, creating, idle, busy, removing], row } =
             values;
         self.line.clear();
@@ -232,19 +270,6 @@ impl<W: Write> Timeline<W> {
         self.page.add_row(Some(minute), (minute * 60) as f64, sums, peaks);
         self.line.write_to(&mut self.out)
     }
-
-    /// Writes the last (partial) minute and flushes; returns the writer and what
-    /// `report.html` needs from the rows.
-    pub fn finish(mut self, end: SimTime) -> std::io::Result<(W, TimelineStats)> {
-        self.advance_to(end)?;
-        let events = self.row.created + self.row.started + self.row.finished;
-        if self.last_at.as_ms() > self.minute * MINUTE_MS || events > 0 {
-            self.flush_minute()?;
-        }
-        self.write_held()?;
-        self.out.flush()?;
-        Ok((self.out, self.page))
-    }
 }
 
 /// The average over a minute of a level·ms area, in thousandths (integer arithmetic, rounded
@@ -259,11 +284,12 @@ mod tests {
 
     #[test]
     fn averages_are_time_weighted_and_minutes_stream_out() {
-        let mut t = Timeline::new(Vec::new()).unwrap();
+        let mut t = Timeline::new(TimelineCsv::new(Vec::new()).unwrap());
         let lv = |pending, running| Levels { pending, running, ..Levels::default() };
         t.observe(SimTime(30_000), lv(2, 0), true, &[]).unwrap(); // 2 pending from 30 s
         t.observe(SimTime(90_000), Levels { busy: 1, ..lv(0, 1) }, false, &[]).unwrap(); // picked up at 90 s
-        let out = String::from_utf8(t.finish(SimTime(120_000)).unwrap().0).unwrap();
+        let out =
+            String::from_utf8(t.finish(SimTime(120_000)).unwrap().finish().unwrap().0).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[1], "0,0,1.000,2,0.000,0,1,0,0,0.000,0.000,0.000,0.000");
         assert_eq!(lines[2], "1,60,1.000,2,0.500,1,0,0,0,0.000,0.000,0.500,0.000");
@@ -272,13 +298,15 @@ mod tests {
 
     #[test]
     fn identical_minutes_are_written_as_first_and_last_rows() {
-        let mut t = Timeline::new(Vec::new()).unwrap();
+        let mut t = Timeline::new(TimelineCsv::new(Vec::new()).unwrap());
         let lv = Levels { pending: 1, ..Levels::default() };
         t.observe(SimTime(0), lv, true, &[]).unwrap();
         // One job pending for 10 days: 14,400 identical minutes.
         let ten_days = 10 * 24 * 60 * MINUTE_MS;
         t.observe(SimTime(ten_days + 30_000), Levels::default(), false, &[]).unwrap();
-        let out = String::from_utf8(t.finish(SimTime(ten_days + 60_000)).unwrap().0).unwrap();
+        let out =
+            String::from_utf8(t.finish(SimTime(ten_days + 60_000)).unwrap().finish().unwrap().0)
+                .unwrap();
         let minutes: Vec<&str> =
             out.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
         assert_eq!(minutes, vec!["0", "1", "14399", "14400"]);
@@ -295,7 +323,7 @@ mod tests {
         let lv = Levels { pending: 1, ..Levels::default() };
         let (created, picked, end) = (10_000, 310_000, 25 * MINUTE_MS + 10_000);
         let history = |polls: bool| {
-            let mut t = Timeline::new(Vec::new()).unwrap();
+            let mut t = Timeline::new(TimelineCsv::new(Vec::new()).unwrap());
             let mut times = vec![created, picked];
             if polls {
                 times.extend((500..end).step_by(3_000));
@@ -305,7 +333,7 @@ mod tests {
                 let level = if (created..picked).contains(&now) { lv } else { Levels::default() };
                 t.observe(SimTime(now), level, now == created, &[]).unwrap();
             }
-            String::from_utf8(t.finish(SimTime(end)).unwrap().0).unwrap()
+            String::from_utf8(t.finish(SimTime(end)).unwrap().finish().unwrap().0).unwrap()
         };
         let quiet = history(false);
         assert_eq!(quiet, history(true));
