@@ -125,7 +125,13 @@ pub fn job_spec(
             CachePolicy::Pull => Policy::Pull,
             CachePolicy::Push => Policy::Push,
         };
-        keys.declare(fleet, &r.cache_key, &r.cache_fallback_keys, r.protected, policy)
+        let d = KeyDeclaration {
+            key: &r.cache_key,
+            fallbacks: &r.cache_fallback_keys,
+            protected: r.protected,
+            policy,
+        };
+        keys.declare(fleet, d)
     };
     let spec = JobSpec {
         id: JobId(r.job_id),
@@ -185,6 +191,19 @@ struct Declared {
     refused: bool,
 }
 
+/// A job's cache as its trace row declares it.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDeclaration<'a> {
+    /// `cache:key`.
+    pub key: &'a str,
+    /// `cache:fallback_keys`.
+    pub fallbacks: &'a [String],
+    /// Whether the job's ref is protected (`None`: GitLab's separated caches are off).
+    pub protected: Option<bool>,
+    /// `cache:policy`.
+    pub policy: Policy,
+}
+
 /// One variant of a key in [`CacheKeys::memo`], and what declaring it gave.
 #[derive(Debug)]
 struct Remembered {
@@ -229,30 +248,23 @@ impl CacheKeys {
         (CacheKeys::new(KeyHandling::Sanitize), warning)
     }
 
-    /// Interns the cache of a job with `key` and `fallbacks` on a ref that is `protected` or
-    /// not (`None`: GitLab's separated caches are off). `None` when the runner skips the key (`Skipping cache extraction due to empty cache
-    /// key`, and the same for archiving: the job has no cache); a fallback key the runner
-    /// cannot sanitise is skipped alone (`extractCacheOrFallbackCachesWrapper`).
-    pub fn declare(
-        &mut self,
-        fleet: &mut Fleet,
-        key: &str,
-        fallbacks: &[String],
-        protected: Option<bool>,
-        policy: Policy,
-    ) -> Option<CacheUseId> {
-        let known = self.memo.get(key).and_then(|variants| {
+    /// Interns a job's cache. `None` when the runner skips the key (`Skipping cache
+    /// extraction due to empty cache key`, and the same for archiving: the job has no cache);
+    /// a fallback key the runner cannot sanitise is skipped alone
+    /// (`extractCacheOrFallbackCachesWrapper`).
+    pub fn declare(&mut self, fleet: &mut Fleet, d: KeyDeclaration<'_>) -> Option<CacheUseId> {
+        let known = self.memo.get(d.key).and_then(|variants| {
             variants.iter().find(|v| {
-                v.protected == protected && v.policy == policy && v.fallbacks == fallbacks
+                v.protected == d.protected && v.policy == d.policy && v.fallbacks == d.fallbacks
             })
         });
         let declared = match known {
             Some(v) => v.declared,
             None => {
-                let declared = self.declare_new(fleet, key, fallbacks, protected, policy);
-                let fallbacks = fallbacks.to_vec();
+                let declared = self.declare_new(fleet, d);
+                let (protected, policy, fallbacks) = (d.protected, d.policy, d.fallbacks.to_vec());
                 let v = Remembered { fallbacks, protected, policy, declared };
-                self.memo.entry(key.to_owned()).or_default().push(v);
+                self.memo.entry(d.key.to_owned()).or_default().push(v);
                 declared
             }
         };
@@ -262,14 +274,8 @@ impl CacheKeys {
     }
 
     /// A declaration not made before: sanitises the keys and interns them in the fleet.
-    fn declare_new(
-        &mut self,
-        fleet: &mut Fleet,
-        key: &str,
-        fallbacks: &[String],
-        protected: Option<bool>,
-        policy: Policy,
-    ) -> Declared {
+    fn declare_new(&mut self, fleet: &mut Fleet, d: KeyDeclaration<'_>) -> Declared {
+        let KeyDeclaration { key, fallbacks, protected, policy } = d;
         // GitLab's separated caches (§4.2): protected and unprotected refs never share a
         // key, fallback keys included.
         let suffix = match protected {
