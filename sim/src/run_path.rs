@@ -21,8 +21,7 @@ use crate::cloud::ledger::CloudTotals;
 use crate::engine::RunEnd;
 use crate::offload::{ReportThread, ReportsDone};
 use crate::report::jobs_csv::JobsCsv;
-use crate::report::level_areas::LevelAreas;
-use crate::report::observer::{FinishedJobs, JobsOut, ReportObserver, TimelineOut};
+use crate::report::observer::{FinishedJobs, ReportFile, ReportObserver, Reports};
 use crate::report::page_stats::{JobStats, TimelineStats};
 use crate::report::pending::PendingStats;
 use crate::report::summarize::{Areas, summarize};
@@ -136,20 +135,19 @@ impl RunPath {
             window: window.map(|w| (w, PendingStats::default())),
             start: scenario.start,
         };
-        let (timeline, jobs) = match writing {
-            Writing::Nothing => (None, JobsOut::Here(jobs)),
+        let reports = match writing {
+            Writing::Nothing => Reports::Nothing(jobs),
             Writing::Buffered => {
                 let csv = TimelineCsv::new(files.create("timeline.csv")?).map_err(io_error)?;
                 let mut thread = ReportThread::start(jobs, csv);
-                let rows = TimelineOut::Beside(thread.timeline_sender());
-                (Some(Timeline::new(rows)), JobsOut::Beside(thread))
+                Reports::Beside(Timeline::new(thread.timeline_sender()), thread)
             }
             Writing::Lines => {
                 let csv = TimelineCsv::new(files.create("timeline.csv")?).map_err(io_error)?;
-                (Some(Timeline::new(TimelineOut::Here(csv))), JobsOut::Here(jobs))
+                Reports::Here(jobs, Timeline::new(csv))
             }
         };
-        let observer = ReportObserver { areas: LevelAreas::default(), timeline, jobs, error: None };
+        let observer = ReportObserver::new(reports);
         let (keys, keys_warning) = CacheKeys::for_scenario(scenario);
         warnings.extend(keys_warning);
         let source = if writing == Writing::Buffered {
@@ -188,44 +186,41 @@ impl RunPath {
         };
         drop(self.source);
         let trace_sha256 = self.workload_hash.finish()?;
-        let ReportObserver { areas, timeline, jobs, error } = self.observer;
+        let ReportObserver { areas, reports, error } = self.observer;
         let areas = Areas { pending: areas.pending_ms(), running: areas.running_ms() };
         let failed = |e: String| RunFailure::Failed(format!("writing reports: {e}"));
-        // The page's statistics, when files are written.
-        let (pending, window, page) = match jobs {
-            JobsOut::Here(jobs) => {
+        // The finished jobs, and what the page needs when files are written.
+        let (jobs, page) = match reports {
+            Reports::Nothing(jobs) => {
                 if let Some(e) = error {
                     return Err(failed(e));
                 }
-                let page = match (jobs.jobs_csv, timeline) {
-                    (Some(csv), Some(timeline)) => {
-                        let (_, job_page) = csv.finish().map_err(io_error)?;
-                        let TimelineOut::Here(rows) = timeline.finish(end.end).map_err(io_error)?
-                        else {
-                            unreachable!("the timeline is formatted here without the report thread")
-                        };
-                        let (_, timeline_page) = rows.finish().map_err(io_error)?;
-                        Some((job_page, timeline_page))
-                    }
-                    _ => None,
-                };
-                (jobs.pending, jobs.window, page)
+                (jobs, None)
             }
-            JobsOut::Beside(thread) => {
+            Reports::Here(mut jobs, timeline) => {
+                if let Some(e) = error {
+                    return Err(failed(e));
+                }
+                let (_, job_page) = finish_jobs_csv(&mut jobs)?;
+                let rows = timeline.finish(end.end).map_err(io_error)?;
+                let (_, timeline_page) = rows.finish().map_err(io_error)?;
+                (jobs, Some((job_page, timeline_page)))
+            }
+            Reports::Beside(timeline, thread) => {
                 // The last timeline rows go to the report thread; the timeline's sender is
                 // dropped here, before the thread is joined.
-                let last_rows = timeline.map(|t| t.finish(end.end).map(drop));
-                let ReportsDone { jobs, timeline: rows, error: thread_error } = thread.finish();
+                let last_rows = timeline.finish(end.end).map(drop);
+                let ReportsDone { mut jobs, timeline: rows, error: thread_error } = thread.finish();
                 if let Some(e) = error.or(thread_error.map(|e| e.to_string())) {
                     return Err(failed(e));
                 }
-                last_rows.expect("the report thread writes a timeline").map_err(io_error)?;
-                let csv = jobs.jobs_csv.expect("the report thread writes jobs.csv");
-                let (_, job_page) = csv.finish().map_err(io_error)?;
+                last_rows.map_err(io_error)?;
+                let (_, job_page) = finish_jobs_csv(&mut jobs)?;
                 let (_, timeline_page) = rows.finish().map_err(io_error)?;
-                (jobs.pending, jobs.window, Some((job_page, timeline_page)))
+                (jobs, Some((job_page, timeline_page)))
             }
         };
+        let (pending, window) = (jobs.pending, jobs.window);
         let cache_stats = self.fleet.finish_cache(end.end);
         let skipped = end.skipped;
         let mut summary = summarize(
@@ -273,6 +268,16 @@ fn write_summary(
         .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
     crate::report::html::write_run_report_streamed(out_dir, summary, jobs, timeline)
         .map_err(|e| RunFailure::Failed(format!("writing report.html: {e}")))
+}
+
+/// Flushes `jobs.csv` of a run that writes files; returns what the page needs from it.
+fn finish_jobs_csv(
+    jobs: &mut FinishedJobs<ReportFile>,
+) -> Result<(ReportFile, JobStats), RunFailure> {
+    let csv = jobs.jobs_csv.take().ok_or_else(|| {
+        RunFailure::Failed("writing reports: jobs.csv was never opened".to_string())
+    })?;
+    csv.finish().map_err(io_error)
 }
 
 /// A failure writing a report.

@@ -12,7 +12,7 @@ use crate::offload::{ReportThread, TimelineSender};
 use crate::report::jobs_csv::JobsCsv;
 use crate::report::level_areas::LevelAreas;
 use crate::report::pending::PendingStats;
-use crate::report::timeline::{Levels, MinuteValues, Timeline, TimelineCsv, TimelineRows};
+use crate::report::timeline::{Levels, Timeline, TimelineCsv};
 use crate::run::JobWindow;
 
 /// What is done with each finished job: its `jobs.csv` row and the pending-time statistics.
@@ -42,76 +42,84 @@ impl<W: Write> FinishedJobs<W> {
             None => Ok(()),
         }
     }
-}
 
-/// Where finished jobs go: recorded at once, or handed to the report thread.
-#[allow(clippy::large_enum_variant)] // one per run, never moved while it runs
-pub enum JobsOut {
-    /// On the engine's thread.
-    Here(FinishedJobs<Box<dyn Write + Send>>),
-    /// On the report thread ([`crate::offload`]), which also writes `timeline.csv`.
-    Beside(ReportThread),
-}
-
-/// Where the timeline's rows go: formatted and written at once, or handed to the report thread
-/// (which formats them beside the engine).
-pub enum TimelineOut {
-    /// On the engine's thread.
-    Here(TimelineCsv<Box<dyn Write + Send>>),
-    /// To the report thread ([`crate::offload`]).
-    Beside(TimelineSender),
-}
-
-impl TimelineRows for TimelineOut {
-    fn row(&mut self, minute: u64, values: MinuteValues) -> std::io::Result<()> {
-        match self {
-            TimelineOut::Here(csv) => csv.row(minute, values),
-            TimelineOut::Beside(sender) => sender.row(minute, values),
+    /// Records every one of `records`, also after a write failed; the first error, if any
+    /// (it fails the run at its end, with the statistics whole).
+    pub fn record_all<'a>(
+        &mut self,
+        records: impl Iterator<Item = &'a JobRecord>,
+    ) -> std::io::Result<()> {
+        let mut first = Ok(());
+        for r in records {
+            first = first.and(self.record(r));
         }
+        first
     }
+}
+
+/// A report file's writer.
+pub type ReportFile = Box<dyn Write + Send>;
+
+/// What becomes of finished jobs and the timeline, by how the run writes its files.
+#[allow(clippy::large_enum_variant)] // one per run, never moved while it runs
+pub enum Reports {
+    /// No files (a sweep point): the pending-time statistics only, and no timeline.
+    Nothing(FinishedJobs<ReportFile>),
+    /// Written on the engine's thread, line by line (`sim live`).
+    Here(FinishedJobs<ReportFile>, Timeline<TimelineCsv<ReportFile>>),
+    /// Recorded and formatted on the report thread ([`crate::offload`]), `jobs.csv` and the
+    /// timeline's rows alike (`sim run`). The timeline comes first so that it is dropped
+    /// first: its last rows go through the thread before the thread is joined.
+    Beside(Timeline<TimelineSender>, ReportThread),
 }
 
 /// Streams finished jobs and the timeline to their files while the run goes.
 pub struct ReportObserver {
     /// The areas under the pending and running curves.
     pub areas: LevelAreas,
-    /// `timeline.csv`, the fleet's levels over time (`None`: no files are written). (Declared
-    /// before `jobs`, so that it is dropped first: with the report thread, its rows go
-    /// through that thread.)
-    pub timeline: Option<Timeline<TimelineOut>>,
-    /// The finished jobs.
-    pub jobs: JobsOut,
+    /// The finished jobs and the timeline.
+    pub reports: Reports,
     /// The first error writing a report (the run goes on; the error fails it at the end).
     pub error: Option<String>,
 }
 
+impl ReportObserver {
+    /// An observer that writes `reports`.
+    pub fn new(reports: Reports) -> ReportObserver {
+        ReportObserver { areas: LevelAreas::default(), reports, error: None }
+    }
+}
+
 impl Observer for ReportObserver {
     fn after_input(&mut self, now: SimTime, fleet: &Fleet, arrival: bool, commands: &[Command]) {
-        for c in commands {
-            if let Command::JobFinished(r) = c {
-                match &mut self.jobs {
-                    JobsOut::Here(jobs) => {
-                        if let Err(e) = jobs.record(r) {
-                            self.error.get_or_insert(e.to_string());
-                        }
-                    }
-                    JobsOut::Beside(thread) => thread.push(r),
-                }
-            }
-        }
         let (pending, running) = (fleet.pending(), fleet.running());
         self.areas.observe(now, pending, running);
-        let Some(timeline) = &mut self.timeline else { return };
-        let m = fleet.machine_totals();
-        let levels = Levels {
-            pending,
-            running,
-            creating: m.creating,
-            idle: m.idle + m.acquired,
-            busy: m.used,
-            removing: m.removing,
+        let levels = || {
+            let m = fleet.machine_totals();
+            Levels {
+                pending,
+                running,
+                creating: m.creating,
+                idle: m.idle + m.acquired,
+                busy: m.used,
+                removing: m.removing,
+            }
         };
-        if let Err(e) = timeline.observe(now, levels, arrival, commands) {
+        let finished = commands.iter().filter_map(|c| match c {
+            Command::JobFinished(r) => Some(r),
+            _ => None,
+        });
+        let written = match &mut self.reports {
+            Reports::Nothing(jobs) => jobs.record_all(finished),
+            Reports::Here(jobs, timeline) => {
+                jobs.record_all(finished).and(timeline.observe(now, levels(), arrival, commands))
+            }
+            Reports::Beside(timeline, thread) => {
+                finished.for_each(|r| thread.push(r));
+                timeline.observe(now, levels(), arrival, commands)
+            }
+        };
+        if let Err(e) = written {
             self.error.get_or_insert(e.to_string());
         }
     }
