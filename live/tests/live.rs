@@ -75,9 +75,25 @@ fn env() -> Option<&'static Env> {
             shared: false,
             origin: "the test S3 server".into(),
         };
+        rt().block_on(ensure_image(&docker_url));
         Some(Env { docker_url, s3, s3_server: var("FLEETSIM_TEST_S3_SERVER") })
     })
     .as_ref()
+}
+
+/// Builds the job image on the test engine if it is not there, once for every test (on a
+/// fresh machine the first tests to run may be the agreement tests, whose `sim live
+/// calibrate` and `sim live` need the image and do not build it: a user runs `sim live
+/// prepare-image` first).
+async fn ensure_image(docker_url: &str) {
+    let d = docker::connect(Some(docker_url), Duration::from_secs(5))
+        .await
+        .expect("the Docker engine named by FLEETSIM_TEST_DOCKER must answer");
+    if d.inspect_image(IMAGE).await.is_err() {
+        docker::prepare_image(&d, std::path::Path::new("/bin/busybox"), IMAGE)
+            .await
+            .expect("building the busybox image (busybox-static must be installed)");
+    }
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -88,17 +104,12 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Connects and makes sure the job image exists (the servers must answer: a failure here
-/// fails the test).
+/// Connects to the test engine, whose job image [`env`] built (the engine must answer: a
+/// failure here fails the test).
 async fn docker_port(env: &Env, run_id: &str) -> DockerPort {
     let d = docker::connect(Some(&env.docker_url), Duration::from_secs(5))
         .await
         .expect("the Docker engine named by FLEETSIM_TEST_DOCKER must answer");
-    if d.inspect_image(IMAGE).await.is_err() {
-        docker::prepare_image(&d, std::path::Path::new("/bin/busybox"), IMAGE)
-            .await
-            .expect("building the busybox image (busybox-static must be installed)");
-    }
     DockerPort::new(d, run_id, IMAGE)
 }
 
