@@ -19,14 +19,14 @@
 //! everything handed over is written before the run returns, as the buffered writers of the
 //! one-thread path flush when they are dropped.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use fleetsim_core::JobRecord;
 
 use crate::input_error::InputError;
-use crate::report::observer::FinishedJobs;
+use crate::report::observer::{FinishedJobs, ReportFile};
 use crate::report::timeline::{MinuteValues, TimelineCsv, TimelineRows};
 use crate::trace::{IdSet, TraceReader, TraceRecord};
 
@@ -233,9 +233,9 @@ enum Work {
 /// What the report thread gives back when the run ends.
 pub struct ReportsDone {
     /// The finished jobs' statistics and `jobs.csv` (not yet flushed).
-    pub jobs: FinishedJobs<Box<dyn Write + Send>>,
+    pub jobs: FinishedJobs<ReportFile>,
     /// `timeline.csv` (not yet flushed).
-    pub timeline: TimelineCsv<Box<dyn Write + Send>>,
+    pub timeline: TimelineCsv<ReportFile>,
     /// The first error writing either file.
     pub error: Option<io::Error>,
 }
@@ -257,8 +257,8 @@ impl ReportThread {
     /// Starts the thread, which records jobs into `jobs` and writes timeline rows to
     /// `timeline`.
     pub fn start(
-        jobs: FinishedJobs<Box<dyn Write + Send>>,
-        timeline: TimelineCsv<Box<dyn Write + Send>>,
+        jobs: FinishedJobs<ReportFile>,
+        timeline: TimelineCsv<ReportFile>,
     ) -> ReportThread {
         let (work, work_rx) = sync_channel(JOB_BATCHES + ROW_BATCHES);
         let (spare_jobs_tx, spare_jobs) = channel();
@@ -336,8 +336,8 @@ impl Drop for ReportThread {
 
 /// The report thread: applies the work in order until the engine side hangs up.
 fn write_reports(
-    mut jobs: FinishedJobs<Box<dyn Write + Send>>,
-    mut timeline: TimelineCsv<Box<dyn Write + Send>>,
+    mut jobs: FinishedJobs<ReportFile>,
+    mut timeline: TimelineCsv<ReportFile>,
     work: &Receiver<Work>,
     (spare_jobs, spare_rows): &(Sender<Vec<JobRecord>>, Sender<RowBatch>),
 ) -> ReportsDone {

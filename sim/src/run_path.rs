@@ -11,7 +11,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{BufWriter, LineWriter, Read, Write};
+use std::io::{BufWriter, LineWriter, Read};
 use std::path::{Path, PathBuf};
 
 use fleetsim_core::Fleet;
@@ -79,7 +79,7 @@ pub struct ReportFiles {
 
 impl ReportFiles {
     /// A report file of the run (a sink when no reports are written).
-    pub fn create(&self, name: &str) -> Result<Box<dyn Write + Send>, RunFailure> {
+    pub fn create(&self, name: &str) -> Result<ReportFile, RunFailure> {
         let p = self.out_dir.join(name);
         let file = || {
             File::create(&p)
