@@ -75,7 +75,7 @@ fn run_on_cloud(
     runner: &str,
 ) -> RunEnd {
     let mut cloud =
-        SimCloud::new(cloud, types, &[runner.into()], SeedTree::new(7), std::io::sink())
+        SimCloud::new(cloud, types, &[runner.into()], SeedTree::new(7), None::<std::io::Sink>)
             .expect("cloud");
     let mut count = Count::default();
     let end = Engine::new()

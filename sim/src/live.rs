@@ -368,7 +368,7 @@ pub fn speed_warning(
 /// `machines.csv` with the simulator's columns: the live machines' lives in run time, billed
 /// and written by the simulated cloud's own ledger at the scenario's prices.
 pub fn write_machines_csv<W: Write>(
-    out: W,
+    out: Option<W>,
     machines: &std::collections::BTreeMap<fleetsim_core::MachineId, driver::MachineLife>,
     end: SimTime,
     types: Vec<Option<crate::cloud::ec2::MachineType>>,

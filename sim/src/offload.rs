@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use fleetsim_core::JobRecord;
 
 use crate::input_error::InputError;
-use crate::report::observer::{FinishedJobs, ReportFile};
+use crate::report::observer::{ReportFile, WrittenJobs};
 use crate::report::timeline::{MinuteValues, TimelineCsv, TimelineRows};
 use crate::trace::{IdSet, TraceReader, TraceRecord};
 
@@ -34,14 +34,10 @@ use crate::trace::{IdSet, TraceReader, TraceRecord};
 const RECORDS_PER_BATCH: usize = 512;
 /// Batches of trace rows in existence: in the channel, being filled or being read.
 const RECORD_BATCHES: usize = 4;
-/// Finished jobs per batch handed to the report thread.
-const JOBS_PER_BATCH: usize = 1024;
-/// Batches of finished jobs made in advance (more are made if the thread lags).
-const JOB_BATCHES: usize = 4;
-/// Rows of `timeline.csv` per batch handed to the report thread.
-const ROWS_PER_BATCH: usize = 1024;
-/// Batches of timeline rows made in advance (more are made if the thread lags).
-const ROW_BATCHES: usize = 4;
+/// Finished jobs, or rows of `timeline.csv`, per batch handed to the report thread.
+const ITEMS_PER_BATCH: usize = 1024;
+/// Batches of each kind made in advance for the report thread (more are made if it lags).
+const BATCHES_AHEAD: usize = 4;
 
 /// Joins a helper thread, passing its panic on.
 fn join<T>(handle: JoinHandle<T>) -> T {
@@ -219,97 +215,121 @@ fn read_batches<R: Read>(
 // Finished jobs and timeline rows, formatted and written on their own thread
 // ---------------------------------------------------------------------------------------
 
-/// Timeline rows (minute, values) handed over at once.
-type RowBatch = Vec<(u64, MinuteValues)>;
+/// A timeline row: the minute and its values.
+type Row = (u64, MinuteValues);
 
 /// What the engine side hands to the report thread, in the order it happened.
 enum Work {
     /// Jobs finished, in finishing order.
     Jobs(Vec<JobRecord>),
     /// The next rows of `timeline.csv`, to format.
-    Timeline(RowBatch),
+    Timeline(Vec<Row>),
+}
+
+/// Items handed to the report thread in batches of [`ITEMS_PER_BATCH`], in order, wrapped
+/// as `wrap` says. The thread gives each batch back emptied, to be filled again; when none
+/// has come back yet a new one is made, so the engine never waits for the thread to catch
+/// up, only for room in the channel. Dropping it hands over the last items.
+struct Batches<T> {
+    batch: Vec<T>,
+    work: SyncSender<Work>,
+    spare: Receiver<Vec<T>>,
+    wrap: fn(Vec<T>) -> Work,
+}
+
+impl<T> Batches<T> {
+    /// Batches sent on `work`; returns it and where the thread gives batches back, with a
+    /// pool of [`BATCHES_AHEAD`] in it.
+    fn new(work: SyncSender<Work>, wrap: fn(Vec<T>) -> Work) -> (Batches<T>, Sender<Vec<T>>) {
+        let (returns, spare) = channel();
+        for _ in 0..BATCHES_AHEAD {
+            returns.send(Vec::with_capacity(ITEMS_PER_BATCH)).expect("the receiver is alive");
+        }
+        let batch = Vec::with_capacity(ITEMS_PER_BATCH);
+        (Batches { batch, work, spare, wrap }, returns)
+    }
+
+    fn push(&mut self, item: T) -> io::Result<()> {
+        self.batch.push(item);
+        if self.batch.len() >= ITEMS_PER_BATCH {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self) -> io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(ITEMS_PER_BATCH));
+        let batch = std::mem::replace(&mut self.batch, next);
+        // A closed channel means the thread panicked; joining it passes the panic on.
+        self.work.send((self.wrap)(batch)).map_err(|_| {
+            io::Error::new(io::ErrorKind::BrokenPipe, "the report writer thread stopped")
+        })
+    }
+}
+
+impl<T> Drop for Batches<T> {
+    fn drop(&mut self) {
+        let _ = self.hand_over();
+    }
 }
 
 /// What the report thread gives back when the run ends.
 pub struct ReportsDone {
     /// The finished jobs' statistics and `jobs.csv` (not yet flushed).
-    pub jobs: FinishedJobs<ReportFile>,
+    pub jobs: WrittenJobs<ReportFile>,
     /// `timeline.csv` (not yet flushed).
     pub timeline: TimelineCsv<ReportFile>,
     /// The first error writing either file.
     pub error: Option<io::Error>,
 }
 
-/// [`FinishedJobs`] on its own thread: the engine side collects finished jobs into batches
+/// [`WrittenJobs`] on its own thread: the engine side collects finished jobs into batches
 /// and the thread records them (statistics, `jobs.csv` rows) in the same order. It also formats
 /// and writes `timeline.csv`, whose rows come through a [`TimelineSender`] made by
 /// [`timeline_sender`](Self::timeline_sender).
 pub struct ReportThread {
-    batch: Vec<JobRecord>,
-    work: SyncSender<Work>,
-    spare_jobs: Receiver<Vec<JobRecord>>,
-    /// The pool of timeline row batches, until `timeline_sender` takes it.
-    spare_rows: Option<Receiver<RowBatch>>,
+    /// Dropped (the last jobs handed over, the channel let go) before the thread is joined.
+    jobs: Option<Batches<JobRecord>>,
+    /// The timeline's rows, until `timeline_sender` takes them.
+    rows: Option<Batches<Row>>,
     handle: Option<JoinHandle<ReportsDone>>,
 }
 
 impl ReportThread {
     /// Starts the thread, which records jobs into `jobs` and writes timeline rows to
     /// `timeline`.
-    pub fn start(
-        jobs: FinishedJobs<ReportFile>,
-        timeline: TimelineCsv<ReportFile>,
-    ) -> ReportThread {
-        let (work, work_rx) = sync_channel(JOB_BATCHES + ROW_BATCHES);
-        let (spare_jobs_tx, spare_jobs) = channel();
-        let (spare_rows_tx, spare_rows) = channel();
-        for _ in 0..JOB_BATCHES {
-            spare_jobs_tx.send(Vec::with_capacity(JOBS_PER_BATCH)).expect("receiver alive");
-        }
-        for _ in 0..ROW_BATCHES {
-            spare_rows_tx.send(Vec::with_capacity(ROWS_PER_BATCH)).expect("receiver alive");
-        }
-        let returns = (spare_jobs_tx, spare_rows_tx);
+    pub fn start(jobs: WrittenJobs<ReportFile>, timeline: TimelineCsv<ReportFile>) -> ReportThread {
+        let (work, work_rx) = sync_channel(2 * BATCHES_AHEAD);
+        let (job_batches, job_returns) = Batches::new(work.clone(), Work::Jobs);
+        let (row_batches, row_returns) = Batches::new(work, Work::Timeline);
+        let returns = (job_returns, row_returns);
         let handle = std::thread::Builder::new()
             .name("report writer".into())
             .spawn(move || write_reports(jobs, timeline, &work_rx, &returns))
             .expect("cannot start the report writer thread");
-        let batch = spare_jobs.recv().expect("a spare batch");
-        ReportThread { batch, work, spare_jobs, spare_rows: Some(spare_rows), handle: Some(handle) }
+        ReportThread { jobs: Some(job_batches), rows: Some(row_batches), handle: Some(handle) }
     }
 
-    /// Where the timeline hands its rows (once: it takes the pool of row batches).
+    /// Where the timeline hands its rows (once).
     pub fn timeline_sender(&mut self) -> TimelineSender {
-        let spare = self.spare_rows.take().expect("one timeline sender");
-        let rows = spare.recv().expect("a spare batch");
-        TimelineSender { rows, work: self.work.clone(), spare }
+        TimelineSender { rows: self.rows.take().expect("one timeline sender") }
     }
 
-    /// Hands a finished job to the thread.
-    pub fn push(&mut self, record: &JobRecord) {
-        self.batch.push(*record);
-        if self.batch.len() == JOBS_PER_BATCH {
-            self.send_batch();
-        }
-    }
-
-    fn send_batch(&mut self) {
-        let next =
-            self.spare_jobs.try_recv().unwrap_or_else(|_| Vec::with_capacity(JOBS_PER_BATCH));
-        let batch = std::mem::replace(&mut self.batch, next);
-        // A closed channel means the thread panicked; `finish` or `drop` passes that on.
-        let _ = self.work.send(Work::Jobs(batch));
+    /// Hands a finished job to the thread; an error if the thread has stopped (it panicked,
+    /// which [`finish`](Self::finish) passes on).
+    pub fn push(&mut self, record: &JobRecord) -> io::Result<()> {
+        self.jobs.as_mut().expect("jobs are handed over until the end").push(*record)
     }
 
     /// Hands over the last jobs, waits for the thread to record everything handed over and
     /// returns its files and statistics. The [`TimelineSender`] must be dropped first.
     pub fn finish(mut self) -> ReportsDone {
-        if !self.batch.is_empty() {
-            let batch = std::mem::take(&mut self.batch);
-            let _ = self.work.send(Work::Jobs(batch));
-        }
+        self.jobs = None;
+        self.rows = None;
         let handle = self.handle.take().expect("the thread is joined once");
-        drop(self);
         join(handle)
     }
 }
@@ -318,13 +338,8 @@ impl Drop for ReportThread {
     fn drop(&mut self) {
         // The run stopped early: what was handed over is still written (as the one-thread
         // path's buffered writers flush when dropped), then the thread ends.
-        if !self.batch.is_empty() {
-            let batch = std::mem::take(&mut self.batch);
-            let _ = self.work.send(Work::Jobs(batch));
-        }
-        let (closed, _) = sync_channel(0);
-        drop(std::mem::replace(&mut self.work, closed));
-        self.spare_rows = None;
+        self.jobs = None;
+        self.rows = None;
         if let Some(handle) = self.handle.take()
             && handle.join().is_err()
             && !std::thread::panicking()
@@ -334,33 +349,33 @@ impl Drop for ReportThread {
     }
 }
 
-/// The report thread: applies the work in order until the engine side hangs up.
+/// The report thread: applies the work in order until the engine side hangs up, giving
+/// each batch back emptied.
 fn write_reports(
-    mut jobs: FinishedJobs<ReportFile>,
+    mut jobs: WrittenJobs<ReportFile>,
     mut timeline: TimelineCsv<ReportFile>,
     work: &Receiver<Work>,
-    (spare_jobs, spare_rows): &(Sender<Vec<JobRecord>>, Sender<RowBatch>),
+    (job_returns, row_returns): &(Sender<Vec<JobRecord>>, Sender<Vec<Row>>),
 ) -> ReportsDone {
     let mut error = None;
+    let mut failed = |written: io::Result<()>| {
+        if let Err(e) = written {
+            error.get_or_insert(e);
+        }
+    };
     for item in work {
         match item {
             Work::Jobs(mut batch) => {
-                for record in &batch {
-                    if let Err(e) = jobs.record(record) {
-                        error.get_or_insert(e);
-                    }
-                }
+                failed(jobs.record_all(batch.iter()));
                 batch.clear();
-                let _ = spare_jobs.send(batch);
+                let _ = job_returns.send(batch);
             }
             Work::Timeline(mut rows) => {
                 for &(minute, values) in &rows {
-                    if let Err(e) = timeline.row(minute, values) {
-                        error.get_or_insert(e);
-                    }
+                    failed(timeline.row(minute, values));
                 }
                 rows.clear();
-                let _ = spare_rows.send(rows);
+                let _ = row_returns.send(rows);
             }
         }
     }
@@ -370,36 +385,11 @@ fn write_reports(
 /// The timeline's rows, handed to the report thread in batches, in order; dropping it hands
 /// over the last ones.
 pub struct TimelineSender {
-    rows: RowBatch,
-    work: SyncSender<Work>,
-    spare: Receiver<RowBatch>,
-}
-
-impl TimelineSender {
-    fn hand_over(&mut self) -> io::Result<()> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(ROWS_PER_BATCH));
-        let rows = std::mem::replace(&mut self.rows, next);
-        self.work.send(Work::Timeline(rows)).map_err(|_| {
-            io::Error::new(io::ErrorKind::BrokenPipe, "the report writer thread stopped")
-        })
-    }
+    rows: Batches<Row>,
 }
 
 impl TimelineRows for TimelineSender {
     fn row(&mut self, minute: u64, values: MinuteValues) -> io::Result<()> {
-        self.rows.push((minute, values));
-        if self.rows.len() >= ROWS_PER_BATCH {
-            self.hand_over()?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for TimelineSender {
-    fn drop(&mut self) {
-        let _ = self.hand_over();
+        self.rows.push((minute, values))
     }
 }

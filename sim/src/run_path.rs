@@ -11,7 +11,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{BufWriter, LineWriter, Read};
+use std::io::{self, BufWriter, LineWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use fleetsim_core::Fleet;
@@ -21,7 +21,7 @@ use crate::cloud::ledger::CloudTotals;
 use crate::engine::RunEnd;
 use crate::offload::{ReportThread, ReportsDone};
 use crate::report::jobs_csv::JobsCsv;
-use crate::report::observer::{FinishedJobs, ReportFile, ReportObserver, Reports};
+use crate::report::observer::{FinishedJobs, ReportFile, ReportObserver, Reports, WrittenJobs};
 use crate::report::page_stats::{JobStats, TimelineStats};
 use crate::report::pending::PendingStats;
 use crate::report::summarize::{Areas, summarize};
@@ -78,18 +78,48 @@ pub struct ReportFiles {
 }
 
 impl ReportFiles {
-    /// A report file of the run (a sink when no reports are written).
-    pub fn create(&self, name: &str) -> Result<ReportFile, RunFailure> {
-        let p = self.out_dir.join(name);
-        let file = || {
-            File::create(&p)
-                .map_err(|e| RunFailure::Failed(format!("cannot write {}: {e}", p.display())))
-        };
+    /// A report file of the run, `None` when the run writes no files (a sweep point).
+    pub fn create(&self, name: &str) -> Result<Option<ReportFile>, RunFailure> {
+        match self.writing {
+            Writing::Nothing => Ok(None),
+            Writing::Buffered | Writing::Lines => self.open(name).map(Some),
+        }
+    }
+
+    /// Creates report file `name`, buffered or line by line as the run writes; every error
+    /// writing it names it.
+    fn open(&self, name: &str) -> Result<ReportFile, RunFailure> {
+        let path = self.out_dir.join(name);
+        let file = File::create(&path)
+            .map_err(|e| RunFailure::Failed(format!("cannot write {}: {e}", path.display())))?;
+        let file = NamedFile { path, file };
         Ok(match self.writing {
-            Writing::Nothing => Box::new(std::io::sink()),
-            Writing::Buffered => Box::new(BufWriter::new(file()?)),
-            Writing::Lines => Box::new(LineWriter::new(file()?)),
+            Writing::Lines => Box::new(LineWriter::new(file)),
+            Writing::Nothing | Writing::Buffered => Box::new(BufWriter::new(file)),
         })
+    }
+}
+
+/// A report file whose write errors say which file failed ("disk full" alone does not
+/// tell a user of three streamed files which one).
+struct NamedFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl NamedFile {
+    fn named(&self, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+    }
+}
+
+impl Write for NamedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf).map_err(|e| self.named(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush().map_err(|e| self.named(e))
     }
 }
 
@@ -109,7 +139,7 @@ impl RunPath {
         for (runner, periods) in build.periods {
             fleet.set_periods(runner, Box::new(periods));
         }
-        let (reader, workload_hash) = open_workload(scenario, seeds)?;
+        let (reader, workload_hash) = open_workload(scenario, seeds, writing != Writing::Nothing)?;
         let mut warnings = scenario.warnings.clone();
         warnings.extend(reader.warnings().iter().cloned());
         let files = ReportFiles { out_dir, writing };
@@ -118,33 +148,28 @@ impl RunPath {
                 RunFailure::Failed(format!("cannot create {}: {e}", files.out_dir.display()))
             })?;
         }
-        let jobs_csv = match writing {
-            Writing::Nothing => None,
-            _ => Some(
-                JobsCsv::new(
-                    files.create("jobs.csv")?,
-                    scenario.runner_names(),
-                    scenario.host_names(),
-                )
-                .map_err(io_error)?,
-            ),
-        };
-        let jobs = FinishedJobs {
-            jobs_csv,
+        let stats = FinishedJobs {
             pending: PendingStats::default(),
             window: window.map(|w| (w, PendingStats::default())),
             start: scenario.start,
         };
+        let written = |stats| -> Result<_, RunFailure> {
+            let jobs = files.open("jobs.csv")?;
+            let csv = JobsCsv::new(jobs, scenario.runner_names(), scenario.host_names());
+            let jobs = WrittenJobs { stats, csv: csv.map_err(io_error)? };
+            let timeline = TimelineCsv::new(files.open("timeline.csv")?).map_err(io_error)?;
+            Ok((jobs, timeline))
+        };
         let reports = match writing {
-            Writing::Nothing => Reports::Nothing(jobs),
+            Writing::Nothing => Reports::Nothing(stats),
             Writing::Buffered => {
-                let csv = TimelineCsv::new(files.create("timeline.csv")?).map_err(io_error)?;
-                let mut thread = ReportThread::start(jobs, csv);
+                let (jobs, timeline) = written(stats)?;
+                let mut thread = ReportThread::start(jobs, timeline);
                 Reports::Beside(Timeline::new(thread.timeline_sender()), thread)
             }
             Writing::Lines => {
-                let csv = TimelineCsv::new(files.create("timeline.csv")?).map_err(io_error)?;
-                Reports::Here(jobs, Timeline::new(csv))
+                let (jobs, timeline) = written(stats)?;
+                Reports::Here(jobs, Timeline::new(timeline))
             }
         };
         let observer = ReportObserver::new(reports);
@@ -197,27 +222,27 @@ impl RunPath {
                 }
                 (jobs, None)
             }
-            Reports::Here(mut jobs, timeline) => {
+            Reports::Here(jobs, timeline) => {
                 if let Some(e) = error {
                     return Err(failed(e));
                 }
-                let (_, job_page) = finish_jobs_csv(&mut jobs)?;
+                let (_, job_page) = jobs.csv.finish().map_err(io_error)?;
                 let rows = timeline.finish(end.end).map_err(io_error)?;
                 let (_, timeline_page) = rows.finish().map_err(io_error)?;
-                (jobs, Some((job_page, timeline_page)))
+                (jobs.stats, Some((job_page, timeline_page)))
             }
             Reports::Beside(timeline, thread) => {
                 // The last timeline rows go to the report thread; the timeline's sender is
                 // dropped here, before the thread is joined.
                 let last_rows = timeline.finish(end.end).map(drop);
-                let ReportsDone { mut jobs, timeline: rows, error: thread_error } = thread.finish();
+                let ReportsDone { jobs, timeline: rows, error: thread_error } = thread.finish();
                 if let Some(e) = error.or(thread_error.map(|e| e.to_string())) {
                     return Err(failed(e));
                 }
                 last_rows.map_err(io_error)?;
-                let (_, job_page) = finish_jobs_csv(&mut jobs)?;
+                let (_, job_page) = jobs.csv.finish().map_err(io_error)?;
                 let (_, timeline_page) = rows.finish().map_err(io_error)?;
-                (jobs, Some((job_page, timeline_page)))
+                (jobs.stats, Some((job_page, timeline_page)))
             }
         };
         let (pending, window) = (jobs.pending, jobs.window);
@@ -268,16 +293,6 @@ fn write_summary(
         .map_err(|e| RunFailure::Failed(format!("writing summary.json: {e}")))?;
     crate::report::html::write_run_report_streamed(out_dir, summary, jobs, timeline)
         .map_err(|e| RunFailure::Failed(format!("writing report.html: {e}")))
-}
-
-/// Flushes `jobs.csv` of a run that writes files; returns what the page needs from it.
-fn finish_jobs_csv(
-    jobs: &mut FinishedJobs<ReportFile>,
-) -> Result<(ReportFile, JobStats), RunFailure> {
-    let csv = jobs.jobs_csv.take().ok_or_else(|| {
-        RunFailure::Failed("writing reports: jobs.csv was never opened".to_string())
-    })?;
-    csv.finish().map_err(io_error)
 }
 
 /// A failure writing a report.

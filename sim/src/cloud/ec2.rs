@@ -167,13 +167,14 @@ pub struct SimCloud<W: Write> {
 
 impl<W: Write> SimCloud<W> {
     /// A cloud for a fleet whose runners (indexed by `RunnerId`) have these machine types
-    /// (`None` for runners without autoscaling), writing `machines.csv` rows to `out`.
+    /// (`None` for runners without autoscaling), writing `machines.csv` rows to `out` (none
+    /// without it).
     pub fn new(
         spec: CloudSpec,
         types: Vec<Option<MachineType>>,
         runner_names: &[String],
         seeds: SeedTree,
-        out: W,
+        out: Option<W>,
     ) -> std::io::Result<SimCloud<W>> {
         let ledger = MachineLedger::new(types, runner_names, spec.market, out)?;
         Ok(SimCloud {
@@ -194,7 +195,7 @@ impl<W: Write> SimCloud<W> {
     }
 
     /// Bills and writes every machine still alive at the end of the run; returns the writer.
-    pub fn finish(mut self, end: SimTime) -> std::io::Result<(W, CloudTotals)> {
+    pub fn finish(mut self, end: SimTime) -> std::io::Result<(Option<W>, CloudTotals)> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }

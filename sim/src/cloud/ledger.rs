@@ -93,7 +93,8 @@ pub struct MachineLedger<W: Write> {
     types: Vec<Option<MachineType>>,
     runner_names: Vec<Vec<u8>>,
     market: &'static str,
-    out: W,
+    /// `None`: the run writes no files (a sweep point); machines are billed, no row is made.
+    out: Option<W>,
     line: CsvLine,
     /// Totals so far: the ledger adds the money, the cloud its counts.
     pub totals: CloudTotals,
@@ -102,14 +103,16 @@ pub struct MachineLedger<W: Write> {
 impl<W: Write> MachineLedger<W> {
     /// A ledger for a fleet whose runners (indexed by `RunnerId`) have these machine types
     /// (`None` for runners without autoscaling), on `market`, writing rows to `out` after the
-    /// header.
+    /// header (no rows without `out`).
     pub fn new(
         types: Vec<Option<MachineType>>,
         runner_names: &[String],
         market: Market,
-        mut out: W,
+        mut out: Option<W>,
     ) -> std::io::Result<MachineLedger<W>> {
-        write_header(&mut out, &COLUMNS)?;
+        if let Some(out) = &mut out {
+            write_header(out, &COLUMNS)?;
+        }
         let market = match market {
             Market::OnDemand => "on-demand",
             Market::Spot => "spot",
@@ -146,6 +149,9 @@ impl<W: Write> MachineLedger<W> {
         self.totals.cost_usd += cost;
         self.totals.idle_cost_usd += cost * (1.0 - busy_share);
         self.totals.billed_s += billed_s;
+        let Some(out) = &mut self.out else {
+            return Ok(());
+        };
         let line = &mut self.line;
         line.clear();
         line.u64(u64::from(id.0));
@@ -162,12 +168,14 @@ impl<W: Write> MachineLedger<W> {
         }
         line.escaped(&escape(m.reason)).u64(u64::from(m.jobs)).milli(m.busy_ms).u64(billed_s);
         line.escaped(format!("{cost:.6}").as_bytes());
-        line.write_to(&mut self.out)
+        line.write_to(out)
     }
 
     /// Flushes the rows; returns the writer and the totals.
-    pub fn finish(mut self) -> std::io::Result<(W, CloudTotals)> {
-        self.out.flush()?;
+    pub fn finish(mut self) -> std::io::Result<(Option<W>, CloudTotals)> {
+        if let Some(out) = &mut self.out {
+            out.flush()?;
+        }
         Ok((self.out, self.totals))
     }
 }

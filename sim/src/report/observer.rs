@@ -15,10 +15,9 @@ use crate::report::pending::PendingStats;
 use crate::report::timeline::{Levels, Timeline, TimelineCsv};
 use crate::run::JobWindow;
 
-/// What is done with each finished job: its `jobs.csv` row and the pending-time statistics.
-pub struct FinishedJobs<W: Write> {
-    /// `jobs.csv`, a row per finished job run (`None`: no files are written).
-    pub jobs_csv: Option<JobsCsv<W>>,
+/// The pending-time statistics of the finished jobs: of every job run, and of the jobs
+/// queued inside the job window.
+pub struct FinishedJobs {
     /// Pending-time statistics of every job run.
     pub pending: PendingStats,
     /// The job window and the pending statistics of the jobs queued inside it.
@@ -27,9 +26,9 @@ pub struct FinishedJobs<W: Write> {
     pub start: jiff::Timestamp,
 }
 
-impl<W: Write> FinishedJobs<W> {
+impl FinishedJobs {
     /// Records one finished job run.
-    pub fn record(&mut self, r: &JobRecord) -> std::io::Result<()> {
+    pub fn record(&mut self, r: &JobRecord) {
         self.pending.record(r);
         if let Some((w, stats)) = &mut self.window {
             let queued = self.start + jiff::SignedDuration::from_millis(r.queued.as_ms() as i64);
@@ -37,21 +36,28 @@ impl<W: Write> FinishedJobs<W> {
                 stats.record(r);
             }
         }
-        match &mut self.jobs_csv {
-            Some(csv) => csv.write(r),
-            None => Ok(()),
-        }
     }
+}
 
-    /// Records every one of `records`, also after a write failed; the first error, if any
-    /// (it fails the run at its end, with the statistics whole).
+/// Finished jobs recorded ([`FinishedJobs`]) and written to `jobs.csv`.
+pub struct WrittenJobs<W: Write> {
+    /// The statistics.
+    pub stats: FinishedJobs,
+    /// `jobs.csv`, a row per finished job run.
+    pub csv: JobsCsv<W>,
+}
+
+impl<W: Write> WrittenJobs<W> {
+    /// Records every one of `records` and writes its row, also after a write failed; the
+    /// first error, if any (it fails the run at its end, with the statistics whole).
     pub fn record_all<'a>(
         &mut self,
         records: impl Iterator<Item = &'a JobRecord>,
     ) -> std::io::Result<()> {
         let mut first = Ok(());
         for r in records {
-            first = first.and(self.record(r));
+            self.stats.record(r);
+            first = first.and(self.csv.write(r));
         }
         first
     }
@@ -64,9 +70,9 @@ pub type ReportFile = Box<dyn Write + Send>;
 #[allow(clippy::large_enum_variant)] // one per run, never moved while it runs
 pub enum Reports {
     /// No files (a sweep point): the pending-time statistics only, and no timeline.
-    Nothing(FinishedJobs<ReportFile>),
+    Nothing(FinishedJobs),
     /// Written on the engine's thread, line by line (`sim live`).
-    Here(FinishedJobs<ReportFile>, Timeline<TimelineCsv<ReportFile>>),
+    Here(WrittenJobs<ReportFile>, Timeline<TimelineCsv<ReportFile>>),
     /// Recorded and formatted on the report thread ([`crate::offload`]), `jobs.csv` and the
     /// timeline's rows alike (`sim run`). The timeline comes first so that it is dropped
     /// first: its last rows go through the thread before the thread is joined.
@@ -110,14 +116,17 @@ impl Observer for ReportObserver {
             _ => None,
         });
         let written = match &mut self.reports {
-            Reports::Nothing(jobs) => jobs.record_all(finished),
+            Reports::Nothing(jobs) => {
+                finished.for_each(|r| jobs.record(r));
+                Ok(())
+            }
             Reports::Here(jobs, timeline) => {
                 jobs.record_all(finished).and(timeline.observe(now, levels(), arrival, commands))
             }
-            Reports::Beside(timeline, thread) => {
-                finished.for_each(|r| thread.push(r));
-                timeline.observe(now, levels(), arrival, commands)
-            }
+            Reports::Beside(timeline, thread) => finished
+                .map(|r| thread.push(r))
+                .fold(Ok(()), std::io::Result::and)
+                .and(timeline.observe(now, levels(), arrival, commands)),
         };
         if let Err(e) = written {
             self.error.get_or_insert(e.to_string());

@@ -25,7 +25,7 @@ pub(crate) fn summarize(
     scenario: &Scenario,
     seed: u64,
     replay: &str,
-    trace_sha256: String,
+    trace_sha256: Option<String>,
     end: RunEnd,
     pending: &PendingStats,
     areas: Areas,

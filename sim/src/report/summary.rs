@@ -17,8 +17,10 @@ pub struct Summary {
     pub seed: u64,
     /// SHA-256 of the scenario, its config and the `--set` overrides.
     pub scenario_sha256: String,
-    /// SHA-256 of the trace file.
-    pub trace_sha256: String,
+    /// SHA-256 of the trace file (or of the generated trace); `None` in a run that writes no
+    /// files (a sweep point), where nothing would show it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_sha256: Option<String>,
     /// The command that reproduces this run.
     pub replay: String,
     /// Simulated time from the start of the run to its last event, in seconds.

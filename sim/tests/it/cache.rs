@@ -179,7 +179,7 @@ mod fast_path {
             .unwrap();
         let (csv, _) = cloud.finish(end.end).unwrap();
         records.records.sort_by_key(|r| (r.id, r.attempt));
-        (records.records, String::from_utf8(csv).unwrap(), fleet.cache_stats().puts)
+        (records.records, String::from_utf8(csv.unwrap()).unwrap(), fleet.cache_stats().puts)
     }
 
     fn runner(kind: u8, distributed: bool) -> RunnerSpec {

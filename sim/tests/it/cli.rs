@@ -370,3 +370,34 @@ fn trace_import_converts_gitlab_jobs_and_refuses_malformed_json() {
         &["--prepare-estimate"],
     );
 }
+
+/// A report file that cannot be written (the disk is full: each file in turn is a link to
+/// `/dev/full`, which fails every write with ENOSPC) fails the run with exit 1 and a message
+/// naming the file, never a panic and never a run reported as fine with rows missing. 3,000
+/// jobs make `jobs.csv` outgrow its write buffer, so its failure comes while the run goes (on
+/// the report thread, `offload::write_reports`), not only at the final flush.
+#[test]
+fn a_report_file_that_cannot_be_written_fails_the_run_naming_it() {
+    let full = Path::new("/dev/full");
+    if !full.exists() {
+        panic!("this test needs Linux's /dev/full");
+    }
+    let mut trace = String::from("job_id,created_at,duration,project_id\n");
+    for i in 0..3000 {
+        trace.push_str(&format!("{},{},{},{}\n", i + 1, i * 20, 30 + i % 50, i % 7));
+    }
+    let f = Fixture::new(DM_CONFIG, &trace);
+    for name in ["jobs.csv", "timeline.csv", "machines.csv"] {
+        let out = f.dir.path().join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(full, out.join(name)).unwrap();
+        let o = f.run(&[]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(err.contains("writing reports"), "{name}: {err}");
+        assert!(err.contains(&format!("{name}: No space left on device")), "{name}: {err}");
+        assert!(!out.join("summary.json").exists(), "{name}: a failed run wrote a summary");
+    }
+}

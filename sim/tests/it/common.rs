@@ -86,7 +86,7 @@ pub fn t2_medium_cloud(
         vec![Some(machine); runners],
         &names,
         fleetsim::seeds::SeedTree::new(seed),
-        Vec::new(),
+        Some(Vec::new()),
     )
     .unwrap()
 }
@@ -169,7 +169,11 @@ pub fn run_machines(
         .expect("run ends");
     let (csv, totals) = cloud.finish(end.end).unwrap();
     records.records.sort_by_key(|r| (r.id, r.attempt));
-    MachineRun { records: records.records, machines_csv: String::from_utf8(csv).unwrap(), totals }
+    MachineRun {
+        records: records.records,
+        machines_csv: String::from_utf8(csv.unwrap()).unwrap(),
+        totals,
+    }
 }
 
 /// Fixed boot time, no failures, on demand.

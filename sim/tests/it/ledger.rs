@@ -44,13 +44,13 @@ fn a_two_slot_instance_is_billed_alike_live_and_simulated() {
     let types = vec![Some(m5_large(2))];
     let seeds = fleetsim::seeds::SeedTree::new(1);
     let mut cloud =
-        SimCloud::new(fixed_cloud(60), types.clone(), &names, seeds, Vec::new()).unwrap();
+        SimCloud::new(fixed_cloud(60), types.clone(), &names, seeds, Some(Vec::new())).unwrap();
     let mut records = CollectRecords::default();
     let end = Engine::new()
         .run_with(&mut fleet, &mut ListSource::new(list), &mut records, &mut cloud)
         .expect("run ends");
     let (sim_csv, sim_totals) = cloud.finish(end.end).unwrap();
-    let sim_csv = String::from_utf8(sim_csv).unwrap();
+    let sim_csv = String::from_utf8(sim_csv.unwrap()).unwrap();
     let rows = machine_rows(&sim_csv);
     assert_eq!(rows.len(), 1, "both jobs on one instance");
     let row = &rows[0];
@@ -80,7 +80,7 @@ fn a_two_slot_instance_is_billed_alike_live_and_simulated() {
     let machines = BTreeMap::from([(MachineId(row["machine_id"].parse().unwrap()), life)]);
     let mut live_csv = Vec::new();
     let live_totals = fleetsim::live::write_machines_csv(
-        &mut live_csv,
+        Some(&mut live_csv),
         &machines,
         end.end,
         types,
