@@ -98,7 +98,7 @@ pub struct RunnerProcess {
     /// All workers.
     pub workers: Vec<Worker>,
     /// Idle workers in the order they will receive (front first).
-    pub idle: VecDeque<usize>,
+    pub idle: IdleWorkers,
     /// Held long polls, oldest first; entries whose serial no longer matches are stale.
     pub polls: VecDeque<HeldPoll>,
     /// Job requests in flight to Rails, oldest first (every one takes the same latency, so
@@ -106,6 +106,40 @@ pub struct RunnerProcess {
     pub in_flight: VecDeque<HeldPoll>,
     /// The next poll serial.
     pub next_serial: u64,
+}
+
+/// A process's idle workers, the order they receive in (front first): Go's channel receive
+/// queue. Indexes are stored as `u32`: skipped feeder offers rotate the queue once per input
+/// (`Fleet::skip_no_op_offers`), moving up to half of it, and with thousands of workers
+/// (`concurrent`) the bytes moved were most of the engine's `memmove` (issue 15).
+#[derive(Debug, Clone, Default)]
+pub struct IdleWorkers(VecDeque<u32>);
+
+impl IdleWorkers {
+    /// The next worker to receive, taken off the queue.
+    pub fn pop_front(&mut self) -> Option<usize> {
+        self.0.pop_front().map(|w| w as usize)
+    }
+
+    /// Worker `w` waits last.
+    pub fn push_back(&mut self, w: usize) {
+        self.0.push_back(u32::try_from(w).expect("fewer than 2^32 workers"));
+    }
+
+    /// `n` workers each received once and went back to the end, in order.
+    pub fn rotate_left(&mut self, n: usize) {
+        self.0.rotate_left(n);
+    }
+
+    /// How many workers are idle.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no worker is idle.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl RunnerProcess {
@@ -127,7 +161,7 @@ impl RunnerProcess {
             gap_ms,
             feeder: Feeder::Sleeping { next_at: first_offer, idx: 0 },
             workers,
-            idle: (0..concurrent as usize).collect(),
+            idle: IdleWorkers((0..concurrent).collect()),
             polls: VecDeque::new(),
             in_flight: VecDeque::new(),
             next_serial: 0,

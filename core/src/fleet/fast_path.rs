@@ -251,7 +251,8 @@ impl Fleet {
         let first = self.processes[p].runners[0];
         let at_idx = RunnerId(first.0 + idx as u16);
         let end = RunnerId(first.0 + n as u16);
-        let ready = self.ready;
+        // Disjoint borrows: the mask is read while a runner's state is updated.
+        let (ready, runners, queue) = (&self.ready, &mut self.runners, &self.queue);
         let order = ready.range(at_idx, end).chain(ready.range(first, at_idx));
         for id in order {
             let local = (id.0 - first.0) as usize;
@@ -259,9 +260,7 @@ impl Fleet {
             if best.is_some_and(|b| b <= at) {
                 break; // this and every later ready runner's offer comes after `best`
             }
-            if let Some(from) =
-                useful_from(&mut self.runners[id.0 as usize], &self.queue, now, false)
-            {
+            if let Some(from) = useful_from(&mut runners[id.0 as usize], queue, now, false) {
                 let at = offer_from(next_at, idx, n, gap, local, from);
                 *best = Some(best.map_or(at, |b| b.min(at)));
                 break;
