@@ -17,11 +17,10 @@
 
 pub mod key;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use rustc_hash::FxBuildHasher;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use crate::containers::slowed;
 use crate::ids::{MachineId, ProjectId, RunnerId};
@@ -231,7 +230,7 @@ impl Outcome {
 }
 
 /// Where a local cache and images live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Place {
     /// A docker executor cache volume on a runner host. GitLab Runner 19.4
     /// `executors/docker/volume.go` names it `ProjectRealUniqueName()` (`common/build.go`:
@@ -295,8 +294,8 @@ struct Remote {
 #[derive(Debug, Default)]
 struct Local {
     /// Per cache, the local archive's modification time and size.
-    caches: BTreeMap<(ProjectId, KeyId), (SimTime, u64)>,
-    images: BTreeSet<ImageId>,
+    caches: FxHashMap<(ProjectId, KeyId), (SimTime, u64)>,
+    images: FxHashSet<ImageId>,
 }
 
 type RemoteKey = (u32, ProjectId, KeyId);
@@ -363,12 +362,15 @@ pub struct CacheWorld {
     uses: IndexMap<(KeyId, Vec<KeyId>, Policy), (), FxBuildHasher>,
     /// Each declaration with its names, for the steps that carry it ([`CacheWorld::decl`]).
     decls: Vec<Arc<CacheDecl>>,
-    remote: BTreeMap<RemoteKey, Remote>,
+    // The maps and sets below are only ever asked about one key (never iterated in an order
+    // that could show: `finish` sums integers), so they are Fx-hashed; every job's pull,
+    // restore and save looks them up.
+    remote: FxHashMap<RemoteKey, Remote>,
     /// Keys ever saved (per scope), and projects that ever saved anything.
-    saved: BTreeSet<RemoteKey>,
-    projects_saved: BTreeSet<(u32, ProjectId)>,
-    expired: BTreeSet<RemoteKey>,
-    local: BTreeMap<Place, Local>,
+    saved: FxHashSet<RemoteKey>,
+    projects_saved: FxHashSet<(u32, ProjectId)>,
+    expired: FxHashSet<RemoteKey>,
+    local: FxHashMap<Place, Local>,
     stats: CacheStats,
 }
 
@@ -627,6 +629,7 @@ impl CacheWorld {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     const P: ProjectId = ProjectId(1);
 

@@ -228,7 +228,8 @@ impl<R: Read> TraceReader<R> {
         // `read_next`. Its errors, if any, are reported by that `read_next`.
         reader.pending_line = reader.read_row()?;
         if reader.pending_line.is_some()
-            && let Ok(instant) = reader.parser.cell(&reader.row, Column::CreatedAt).parse()
+            && let Some(row) = Row::checked(&reader.row)
+            && let Ok(instant) = reader.parser.cell(row, Column::CreatedAt).parse()
         {
             reader.parser.origin = Some(instant);
         }
@@ -372,25 +373,47 @@ impl<R: Read> TraceReader<R> {
         if end_byte > 0 && self.csv.get_mut().take_newline_at(end_byte - 1) {
             line -= 1;
         }
-        let inner_newlines: usize =
-            self.row.iter().map(|field| field.iter().filter(|&&b| b == b'\n').count()).sum();
+        let inner_newlines = bytecount_newlines(self.row.as_slice());
         line_number(line).saturating_sub(inner_newlines).max(1)
     }
 }
 
+/// The newlines in `bytes` (one `memchr` pass when there are none, as in nearly every row).
+fn bytecount_newlines(bytes: &[u8]) -> usize {
+    if bytes.contains(&b'\n') { bytes.iter().filter(|&&b| b == b'\n').count() } else { 0 }
+}
+
+/// A row whose bytes are UTF-8, checked once: its cells are slices of that one text (a field
+/// ends where the CSV parser met an ASCII delimiter or quote, never inside a character), so
+/// no cell is checked again (issue 15: checking every cell again was the trace thread's
+/// largest single cost).
+#[derive(Clone, Copy)]
+struct Row<'r> {
+    record: &'r ByteRecord,
+    text: &'r str,
+}
+
+impl<'r> Row<'r> {
+    /// The row, if its bytes are UTF-8.
+    fn checked(record: &'r ByteRecord) -> Option<Row<'r>> {
+        let text = std::str::from_utf8(record.as_slice()).ok()?;
+        Some(Row { record, text })
+    }
+}
+
 impl RowParser {
-    /// The trimmed text of `column` in `row`; empty if the trace has no such column (and for
-    /// bytes that are not UTF-8, which [`RowParser::check_utf8`] reports first).
-    fn cell<'r>(&self, row: &'r ByteRecord, column: Column) -> &'r str {
+    /// The trimmed text of `column` in `row`; empty if the trace has no such column.
+    fn cell<'r>(&self, row: Row<'r>, column: Column) -> &'r str {
         self.fields[column as usize]
-            .and_then(|index| row.get(index))
-            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .and_then(|index| row.record.range(index))
+            .and_then(|range| row.text.get(range))
             .map_or("", str::trim)
     }
 
-    fn check_utf8(&self, row: &ByteRecord, line: usize) -> Result<(), InputError> {
-        if std::str::from_utf8(row.as_slice()).is_ok() {
-            return Ok(());
+    /// `row` checked to be UTF-8, else an error naming the first column that is not.
+    fn check_utf8<'r>(&self, row: &'r ByteRecord, line: usize) -> Result<Row<'r>, InputError> {
+        if let Some(row) = Row::checked(row) {
+            return Ok(row);
         }
         for (index, bytes) in row.iter().enumerate() {
             if let Err(error) = std::str::from_utf8(bytes) {
@@ -398,7 +421,8 @@ impl RowParser {
                 return Err(self.cell_error(index, line, message));
             }
         }
-        Ok(())
+        // Not reached: the row's bytes are its fields', and UTF-8 pieces join into UTF-8.
+        Err(InputError::file(&self.path, "the row is not valid UTF-8").at_line(line))
     }
 
     /// A cell that runs over a line break is an unclosed quote: every row up to the next
@@ -406,6 +430,9 @@ impl RowParser {
     /// holds a line break (GitLab's job names, tags, keys and images have none), except a
     /// `name` cell, which fleetsim only carries; there a stray quote shows up as a short row.
     fn check_line_breaks(&self, row: &ByteRecord, line: usize) -> Result<(), InputError> {
+        if !row.as_slice().contains(&b'\n') {
+            return Ok(());
+        }
         let name = self.fields[Column::Name as usize];
         for (index, bytes) in row.iter().enumerate() {
             let breaks = bytes.iter().filter(|&&b| b == b'\n').count();
@@ -447,8 +474,8 @@ impl RowParser {
         out: &mut TraceRecord,
     ) -> Result<(), InputError> {
         out.line = line;
-        self.check_utf8(row, line)?;
-        self.check_line_breaks(row, line)?;
+        let row = self.check_utf8(row, line)?;
+        self.check_line_breaks(row.record, line)?;
         let required = |column: Column| {
             let text = self.cell(row, column);
             if text.is_empty() {
@@ -550,7 +577,7 @@ impl RowParser {
     /// An optional cell: `default` when the column is absent or the cell empty.
     fn optional<T>(
         &self,
-        row: &ByteRecord,
+        row: Row<'_>,
         line: usize,
         column: Column,
         default: T,
@@ -763,6 +790,28 @@ mod tests {
         assert_eq!(reader.origin(), None);
         assert!(reader.warnings().is_empty());
         assert!(reader.has_column("duration") && !reader.has_column("tags"));
+    }
+
+    /// Cells are slices of the row's text, checked as UTF-8 once: multi-byte text (quoted,
+    /// padded) comes out whole and trimmed, and a cell that is not UTF-8 is refused with its
+    /// column, line and position.
+    #[test]
+    fn cells_are_utf8_text_and_bytes_that_are_not_are_refused_by_column() {
+        let text = "job_id,created_at,duration,name,cache_key,image\n\
+                    1,0,60, ビルド ,\"ключ, кэш\",  node:20 \n";
+        let records = read_all(text).unwrap();
+        assert_eq!(
+            (records[0].name.as_str(), records[0].cache_key.as_str(), records[0].image.as_str()),
+            ("ビルド", "ключ, кэш", "node:20")
+        );
+        let mut bytes = b"job_id,created_at,duration,image\n1,0,60,node\n2,1,60,no".to_vec();
+        bytes.extend_from_slice(&[0xff, 0xfe]);
+        bytes.extend_from_slice(b"de\n");
+        let mut reader = TraceReader::from_reader(bytes.as_slice(), "trace.csv").unwrap();
+        let mut record = TraceRecord::new();
+        assert!(reader.read_next(&mut record).unwrap());
+        let error = reader.read_next(&mut record).unwrap_err();
+        assert_error(&error, 3, "image", &["column 4 is not valid UTF-8"]);
     }
 
     #[test]
