@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 15's scale series in one run: for docker+machine and docker-autoscaler, fleets of 10
 # to 10,000 single-slot machines at 60 % load (benches/src/lib.rs `FleetScale`); and 1 to 500
-# tagged `[[runners]]` entries on one manager (`RunnerScale`). One process per size, so each
+# tagged `[[runners]]` entries on one manager (`RunnerScale`), without job request latency and
+# with the scenarios' default 300 ms (`runners_latency`). One process per size, so each
 # peak RSS is its own. Prints a Markdown table: jobs per second, time per job relative to the
 # smallest size, and peak RSS (GNU time's %M).
 #
@@ -18,9 +19,9 @@ cargo build --release -q -p fleetsim-benches --example fleet_scale
 bin=target/release/examples/fleet_scale
 echo "| series | size | jobs | inputs | wall time (best of $rounds) | jobs/s | per job vs the smallest | peak RSS |"
 echo "|---|---|---|---|---|---|---|---|"
-for series in docker_machine docker_autoscaler runners; do
+for series in docker_machine docker_autoscaler runners runners_latency; do
     sizes="10 100 1000 10000"
-    [ "$series" = runners ] && sizes="1 10 100 500"
+    case "$series" in runners*) sizes="1 10 100 500" ;; esac
     declare -A best=() line=() rss=()
     for _ in $(seq "$rounds"); do
         for size in $sizes; do

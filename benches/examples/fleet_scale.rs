@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Arguments: `docker_machine` or `docker_autoscaler`, the fleet size (machines), the jobs;
-//! or `runners`, the number of `[[runners]]` entries (tagged docker runners), the jobs.
+//! or `runners`, the number of `[[runners]]` entries (tagged docker runners), the jobs;
+//! or `runners_latency`, the same with the scenarios' default 300 ms job request latency.
 
 use std::time::Instant;
 
@@ -20,10 +21,11 @@ fn main() {
     let executor = match args.first().map(String::as_str) {
         Some("docker_machine") => Some(ScaleExecutor::DockerMachine),
         Some("docker_autoscaler") => Some(ScaleExecutor::DockerAutoscaler),
-        Some("runners") => None,
+        Some("runners" | "runners_latency") => None,
         other => {
             eprintln!(
-                "first argument: docker_machine, docker_autoscaler or runners, got {other:?}"
+                "first argument: docker_machine, docker_autoscaler, runners or \
+                 runners_latency, got {other:?}"
             );
             std::process::exit(2);
         }
@@ -44,10 +46,13 @@ fn main() {
             (executor.name(), start, fixture.run(fleet, list))
         }
         None => {
+            let latency = args.first().map(String::as_str) == Some("runners_latency");
             let fixture = RunnerScale::new(size, jobs);
+            let fixture = if latency { fixture.with_request_latency(300) } else { fixture };
             let (fleet, list) = fixture.setup();
             let start = Instant::now();
-            ("runners", start, fixture.run(fleet, list))
+            let name = if latency { "runners_latency" } else { "runners" };
+            (name, start, fixture.run(fleet, list))
         }
     };
     let s = start.elapsed().as_secs_f64();

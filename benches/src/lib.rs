@@ -350,6 +350,15 @@ impl RunnerScale {
         RunnerScale { spec, jobs }
     }
 
+    /// The same with every job request taking `ms` to answer (`[gitlab] request_latency`;
+    /// scenarios default to 300 ms). With more runners than `check_interval` / `ms` on the
+    /// manager, offers come closer together than a request takes, and every request that
+    /// goes out counts (no offer can be skipped in bulk).
+    pub fn with_request_latency(mut self, ms: u64) -> RunnerScale {
+        self.spec.request_latency_ms = ms;
+        self
+    }
+
     /// A fresh fleet and the job list, tags interned.
     pub fn setup(&self) -> (Fleet, Vec<(u64, JobSpec)>) {
         let mut fleet = Fleet::new(self.spec.clone());
