@@ -300,6 +300,9 @@ pub struct Fleet {
     /// Per process: the local indexes of docker+machine and docker-autoscaler runners, whose
     /// offers can matter without a pending job.
     scaled: Vec<Vec<usize>>,
+    /// The same runners by id, in id order: the only ones with machines or instances
+    /// ([`Fleet::machine_totals`] is asked after every input and must not visit the others).
+    autoscaled: Vec<RunnerId>,
     /// Scratch of [`Fleet::compute_wakeup`]: per process, the runners whose next offer may
     /// change something.
     candidates: Vec<Vec<usize>>,
@@ -397,6 +400,7 @@ impl Fleet {
             unsettled: BTreeSet::new(),
             tokenless: vec![Vec::new(); process_count],
             scaled: vec![Vec::new(); process_count],
+            autoscaled: Vec::new(),
             candidates: vec![Vec::new(); process_count],
             ready: RunnerMask::default(),
             dirty: Vec::new(),
@@ -409,6 +413,7 @@ impl Fleet {
             }
             if r.executor.autoscales() {
                 fleet.scaled[r.process].push(r.local);
+                fleet.autoscaled.push(r.id);
             }
         }
         fleet.has_scalers = fleet.runners.iter().any(|r| r.executor.scaler().is_some());
@@ -523,7 +528,7 @@ impl Fleet {
     /// Machines (and instances) by state over every autoscaled runner.
     pub fn machine_totals(&self) -> crate::docker_machine::Counts {
         let mut t = crate::docker_machine::Counts::default();
-        for c in (0..self.runners.len()).filter_map(|r| self.machine_counts(RunnerId(r as u16))) {
+        for c in self.autoscaled.iter().filter_map(|&r| self.machine_counts(r)) {
             t.creating += c.creating;
             t.idle += c.idle;
             t.acquired += c.acquired;
