@@ -149,7 +149,7 @@ impl Fleet {
         // The runners whose offers can matter: the scaled runners, visited one by one, and
         // the docker runners whose offers would send a request while each request matters,
         // else those with a pending job they may take (`ready`); both searched in the
-        // feeder's order (`next_requesting_offer`, `next_ready_offer`).
+        // feeder's order (`next_offer_in_order`).
         let every_request =
             self.long_poll_ms > 0 || (self.request_latency_ms > 0 && !self.latency_skips);
         for p in 0..self.processes.len() {
@@ -200,17 +200,17 @@ impl Fleet {
         }
         let mut best: Option<SimTime> = None;
         let mut candidates = std::mem::take(&mut self.candidates[p]);
-        if every_request {
-            if !self.next_requesting_offer(p, next_at, idx, gap, &mut best) {
-                // Not in the feeder's order: visit every runner.
+        if !self.next_offer_in_order(p, (next_at, idx, gap), every_request, &mut best) {
+            // Not in the feeder's order: visit every runner, or every ready one.
+            if every_request {
                 candidates.clear();
                 candidates.extend(0..n);
+            } else {
+                let first = self.processes[p].runners[0];
+                let end = RunnerId(first.0 + n as u16);
+                let ready = self.ready.range(first, end);
+                candidates.extend(ready.map(|id| (id.0 - first.0) as usize));
             }
-        } else if !self.next_ready_offer(p, next_at, idx, gap, &mut best) {
-            // The ready runners' offers cannot be taken in the feeder's order: visit them all.
-            let first = self.processes[p].runners[0];
-            let end = RunnerId(first.0 + n as u16);
-            candidates.extend(self.ready.range(first, end).map(|id| (id.0 - first.0) as usize));
         }
         for &local in &candidates {
             let runner = self.processes[p].runners[local];
@@ -229,63 +229,24 @@ impl Fleet {
         best
     }
 
-    /// While every request matters (long polls, or request latency that the feeder's offers
-    /// do not outlast), the first offer of process `p` to a docker runner that would send a
-    /// request, into `best`; `false` when that cannot be found by walking the runners in the
-    /// feeder's order. Autoscaled runners are left to the `candidates`.
+    /// The first useful offer of process `p` among the runners whose offers can be taken in
+    /// the feeder's order, into `best`; `false` when the next offer is in the past and they
+    /// cannot. Autoscaled runners are left to the `candidates`.
     ///
-    /// A docker runner's offer then matters from now on, or never (at `limit`, at its request
-    /// cap, or without a token: [`useful_from`]). So when the next offer is not in the past,
-    /// the first such runner in the feeder's order from `idx` gives the earliest offer: one
-    /// or a few steps instead of one per runner (issue 15: 500 runners on one manager with
-    /// the default 300 ms request latency visited all 500 on every input, 24× slower).
-    fn next_requesting_offer(
+    /// Those runners are the docker runners whose offers would send a request while every
+    /// request matters (long polls, or request latency that the offers do not outlast), else
+    /// the `ready` ones (a pending job they may take). Either way a runner's offer matters
+    /// from now on, or never (at `limit`, at its request cap, or without a token:
+    /// [`useful_from`]). So when the next offer is not in the past, the offers come in the
+    /// feeder's order from `idx` (each within one round), and the first runner in that order
+    /// whose offer matters gives the earliest one: a few steps instead of one per runner
+    /// (issue 15: at 500 runners, ~8 ready ones per input; and with the default 300 ms
+    /// request latency every runner on every input, 24× slower).
+    fn next_offer_in_order(
         &mut self,
         p: usize,
-        next_at: SimTime,
-        idx: usize,
-        gap: u64,
-        best: &mut Option<SimTime>,
-    ) -> bool {
-        let now = self.now;
-        if next_at < now {
-            return false;
-        }
-        let n = self.processes[p].runners.len();
-        for k in 0..n {
-            let local = (idx + k) % n;
-            let at = next_at + k as u64 * gap;
-            if best.is_some_and(|b| b <= at) {
-                break; // this and every later runner's offer comes after `best`
-            }
-            let id = self.processes[p].runners[local];
-            let r = &mut self.runners[id.0 as usize];
-            if r.executor.autoscales() {
-                continue;
-            }
-            if let Some(from) = useful_from(r, &self.queue, now, true) {
-                let at = offer_from(next_at, idx, n, gap, local, from);
-                *best = Some(best.map_or(at, |b| b.min(at)));
-                break;
-            }
-        }
-        true
-    }
-
-    /// The first useful offer of process `p` to a `ready` runner, into `best`; `false` when
-    /// that cannot be found by walking the ready runners in the feeder's order.
-    ///
-    /// An offer to a ready runner can matter from now on, or never (its request cap is
-    /// full: [`useful_from`]). So when the next offer is not in the past, the offers to the
-    /// ready runners come in the feeder's order from `idx` (each within one round), and
-    /// the first ready runner in that order whose offer can matter gives the earliest one:
-    /// a few steps instead of one per ready runner (issue 15: at 500 runners, ~8 per input).
-    fn next_ready_offer(
-        &mut self,
-        p: usize,
-        next_at: SimTime,
-        idx: usize,
-        gap: u64,
+        (next_at, idx, gap): (SimTime, usize, u64),
+        every_request: bool,
         best: &mut Option<SimTime>,
     ) -> bool {
         let now = self.now;
@@ -299,14 +260,21 @@ impl Fleet {
         let end = RunnerId(first.0 + n as u16);
         // Disjoint borrows: the mask is read while a runner's state is updated.
         let (ready, runners, queue) = (&self.ready, &mut self.runners, &self.queue);
-        let order = ready.range(at_idx, end).chain(ready.range(first, at_idx));
+        let mut every = (0..n).map(|k| RunnerId(first.0 + ((idx + k) % n) as u16));
+        let mut ready_ones = ready.range(at_idx, end).chain(ready.range(first, at_idx));
+        let order: &mut dyn Iterator<Item = RunnerId> =
+            if every_request { &mut every } else { &mut ready_ones };
         for id in order {
             let local = (id.0 - first.0) as usize;
             let at = next_at + ((local + n - idx) % n) as u64 * gap;
             if best.is_some_and(|b| b <= at) {
-                break; // this and every later ready runner's offer comes after `best`
+                break; // this and every later runner's offer comes after `best`
             }
-            if let Some(from) = useful_from(&mut runners[id.0 as usize], queue, now, false) {
+            let r = &mut runners[id.0 as usize];
+            if r.executor.autoscales() {
+                continue;
+            }
+            if let Some(from) = useful_from(r, queue, now, every_request) {
                 let at = offer_from(next_at, idx, n, gap, local, from);
                 *best = Some(best.map_or(at, |b| b.min(at)));
                 break;
